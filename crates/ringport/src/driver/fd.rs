@@ -1,0 +1,68 @@
+//! `SharedFd`: an fd shared by its owner and the operations in flight on it.
+//!
+//! The fd is closed when the last holder drops, so a cancelled operation parked in the driver
+//! keeps its fd open (and its number unused by anything else) until the kernel is done.
+
+use super::Handle;
+use std::fmt;
+use std::os::fd::{AsRawFd, RawFd};
+use std::rc::Rc;
+
+/// An fd owned jointly by a file or socket and its in-flight operations.
+#[derive(Clone)]
+pub(crate) struct SharedFd {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    fd: RawFd,
+}
+
+impl SharedFd {
+    /// Takes ownership of `fd`.
+    pub fn new(fd: RawFd) -> Self {
+        SharedFd {
+            inner: Rc::new(Inner { fd }),
+        }
+    }
+
+    /// Gives up ownership when no operation holds the fd any more: `Err(self)` otherwise.
+    pub fn try_unwrap(self) -> Result<RawFd, SharedFd> {
+        match Rc::try_unwrap(self.inner) {
+            Ok(inner) => {
+                let fd = inner.fd;
+                std::mem::forget(inner);
+                Ok(fd)
+            }
+            Err(inner) => Err(SharedFd { inner }),
+        }
+    }
+}
+
+impl AsRawFd for SharedFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.fd
+    }
+}
+
+impl fmt::Debug for SharedFd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SharedFd({})", self.inner.fd)
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Close through the ring when a runtime is running here; otherwise (or while the driver
+        // is busy reaping) close directly: nothing else can use the fd any more.
+        let fd = match Handle::try_current() {
+            Some(handle) => match handle.close_detached(self.fd) {
+                Ok(()) => return,
+                Err(fd) => fd,
+            },
+            None => self.fd,
+        };
+        // SAFETY: we own the fd and nothing else refers to it.
+        unsafe { libc::close(fd) };
+    }
+}

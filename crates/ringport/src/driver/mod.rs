@@ -1,0 +1,319 @@
+//! The proactor: hands operations and their memory to the kernel and reports completions.
+//!
+//! # The backend contract
+//!
+//! Every backend (today `uring`; `poll` and `iocp` to come) provides a `Driver` with:
+//!
+//! - `submit(entry-maker, waker) -> key`: queue an operation. Nothing reaches the kernel until
+//!   the next `park`, so an operation is never completed inside the call that submitted it.
+//! - `poll_op(key, cx) -> Poll<Completion>`: `Ready` exactly once, after the loop reaped the
+//!   operation's completion; until then the latest waker is kept and woken by the loop.
+//! - `cancel(key, data)`: the operation's future was dropped. The backend asks the kernel to
+//!   cancel and keeps `data` (buffers, fds) alive until the completion arrives, then drops it.
+//! - `park(timeout)`: one kernel entry that flushes queued submissions, waits for at least one
+//!   completion or the timeout (`Some(ZERO)`: do not wait), reaps every completion and wakes
+//!   their wakers after the driver is released.
+//! - `unparker()`: a `Send + Sync` handle whose `unpark` ends a `park` from any thread.
+//! - `shutdown()`: cancel everything in flight and wait until the kernel has finished with every
+//!   operation's memory. The runtime calls it before freeing anything.
+//! - `info()`: which backend, with which kernel features, and why (see [`BackendInfo`]).
+//!
+//! The portable code calls the one switch below ([`Driver`]); backend code lives only in
+//! `driver/<backend>/`.
+
+pub(crate) mod fd;
+pub(crate) mod op;
+mod uring;
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+pub use op::nop;
+pub(crate) use op::{Op, OpCode};
+
+/// Which I/O backend a runtime runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Backend {
+    /// Probe io_uring and use it when it works; honour `RINGPORT_BACKEND` when set.
+    Auto,
+    /// io_uring. Building a runtime fails, saying why, when it cannot be used.
+    Uring,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Auto => "auto",
+            Backend::Uring => "uring",
+        })
+    }
+}
+
+impl Backend {
+    /// Reads `RINGPORT_BACKEND`: `None` when unset or empty, an error naming the valid values
+    /// when it holds anything else.
+    pub fn from_env() -> io::Result<Option<Backend>> {
+        match std::env::var("RINGPORT_BACKEND") {
+            Err(_) => Ok(None),
+            Ok(v) => match v.trim() {
+                "" | "auto" => Ok(None),
+                "uring" => Ok(Some(Backend::Uring)),
+                "poll" => Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "RINGPORT_BACKEND=poll: the poll backend is not built yet; use uring",
+                )),
+                other => Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("RINGPORT_BACKEND={other:?}: expected `uring`, `poll` or `auto`"),
+                )),
+            },
+        }
+    }
+}
+
+/// What the runtime found when it chose its backend: shown by `ringport info`.
+#[derive(Debug, Clone)]
+pub struct BackendInfo {
+    /// The backend in use.
+    pub backend: Backend,
+    /// Why this backend, when it was not simply the first choice (a forced backend, a fallback).
+    pub reason: Option<String>,
+    /// Ring setup flags the kernel accepted (`SINGLE_ISSUER`, `DEFER_TASKRUN`, ...).
+    pub setup_flags: Vec<&'static str>,
+    /// Kernel features reported by `io_uring_setup` (`NODROP`, `EXT_ARG`, ...).
+    pub features: Vec<&'static str>,
+    /// Each opcode ringport uses, and whether the kernel's probe has it.
+    pub opcodes: Vec<(&'static str, bool)>,
+    /// Submission and completion queue sizes.
+    pub entries: (u32, u32),
+}
+
+/// How a runtime's driver is set up.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub backend: Backend,
+    pub entries: u32,
+}
+
+/// The outcome of one operation, as the kernel reported it.
+#[derive(Debug)]
+pub(crate) struct Completion {
+    pub result: io::Result<u32>,
+    #[allow(dead_code)] // read by multishot and buffer-ring ops, which come with the streams work
+    pub flags: u32,
+}
+
+impl Completion {
+    /// Converts a raw result, `-errno` on failure, in exactly one place.
+    pub fn from_raw(res: i32, flags: u32) -> Self {
+        let result = if res < 0 {
+            Err(io::Error::from_raw_os_error(-res))
+        } else {
+            Ok(res as u32)
+        };
+        Completion { result, flags }
+    }
+}
+
+/// Ends a `park` from any thread.
+pub(crate) trait Unpark: Send + Sync + 'static {
+    fn unpark(&self);
+}
+
+/// The one switch between backends.
+pub(crate) enum Driver {
+    Uring(uring::Driver),
+}
+
+impl Driver {
+    pub fn new(config: &Config) -> io::Result<Driver> {
+        let forced = Backend::from_env()?;
+        let backend = match (config.backend, forced) {
+            (Backend::Auto, Some(b)) => b,
+            (b, _) => b,
+        };
+        let reason = forced.map(|b| format!("forced by RINGPORT_BACKEND={b}"));
+        match backend {
+            Backend::Auto | Backend::Uring => {
+                uring::Driver::new(config, reason).map(Driver::Uring)
+            }
+        }
+    }
+
+    pub fn info(&self) -> &BackendInfo {
+        match self {
+            Driver::Uring(d) => d.info(),
+        }
+    }
+
+    pub fn unparker(&self) -> Arc<dyn Unpark> {
+        match self {
+            Driver::Uring(d) => d.unparker(),
+        }
+    }
+}
+
+/// A cheap, cloneable reference to the current thread's driver, held by in-flight operations.
+#[derive(Clone)]
+pub(crate) struct Handle {
+    inner: Rc<RefCell<Driver>>,
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("driver::Handle")
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Handle>> = const { RefCell::new(None) };
+}
+
+impl Handle {
+    pub fn new(driver: Driver) -> Handle {
+        Handle {
+            inner: Rc::new(RefCell::new(driver)),
+        }
+    }
+
+    /// The driver of the runtime running on this thread.
+    ///
+    /// # Panics
+    ///
+    /// Outside a ringport runtime.
+    pub fn current() -> Handle {
+        Self::try_current().expect("this must be called from inside a ringport runtime")
+    }
+
+    pub fn try_current() -> Option<Handle> {
+        CURRENT.with(|c| c.borrow().clone())
+    }
+
+    /// Makes this driver the thread's current one until the guard drops.
+    pub fn enter(&self) -> EnterGuard {
+        let prev = CURRENT.with(|c| c.borrow_mut().replace(self.clone()));
+        EnterGuard { prev }
+    }
+
+    pub fn info(&self) -> BackendInfo {
+        self.inner.borrow().info().clone()
+    }
+
+    pub fn unparker(&self) -> Arc<dyn Unpark> {
+        self.inner.borrow().unparker()
+    }
+
+    pub fn submit<T: OpCode>(&self, data: &mut T, waker: &Waker) -> usize {
+        match &mut *self.inner.borrow_mut() {
+            Driver::Uring(d) => d.submit(data, waker),
+        }
+    }
+
+    pub fn poll_op(&self, key: usize, cx: &mut Context<'_>) -> Poll<Completion> {
+        match &mut *self.inner.borrow_mut() {
+            Driver::Uring(d) => d.poll_op(key, cx),
+        }
+    }
+
+    /// The op's future was dropped while in flight: keep `data` alive until the kernel is done.
+    pub fn cancel(&self, key: usize, data: Box<dyn std::any::Any>) {
+        let leftover = match &mut *self.inner.borrow_mut() {
+            Driver::Uring(d) => d.cancel(key, data),
+        };
+        // Dropped after the borrow ends: the data may hold an fd whose drop submits a close.
+        drop(leftover);
+    }
+
+    /// Closes an fd through the backend, without waiting; `Err(fd)` when the driver is busy
+    /// (the caller then closes it directly).
+    pub fn close_detached(&self, fd: std::os::fd::RawFd) -> Result<(), std::os::fd::RawFd> {
+        match self.inner.try_borrow_mut() {
+            Ok(mut d) => match &mut *d {
+                Driver::Uring(d) => {
+                    d.close_detached(fd);
+                    Ok(())
+                }
+            },
+            Err(_) => Err(fd),
+        }
+    }
+
+    /// Flushes, waits up to `timeout` (`None`: until something completes), reaps, then wakes.
+    pub fn park(&self, timeout: Option<Duration>) -> io::Result<()> {
+        let mut released = match &mut *self.inner.borrow_mut() {
+            Driver::Uring(d) => {
+                d.park(timeout)?;
+                d.take_released()
+            }
+        };
+        released.wake_all();
+        // Hand the emptied lists back so their capacity is reused: no allocation per turn.
+        match &mut *self.inner.borrow_mut() {
+            Driver::Uring(d) => d.put_released(released),
+        }
+        Ok(())
+    }
+
+    /// Cancels every operation still in flight and waits until the kernel is done with them.
+    pub fn shutdown(&self) {
+        loop {
+            let (mut released, done) = match &mut *self.inner.borrow_mut() {
+                Driver::Uring(d) => {
+                    let done = d.shutdown_step();
+                    (d.take_released(), done)
+                }
+            };
+            released.wake_all();
+            if done {
+                break;
+            }
+        }
+    }
+}
+
+/// Wakers and data released by a `park`, handed out after the driver's borrow ended so that
+/// waking or dropping may re-enter the driver.
+#[derive(Default)]
+pub(crate) struct Released {
+    pub wakers: Vec<Waker>,
+    pub dropped: Vec<Box<dyn std::any::Any>>,
+}
+
+impl Released {
+    fn wake_all(&mut self) {
+        self.dropped.clear();
+        for w in self.wakers.drain(..) {
+            w.wake();
+        }
+    }
+}
+
+/// Restores the previous current driver.
+pub(crate) struct EnterGuard {
+    prev: Option<Handle>,
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        CURRENT.with(|c| *c.borrow_mut() = prev);
+    }
+}
+
+impl Handle {
+    /// Whether the backend runs the named opcode itself (see [`BackendInfo::opcodes`]).
+    pub fn has_opcode(&self, name: &str) -> bool {
+        self.inner
+            .borrow()
+            .info()
+            .opcodes
+            .iter()
+            .any(|&(n, ok)| n == name && ok)
+    }
+}

@@ -1,0 +1,84 @@
+//! Operations, each declared once as a portable struct that owns its fd and buffers.
+//!
+//! A backend implements each op in its own folder (`driver/uring/op.rs`); adding a backend
+//! touches those files, not the ops. [`Op`] is the future that drives any of them.
+
+pub(crate) mod close;
+pub(crate) mod fallocate;
+pub(crate) mod fsync;
+pub(crate) mod nop;
+pub(crate) mod open;
+pub(crate) mod path;
+pub(crate) mod read;
+pub(crate) mod statx;
+pub(crate) mod write;
+
+pub use nop::nop;
+
+use super::{Completion, Handle};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// An operation every backend can run.
+///
+/// # Safety
+///
+/// Any memory an operation hands to the kernel (buffers, paths, `statx` output, iovecs) must be
+/// owned by the op through a heap pointer (or be `'static`), so that it stays valid and at the
+/// same address when the op value is moved, until the op is dropped. The driver moves a
+/// cancelled op into its own storage while the kernel may still use that memory.
+pub(crate) unsafe trait OpCode: super::uring::UringOp + Unpin + 'static {}
+
+/// The future of one in-flight operation: submits on first poll, resolves once with the
+/// completion and the op's data (its buffers and fd) handed back.
+pub(crate) struct Op<T: OpCode> {
+    handle: Handle,
+    key: Option<usize>,
+    data: Option<T>,
+}
+
+impl<T: OpCode> Op<T> {
+    /// An operation on the current thread's driver, submitted when first polled.
+    pub fn new(data: T) -> Op<T> {
+        Op {
+            handle: Handle::current(),
+            key: None,
+            data: Some(data),
+        }
+    }
+}
+
+impl<T: OpCode> Future for Op<T> {
+    type Output = (Completion, T);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        match this.key {
+            None => {
+                let data = this.data.as_mut().expect("Op polled after it completed");
+                this.key = Some(this.handle.submit(data, cx.waker()));
+                // Never inline: the loop flushes the submission and wakes us on completion.
+                Poll::Pending
+            }
+            Some(key) => match this.handle.poll_op(key, cx) {
+                Poll::Ready(completion) => {
+                    this.key = None;
+                    let data = this.data.take().expect("Op completed twice");
+                    Poll::Ready((completion, data))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl<T: OpCode> Drop for Op<T> {
+    fn drop(&mut self) {
+        if let (Some(key), Some(data)) = (self.key, self.data.take()) {
+            // In flight: the kernel may still use the data. Park it in the driver, which asks
+            // the kernel to cancel and drops the data when the completion comes.
+            self.handle.cancel(key, Box::new(data));
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! `RenameAt`, `UnlinkAt`, `MkdirAt`: operations on names in the file system.
+
+use super::OpCode;
+use std::ffi::CString;
+
+#[derive(Debug)]
+pub(crate) struct RenameAt {
+    pub from: CString,
+    pub to: CString,
+}
+
+// SAFETY: both paths are CStrings on the heap.
+unsafe impl OpCode for RenameAt {}
+
+#[derive(Debug)]
+pub(crate) struct UnlinkAt {
+    pub path: CString,
+    pub dir: bool,
+}
+
+// SAFETY: the path is a CString on the heap.
+unsafe impl OpCode for UnlinkAt {}
+
+#[derive(Debug)]
+pub(crate) struct MkdirAt {
+    pub path: CString,
+    pub mode: libc::mode_t,
+}
+
+// SAFETY: the path is a CString on the heap.
+unsafe impl OpCode for MkdirAt {}

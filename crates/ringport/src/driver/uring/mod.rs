@@ -1,0 +1,386 @@
+//! The io_uring backend: one ring per loop thread.
+//!
+//! An in-flight operation is a slot in `ops` whose state is a [`Lifecycle`]; its index is the
+//! entry's `user_data`. Submissions queue in the SQ (or, when it is full, a backlog) and reach
+//! the kernel in the single `io_uring_enter` of the next `park`, which also waits and lets the
+//! kernel run deferred completions. Completions are reaped into the slots, and wakers are
+//! woken only after the driver is released.
+
+mod op;
+mod setup;
+
+pub(crate) use op::UringOp;
+
+use super::{BackendInfo, Completion, Config, OpCode, Released, Unpark};
+use io_uring::{cqueue, opcode, squeue, types, EnterFlags, IoUring};
+use slab::Slab;
+use std::any::Any;
+use std::collections::VecDeque;
+use std::io;
+use std::mem::{self, MaybeUninit};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// `user_data` of the read that keeps the wake-up eventfd armed.
+const TAG_WAKE: u64 = u64::MAX - 1;
+/// `user_data` of operations nobody waits for: cancels and detached closes.
+const TAG_DETACHED: u64 = u64::MAX;
+
+/// How long `shutdown` waits for the kernel to finish cancelled operations before it gives up
+/// and leaks their memory (never frees it under the kernel's feet).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The state of one in-flight operation.
+enum Lifecycle {
+    /// Submitted; nobody has polled since (cannot happen today: `submit` stores the waker).
+    Submitted,
+    /// Submitted, and this waker waits for the completion.
+    Waiting(Waker),
+    /// The future was dropped: the op's data is kept alive here until the completion.
+    Ignored(Box<dyn Any>),
+    /// The kernel completed it; the future has yet to collect the result.
+    Completed(Completion),
+}
+
+pub(crate) struct Driver {
+    ring: IoUring,
+    ops: Slab<Lifecycle>,
+    /// Entries that did not fit in a full submission queue, in order.
+    backlog: VecDeque<squeue::Entry>,
+    /// Operations in flight that no slot tracks (cancels, detached closes).
+    detached: usize,
+    released: Released,
+    wake: Arc<EventFd>,
+    wake_buf: Box<u64>,
+    wake_armed: bool,
+    shutdown: Option<Instant>,
+    info: BackendInfo,
+}
+
+impl Driver {
+    pub fn new(config: &Config, reason: Option<String>) -> io::Result<Driver> {
+        let (ring, flags) = setup::build(config.entries)?;
+        let (info, _probe) = setup::describe(&ring, flags, reason)?;
+        Ok(Driver {
+            ring,
+            ops: Slab::with_capacity(config.entries as usize),
+            backlog: VecDeque::new(),
+            detached: 0,
+            released: Released::default(),
+            wake: Arc::new(EventFd::new()?),
+            wake_buf: Box::new(0),
+            wake_armed: false,
+            shutdown: None,
+            info,
+        })
+    }
+
+    pub fn info(&self) -> &BackendInfo {
+        &self.info
+    }
+
+    pub fn unparker(&self) -> Arc<dyn Unpark> {
+        self.wake.clone()
+    }
+
+    pub fn submit<T: OpCode>(&mut self, data: &mut T, waker: &Waker) -> usize {
+        let key = self.ops.insert(Lifecycle::Waiting(waker.clone()));
+        let entry = data.uring_entry().user_data(key as u64);
+        self.push(entry);
+        key
+    }
+
+    pub fn poll_op(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Completion> {
+        let slot = self.ops.get_mut(key).expect("polled an op the driver does not know");
+        match slot {
+            Lifecycle::Completed(_) => match self.ops.remove(key) {
+                Lifecycle::Completed(c) => Poll::Ready(c),
+                _ => unreachable!(),
+            },
+            Lifecycle::Waiting(w) => {
+                if !w.will_wake(cx.waker()) {
+                    w.clone_from(cx.waker());
+                }
+                Poll::Pending
+            }
+            Lifecycle::Submitted => {
+                *slot = Lifecycle::Waiting(cx.waker().clone());
+                Poll::Pending
+            }
+            Lifecycle::Ignored(_) => unreachable!("polled a cancelled op"),
+        }
+    }
+
+    /// Parks a dropped op's data until its completion; returns the data when it already came.
+    pub fn cancel(&mut self, key: usize, data: Box<dyn Any>) -> Option<Box<dyn Any>> {
+        let slot = self.ops.get_mut(key).expect("cancelled an op the driver does not know");
+        if let Lifecycle::Completed(_) = slot {
+            self.ops.remove(key);
+            return Some(data);
+        }
+        *slot = Lifecycle::Ignored(data);
+        self.push_detached(opcode::AsyncCancel::new(key as u64).build());
+        None
+    }
+
+    pub fn close_detached(&mut self, fd: RawFd) {
+        self.push_detached(opcode::Close::new(types::Fd(fd)).build());
+    }
+
+    fn push_detached(&mut self, entry: squeue::Entry) {
+        self.detached += 1;
+        self.push(entry.user_data(TAG_DETACHED));
+    }
+
+    fn push(&mut self, entry: squeue::Entry) {
+        if self.backlog.is_empty() && self.try_push(&entry) {
+            return;
+        }
+        // The SQ is full: hand it to the kernel now (the one extra entry a turn may need),
+        // then queue behind whatever is still waiting.
+        if self.backlog.is_empty() && self.ring.submit().is_ok() && self.try_push(&entry) {
+            return;
+        }
+        self.backlog.push_back(entry);
+    }
+
+    fn try_push(&mut self, entry: &squeue::Entry) -> bool {
+        // SAFETY: every entry points only at memory its op owns through a heap pointer (the
+        // `OpCode` contract) or at the driver's own boxed wake buffer; the op's data lives in
+        // its future or in `ops` as `Ignored` until the completion is reaped.
+        unsafe { self.ring.submission().push(entry).is_ok() }
+    }
+
+    fn flush_backlog(&mut self) {
+        while let Some(entry) = self.backlog.pop_front() {
+            if !self.try_push(&entry) {
+                self.backlog.push_front(entry);
+                break;
+            }
+        }
+    }
+
+    fn arm_wake(&mut self) {
+        if self.wake_armed || self.shutdown.is_some() {
+            return;
+        }
+        let buf = (&mut *self.wake_buf as *mut u64).cast::<u8>();
+        let entry = opcode::Read::new(types::Fd(self.wake.fd.as_raw_fd()), buf, 8)
+            .build()
+            .user_data(TAG_WAKE);
+        if self.try_push(&entry) {
+            self.wake_armed = true;
+        }
+    }
+
+    /// One kernel entry: submit what is queued, wait per `timeout`, then reap everything.
+    pub fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.flush_backlog();
+        self.arm_wake();
+        let to_submit = self.ring.submission().len() as u32;
+        let wait = timeout != Some(Duration::ZERO) && self.ready_count() == 0;
+        let min_complete = u32::from(wait);
+        // GETEVENTS always: with DEFER_TASKRUN completions are only posted inside an enter.
+        let flags = EnterFlags::GETEVENTS;
+        let res = match timeout.filter(|_| wait) {
+            Some(t) => {
+                let ts = types::Timespec::from(t);
+                let args = types::SubmitArgs::new().timespec(&ts);
+                let flags = (flags | EnterFlags::EXT_ARG).bits();
+                // SAFETY: `args` is a valid io_uring_getevents_arg that outlives the call.
+                unsafe { self.ring.submitter().enter(to_submit, min_complete, flags, Some(&args)) }
+            }
+            None => {
+                // SAFETY: no argument is passed.
+                unsafe {
+                    self.ring.submitter().enter::<libc::sigset_t>(
+                        to_submit,
+                        min_complete,
+                        flags.bits(),
+                        None,
+                    )
+                }
+            }
+        };
+        match res {
+            Ok(_) => {}
+            // Timed out, interrupted by a signal, or the CQ is backed up: reap and go on.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                ) => {}
+            Err(e) => return Err(e),
+        }
+        self.reap();
+        Ok(())
+    }
+
+    /// Completions already in the CQ, not yet reaped.
+    fn ready_count(&mut self) -> usize {
+        self.ring.completion().len()
+    }
+
+    fn reap(&mut self) {
+        let mut batch = [const { MaybeUninit::<cqueue::Entry>::uninit() }; 64];
+        loop {
+            let entries = self.ring.completion().fill(&mut batch);
+            if entries.is_empty() {
+                // Completions the CQ had no room for wait in the kernel's overflow list until an
+                // enter with GETEVENTS flushes them: never lost, never left behind.
+                if !self.ring.submission().cq_overflow() {
+                    break;
+                }
+                // SAFETY: no argument is passed.
+                let _ = unsafe {
+                    self.ring.submitter().enter::<libc::sigset_t>(
+                        0,
+                        0,
+                        EnterFlags::GETEVENTS.bits(),
+                        None,
+                    )
+                };
+                continue;
+            }
+            for cqe in entries.iter() {
+                self.complete(cqe.user_data(), cqe.result(), cqe.flags());
+            }
+        }
+    }
+
+    fn complete(&mut self, user_data: u64, res: i32, flags: u32) {
+        match user_data {
+            TAG_WAKE => self.wake_armed = false,
+            TAG_DETACHED => self.detached -= 1,
+            key => {
+                let key = key as usize;
+                let Some(slot) = self.ops.get_mut(key) else {
+                    debug_assert!(false, "a completion for op {key}, which is not in flight");
+                    return;
+                };
+                let done = Lifecycle::Completed(Completion::from_raw(res, flags));
+                match mem::replace(slot, done) {
+                    Lifecycle::Waiting(w) => self.released.wakers.push(w),
+                    Lifecycle::Submitted => {}
+                    Lifecycle::Ignored(data) => {
+                        self.ops.remove(key);
+                        self.released.dropped.push(data);
+                    }
+                    Lifecycle::Completed(_) => debug_assert!(false, "op {key} completed twice"),
+                }
+            }
+        }
+    }
+
+    pub fn take_released(&mut self) -> Released {
+        mem::take(&mut self.released)
+    }
+
+    pub fn put_released(&mut self, released: Released) {
+        debug_assert!(released.wakers.is_empty() && released.dropped.is_empty());
+        if self.released.wakers.is_empty() && self.released.dropped.is_empty() {
+            self.released = released;
+        }
+    }
+
+    /// Operations the kernel may still be using memory of.
+    fn in_flight(&self) -> usize {
+        self.ops
+            .iter()
+            .filter(|(_, s)| !matches!(s, Lifecycle::Completed(_)))
+            .count()
+            + self.detached
+            + usize::from(self.wake_armed)
+    }
+
+    /// One step of shutdown: cancel everything, then wait. `true` once nothing is in flight.
+    pub fn shutdown_step(&mut self) -> bool {
+        let started = *self.shutdown.get_or_insert_with(Instant::now);
+        if self.in_flight() == 0 {
+            return true;
+        }
+        if started.elapsed() > SHUTDOWN_GRACE {
+            tracing::error!(
+                in_flight = self.in_flight(),
+                "io_uring operations did not finish after cancel; leaking their memory"
+            );
+            self.leak_in_flight();
+            return true;
+        }
+        // (Re-)ask the kernel to cancel whatever is left: a cancel can race a fresh submit.
+        let keys: Vec<u64> = self
+            .ops
+            .iter()
+            .filter(|(_, s)| !matches!(s, Lifecycle::Completed(_)))
+            .map(|(k, _)| k as u64)
+            .collect();
+        for key in keys {
+            self.push_detached(opcode::AsyncCancel::new(key).build());
+        }
+        if self.wake_armed {
+            self.push_detached(opcode::AsyncCancel::new(TAG_WAKE).build());
+        }
+        if let Err(e) = self.park(Some(Duration::from_millis(100))) {
+            tracing::error!("io_uring_enter failed during shutdown: {e}");
+            self.leak_in_flight();
+            return true;
+        }
+        false
+    }
+
+    /// Forgets everything the kernel may still write into, so it is never freed.
+    fn leak_in_flight(&mut self) {
+        for (_, slot) in self.ops.iter_mut() {
+            if let Lifecycle::Ignored(data) = mem::replace(slot, Lifecycle::Submitted) {
+                mem::forget(data);
+            }
+        }
+        mem::forget(mem::take(&mut self.ops));
+        if self.wake_armed {
+            mem::forget(mem::replace(&mut self.wake_buf, Box::new(0)));
+        }
+        self.detached = 0;
+        self.wake_armed = false;
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // The runtime drains the driver first; if it could not, never free memory the kernel
+        // may still write into.
+        if self.in_flight() > 0 {
+            self.leak_in_flight();
+        }
+    }
+}
+
+/// The eventfd that other threads write to end a `park`.
+#[derive(Debug)]
+pub(crate) struct EventFd {
+    fd: OwnedFd,
+}
+
+impl EventFd {
+    fn new() -> io::Result<EventFd> {
+        // SAFETY: plain syscall; the result is checked.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh fd we own.
+        Ok(EventFd {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+}
+
+impl Unpark for EventFd {
+    fn unpark(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to an eventfd we own. EAGAIN (counter full)
+        // means a wake-up is pending anyway.
+        unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+}

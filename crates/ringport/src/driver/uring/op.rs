@@ -1,0 +1,144 @@
+//! Each operation as an io_uring submission entry.
+
+use crate::buf::{IoBuf, IoBufMut};
+use crate::driver::op::{close, fallocate, fsync, nop, open, path, read, statx, write};
+use io_uring::{opcode, squeue::Entry, types};
+use std::os::fd::AsRawFd;
+
+/// How an operation becomes a submission entry. The entry may point into the op's memory,
+/// which the `OpCode` contract keeps valid until the op is dropped.
+pub(crate) trait UringOp {
+    fn uring_entry(&mut self) -> Entry;
+}
+
+/// The most one read or write asks for: Linux's own cap, so a huge buffer is a short transfer.
+const MAX_RW: usize = 0x7fff_f000;
+
+fn rw_len(n: usize) -> u32 {
+    n.min(MAX_RW) as u32
+}
+
+impl UringOp for nop::Nop {
+    fn uring_entry(&mut self) -> Entry {
+        opcode::Nop::new().build()
+    }
+}
+
+impl<B: IoBufMut> UringOp for read::Read<B> {
+    fn uring_entry(&mut self) -> Entry {
+        let fd = types::Fd(self.fd.as_raw_fd());
+        let len = rw_len(self.buf.bytes_total());
+        opcode::Read::new(fd, self.buf.stable_mut_ptr(), len)
+            .offset(self.offset)
+            .build()
+    }
+}
+
+impl<B: IoBufMut> UringOp for read::Readv<B> {
+    fn uring_entry(&mut self) -> Entry {
+        let fd = types::Fd(self.fd.as_raw_fd());
+        opcode::Readv::new(fd, self.iovecs.as_ptr(), self.iovecs.len() as u32)
+            .offset(self.offset)
+            .build()
+    }
+}
+
+impl<B: IoBuf> UringOp for write::Write<B> {
+    fn uring_entry(&mut self) -> Entry {
+        let fd = types::Fd(self.fd.as_raw_fd());
+        let len = rw_len(self.buf.bytes_init());
+        opcode::Write::new(fd, self.buf.stable_ptr(), len)
+            .offset(self.offset)
+            .build()
+    }
+}
+
+impl<B: IoBuf> UringOp for write::Writev<B> {
+    fn uring_entry(&mut self) -> Entry {
+        let fd = types::Fd(self.fd.as_raw_fd());
+        opcode::Writev::new(fd, self.iovecs.as_ptr(), self.iovecs.len() as u32)
+            .offset(self.offset)
+            .build()
+    }
+}
+
+impl UringOp for fsync::Fsync {
+    fn uring_entry(&mut self) -> Entry {
+        let flags = if self.datasync {
+            types::FsyncFlags::DATASYNC
+        } else {
+            types::FsyncFlags::empty()
+        };
+        opcode::Fsync::new(types::Fd(self.fd.as_raw_fd()))
+            .flags(flags)
+            .build()
+    }
+}
+
+impl UringOp for fallocate::Fallocate {
+    fn uring_entry(&mut self) -> Entry {
+        opcode::Fallocate::new(types::Fd(self.fd.as_raw_fd()), self.len)
+            .offset(self.offset)
+            .mode(self.mode)
+            .build()
+    }
+}
+
+impl UringOp for fallocate::Ftruncate {
+    fn uring_entry(&mut self) -> Entry {
+        opcode::Ftruncate::new(types::Fd(self.fd.as_raw_fd()), self.len).build()
+    }
+}
+
+impl UringOp for open::OpenAt {
+    fn uring_entry(&mut self) -> Entry {
+        opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
+            .flags(self.flags)
+            .mode(self.mode)
+            .build()
+    }
+}
+
+impl UringOp for close::Close {
+    fn uring_entry(&mut self) -> Entry {
+        opcode::Close::new(types::Fd(self.fd)).build()
+    }
+}
+
+impl UringOp for statx::Statx {
+    fn uring_entry(&mut self) -> Entry {
+        let out = (&mut *self.out as *mut libc::statx).cast::<types::statx>();
+        let (dirfd, path, flags) = match &self.target {
+            statx::StatxTarget::Fd(fd) => (fd.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH),
+            statx::StatxTarget::Path(p) => (libc::AT_FDCWD, p.as_ptr(), 0),
+        };
+        opcode::Statx::new(types::Fd(dirfd), path, out)
+            .flags(self.flags | flags)
+            .mask(self.mask)
+            .build()
+    }
+}
+
+impl UringOp for path::RenameAt {
+    fn uring_entry(&mut self) -> Entry {
+        let cwd = types::Fd(libc::AT_FDCWD);
+        opcode::RenameAt::new(cwd, self.from.as_ptr(), cwd, self.to.as_ptr()).build()
+    }
+}
+
+impl UringOp for path::UnlinkAt {
+    fn uring_entry(&mut self) -> Entry {
+        let flags = if self.dir { libc::AT_REMOVEDIR } else { 0 };
+        opcode::UnlinkAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
+            .flags(flags)
+            .build()
+    }
+}
+
+impl UringOp for path::MkdirAt {
+    fn uring_entry(&mut self) -> Entry {
+        opcode::MkDirAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
+            .mode(self.mode)
+            .build()
+    }
+}

@@ -1,0 +1,124 @@
+//! Building the ring: setup flags tried from best to plainest, then the opcode probe.
+
+use crate::driver::{Backend, BackendInfo};
+use io_uring::{opcode, IoUring, Probe};
+use std::io;
+
+/// Setup flag sets, best first. DEFER_TASKRUN needs SINGLE_ISSUER (6.1); COOP_TASKRUN 5.19.
+const ATTEMPTS: &[&[&str]] = &[
+    &["SINGLE_ISSUER", "DEFER_TASKRUN", "COOP_TASKRUN", "TASKRUN_FLAG"],
+    &["SINGLE_ISSUER", "DEFER_TASKRUN"],
+    &["COOP_TASKRUN", "TASKRUN_FLAG"],
+    &[],
+];
+
+/// The opcodes ringport submits; `true` marks the ones it cannot do without.
+pub(crate) const OPCODES: &[(&str, u8, bool)] = &[
+    ("NOP", opcode::Nop::CODE, true),
+    ("READ", opcode::Read::CODE, true),
+    ("WRITE", opcode::Write::CODE, true),
+    ("READV", opcode::Readv::CODE, true),
+    ("WRITEV", opcode::Writev::CODE, true),
+    ("FSYNC", opcode::Fsync::CODE, true),
+    ("FALLOCATE", opcode::Fallocate::CODE, true),
+    ("OPENAT", opcode::OpenAt::CODE, true),
+    ("CLOSE", opcode::Close::CODE, true),
+    ("STATX", opcode::Statx::CODE, true),
+    ("RENAMEAT", opcode::RenameAt::CODE, true),
+    ("UNLINKAT", opcode::UnlinkAt::CODE, true),
+    ("MKDIRAT", opcode::MkDirAt::CODE, true),
+    ("ASYNC_CANCEL", opcode::AsyncCancel::CODE, true),
+    ("FTRUNCATE", opcode::Ftruncate::CODE, false),
+];
+
+/// Creates a ring of `entries` with the best setup flags this kernel accepts.
+pub(crate) fn build(entries: u32) -> io::Result<(IoUring, Vec<&'static str>)> {
+    let mut last_err = None;
+    for flags in ATTEMPTS {
+        let mut builder = IoUring::builder();
+        for flag in *flags {
+            match *flag {
+                "SINGLE_ISSUER" => builder.setup_single_issuer(),
+                "DEFER_TASKRUN" => builder.setup_defer_taskrun(),
+                "COOP_TASKRUN" => builder.setup_coop_taskrun(),
+                "TASKRUN_FLAG" => builder.setup_taskrun_flag(),
+                _ => unreachable!("unknown setup flag {flag}"),
+            };
+        }
+        match builder.build(entries) {
+            Ok(ring) => return Ok((ring, flags.to_vec())),
+            // EINVAL: this kernel does not know one of the flags; try fewer.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last_err = Some(e),
+            Err(e) => return Err(explain_setup_error(e)),
+        }
+    }
+    Err(explain_setup_error(last_err.expect("at least one attempt")))
+}
+
+/// Says why io_uring_setup failed in words a user can act on.
+pub(crate) fn explain_setup_error(e: io::Error) -> io::Error {
+    let why = match e.raw_os_error() {
+        Some(libc::ENOSYS) => "the kernel has no io_uring (ENOSYS)",
+        Some(libc::EPERM) => {
+            "io_uring is forbidden here (EPERM: a seccomp filter or kernel.io_uring_disabled)"
+        }
+        Some(libc::ENOMEM) => "not enough locked memory for the ring (ENOMEM: see ulimit -l)",
+        Some(libc::EMFILE) | Some(libc::ENFILE) => "too many open files to create the ring",
+        _ => "io_uring_setup failed",
+    };
+    io::Error::new(e.kind(), format!("{why}: {e}"))
+}
+
+/// Probes the opcodes and features, failing when a required opcode is missing.
+pub(crate) fn describe(
+    ring: &IoUring,
+    setup_flags: Vec<&'static str>,
+    reason: Option<String>,
+) -> io::Result<(BackendInfo, Probe)> {
+    let mut probe = Probe::new();
+    ring.submitter().register_probe(&mut probe)?;
+    let opcodes: Vec<_> = OPCODES
+        .iter()
+        .map(|&(name, code, _)| (name, probe.is_supported(code)))
+        .collect();
+    if let Some(&(name, _, _)) = OPCODES
+        .iter()
+        .find(|&&(_, code, required)| required && !probe.is_supported(code))
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("the kernel's io_uring lacks the {name} operation"),
+        ));
+    }
+    let p = ring.params();
+    if !p.is_feature_nodrop() || !p.is_feature_ext_arg() {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "the kernel's io_uring lacks NODROP or EXT_ARG (Linux 5.11 or later is needed)",
+        ));
+    }
+    let features = [
+        ("NODROP", p.is_feature_nodrop()),
+        ("EXT_ARG", p.is_feature_ext_arg()),
+        ("FAST_POLL", p.is_feature_fast_poll()),
+        ("SUBMIT_STABLE", p.is_feature_submit_stable()),
+        ("NATIVE_WORKERS", p.is_feature_native_workers()),
+        ("RSRC_TAGS", p.is_feature_resource_tagging()),
+        ("CQE_SKIP", p.is_feature_skip_cqe_on_success()),
+        ("LINKED_FILE", p.is_feature_linked_file()),
+        ("RECVSEND_BUNDLE", p.is_feature_recvsend_bundle()),
+        ("MIN_TIMEOUT", p.is_feature_min_timeout()),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    let info = BackendInfo {
+        backend: Backend::Uring,
+        reason,
+        setup_flags,
+        features,
+        opcodes,
+        entries: (p.sq_entries(), p.cq_entries()),
+    };
+    Ok((info, probe))
+}

@@ -1,0 +1,288 @@
+//! `File`: positional reads and writes, sync, length, metadata and close, all on the ring.
+
+use super::{Metadata, OpenOptions};
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::driver::fd::SharedFd;
+use crate::driver::op::{close, fallocate, fsync, read, statx, write};
+use crate::driver::{Handle, Op};
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+/// An open file. Every call is one operation handed to the kernel with its buffer; the buffer
+/// comes back with the result. Reads and writes are positional: the fd's offset never moves.
+///
+/// ```no_run
+/// use ringport::{buf::BufResult, fs::File};
+/// ringport::run(async {
+///     let file = File::create("/tmp/hello.txt").await?;
+///     let BufResult(res, _) = file.write_all_at(b"hello".as_slice(), 0).await;
+///     res?;
+///     file.sync_all().await?;
+///     let BufResult(res, buf) = file.read_at(Vec::with_capacity(5), 0).await;
+///     assert_eq!(&buf[..res?], b"hello");
+///     file.close().await
+/// })
+/// .unwrap();
+/// ```
+pub struct File {
+    fd: SharedFd,
+    direct: bool,
+}
+
+impl fmt::Debug for File {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("File")
+            .field("fd", &self.fd.as_raw_fd())
+            .field("direct", &self.direct)
+            .finish()
+    }
+}
+
+impl File {
+    pub(crate) fn from_fd(fd: RawFd, direct: bool) -> File {
+        File {
+            fd: SharedFd::new(fd),
+            direct,
+        }
+    }
+
+    /// Opens a file for reading.
+    pub async fn open(path: impl AsRef<Path>) -> io::Result<File> {
+        OpenOptions::new().read(true).open(path).await
+    }
+
+    /// Creates (or truncates) a file for writing and reading.
+    pub async fn create(path: impl AsRef<Path>) -> io::Result<File> {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .await
+    }
+
+    /// Takes over a `std::fs::File`.
+    pub fn from_std(file: std::fs::File) -> File {
+        // SAFETY: the fd comes out of a File that gives up ownership.
+        let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+        let direct = flags >= 0 && flags & libc::O_DIRECT != 0;
+        File::from_fd(file.into_raw_fd(), direct)
+    }
+
+    /// Reads up to the buffer's capacity at `pos`. `Ok(0)` at end of file.
+    pub async fn read_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
+        let op = read::Read {
+            fd: self.fd.clone(),
+            buf,
+            offset: pos,
+        };
+        let (done, op) = Op::new(op).await;
+        match done.result {
+            Ok(n) => BufResult(Ok(n as usize), op.into_buf(n)),
+            Err(e) => BufResult(Err(self.explain(e, op.buf.stable_ptr(), pos)), op.buf),
+        }
+    }
+
+    /// Reads exactly the buffer's capacity at `pos`, however many reads it takes; end of file
+    /// first is `UnexpectedEof`, with the bytes read so far kept in the buffer.
+    pub async fn read_exact_at<B: IoBufMut>(&self, mut buf: B, pos: u64) -> BufResult<(), B> {
+        let total = buf.bytes_total();
+        let mut done = 0;
+        while done < total {
+            let BufResult(res, slice) = self.read_at(buf.slice(done..), pos + done as u64).await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    let msg = format!("end of file after {done} of {total} bytes");
+                    return BufResult(Err(io::Error::new(io::ErrorKind::UnexpectedEof, msg)), buf);
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return BufResult(Err(e), buf),
+            }
+        }
+        BufResult(Ok(()), buf)
+    }
+
+    /// Writes the buffer's initialised bytes at `pos`; may write fewer.
+    pub async fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
+        let op = write::Write {
+            fd: self.fd.clone(),
+            buf,
+            offset: pos,
+        };
+        let (done, op) = Op::new(op).await;
+        let res = done.result.map(|n| n as usize);
+        let res = res.map_err(|e| self.explain(e, op.buf.stable_ptr(), pos));
+        BufResult(res, op.buf)
+    }
+
+    /// Writes all the buffer's initialised bytes at `pos`, however many writes it takes.
+    pub async fn write_all_at<B: IoBuf>(&self, mut buf: B, pos: u64) -> BufResult<(), B> {
+        let total = buf.bytes_init();
+        let mut done = 0;
+        while done < total {
+            let BufResult(res, slice) = self
+                .write_at(buf.slice(done..total), pos + done as u64)
+                .await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    let msg = format!("wrote 0 bytes after {done} of {total}");
+                    return BufResult(Err(io::Error::new(io::ErrorKind::WriteZero, msg)), buf);
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return BufResult(Err(e), buf),
+            }
+        }
+        BufResult(Ok(()), buf)
+    }
+
+    /// Reads into several buffers at `pos`, filling them in order (one `READV`).
+    pub async fn read_vectored_at<B: IoBufMut>(
+        &self,
+        bufs: Vec<B>,
+        pos: u64,
+    ) -> BufResult<usize, Vec<B>> {
+        let op = read::Readv::new(self.fd.clone(), bufs, pos);
+        let (done, op) = Op::new(op).await;
+        match done.result {
+            Ok(n) => BufResult(Ok(n as usize), op.into_bufs(n)),
+            Err(e) => BufResult(Err(e), op.bufs),
+        }
+    }
+
+    /// Writes several buffers at `pos`, in order (one `WRITEV`); may write fewer bytes.
+    pub async fn write_vectored_at<B: IoBuf>(
+        &self,
+        bufs: Vec<B>,
+        pos: u64,
+    ) -> BufResult<usize, Vec<B>> {
+        let op = write::Writev::new(self.fd.clone(), bufs, pos);
+        let (done, op) = Op::new(op).await;
+        BufResult(done.result.map(|n| n as usize), op.bufs)
+    }
+
+    /// Flushes data and metadata to the device.
+    pub async fn sync_all(&self) -> io::Result<()> {
+        self.fsync(false).await
+    }
+
+    /// Flushes data (and the metadata needed to read it back) to the device.
+    pub async fn sync_data(&self) -> io::Result<()> {
+        self.fsync(true).await
+    }
+
+    async fn fsync(&self, datasync: bool) -> io::Result<()> {
+        let op = fsync::Fsync {
+            fd: self.fd.clone(),
+            datasync,
+        };
+        Op::new(op).await.0.result.map(drop)
+    }
+
+    /// Sets the length, cutting or extending with zeros. `FTRUNCATE` on the ring (Linux 6.9+);
+    /// on older kernels on the blocking pool.
+    pub async fn set_len(&self, len: u64) -> io::Result<()> {
+        if Handle::current().has_opcode("FTRUNCATE") {
+            let op = fallocate::Ftruncate {
+                fd: self.fd.clone(),
+                len,
+            };
+            return Op::new(op).await.0.result.map(drop);
+        }
+        // The pool gets its own fd, so a cancelled call can never touch a reused number.
+        let fd = self.dup()?;
+        let len = libc::off_t::try_from(len)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "length too large"))?;
+        crate::spawn_blocking(move || {
+            // SAFETY: `fd` is an open fd owned by this closure.
+            if unsafe { libc::ftruncate(fd.as_raw_fd(), len) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        })
+        .await?
+    }
+
+    fn dup(&self) -> io::Result<OwnedFd> {
+        // SAFETY: F_DUPFD_CLOEXEC on an fd we hold open; the result is checked.
+        let fd = unsafe { libc::fcntl(self.fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh fd we own.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// Reserves `len` bytes of disk at `offset`, growing the file when needed (`FALLOCATE`).
+    pub async fn allocate(&self, offset: u64, len: u64) -> io::Result<()> {
+        let op = fallocate::Fallocate {
+            fd: self.fd.clone(),
+            offset,
+            len,
+            mode: 0,
+        };
+        Op::new(op).await.0.result.map(drop)
+    }
+
+    /// The file's metadata (`STATX` on the fd).
+    pub async fn metadata(&self) -> io::Result<Metadata> {
+        let target = statx::StatxTarget::Fd(self.fd.clone());
+        super::statx(target, 0, libc::STATX_BASIC_STATS | libc::STATX_BTIME).await
+    }
+
+    /// The alignment `O_DIRECT` needs here, as `(memory, offset and length)`: from the device
+    /// through `statx` (Linux 6.1+), else 4096, which every device accepts.
+    pub async fn direct_io_alignment(&self) -> io::Result<(u32, u32)> {
+        let target = statx::StatxTarget::Fd(self.fd.clone());
+        let op = statx::Statx::new(target, 0, libc::STATX_DIOALIGN);
+        let (done, op) = Op::new(op).await;
+        done.result?;
+        let st = &op.out;
+        if st.stx_mask & libc::STATX_DIOALIGN == 0 || st.stx_dio_mem_align == 0 {
+            return Ok((4096, 4096));
+        }
+        Ok((st.stx_dio_mem_align, st.stx_dio_offset_align))
+    }
+
+    /// Whether the file was opened with `O_DIRECT`.
+    pub fn is_direct(&self) -> bool {
+        self.direct
+    }
+
+    /// Closes the file through the ring and reports the result. Dropping a `File` closes it too,
+    /// without waiting.
+    pub async fn close(self) -> io::Result<()> {
+        match self.fd.try_unwrap() {
+            Ok(fd) => Op::new(close::Close { fd }).await.0.result.map(drop),
+            // A cancelled op still holds the fd: it closes when that op completes.
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Turns the kernel's bare EINVAL on an `O_DIRECT` file into an error that says alignment.
+    fn explain(&self, e: io::Error, ptr: *const u8, pos: u64) -> io::Error {
+        if !self.direct || e.raw_os_error() != Some(libc::EINVAL) {
+            return e;
+        }
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "O_DIRECT needs the buffer address ({ptr:p}), length and file offset ({pos}) \
+                 aligned to the device's block size (see File::direct_io_alignment and \
+                 AlignedBuf): {e}"
+            ),
+        )
+    }
+}
+
+impl AsRawFd for File {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}

@@ -1,0 +1,183 @@
+//! `OpenOptions`: how to open a file, `direct` and `dsync` included.
+
+use super::{cstring, File};
+use crate::driver::{op::open::OpenAt, Op};
+use std::io;
+use std::path::Path;
+
+/// Options for opening a file, as with `std::fs::OpenOptions`, plus `direct` (O_DIRECT) and
+/// `dsync` (O_DSYNC, write-through).
+///
+/// ```no_run
+/// use ringport::fs::OpenOptions;
+/// # async fn demo() -> std::io::Result<()> {
+/// let file = OpenOptions::new()
+///     .read(true)
+///     .write(true)
+///     .create(true)
+///     .direct(true)
+///     .dsync(true)
+///     .open("data.bin")
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    read: bool,
+    write: bool,
+    append: bool,
+    truncate: bool,
+    create: bool,
+    create_new: bool,
+    direct: bool,
+    dsync: bool,
+    mode: u32,
+    custom_flags: i32,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OpenOptions {
+    /// All options off; `mode` 0o666 (before the umask).
+    pub fn new() -> Self {
+        OpenOptions {
+            read: false,
+            write: false,
+            append: false,
+            truncate: false,
+            create: false,
+            create_new: false,
+            direct: false,
+            dsync: false,
+            mode: 0o666,
+            custom_flags: 0,
+        }
+    }
+
+    /// Open for reading.
+    pub fn read(&mut self, on: bool) -> &mut Self {
+        self.read = on;
+        self
+    }
+
+    /// Open for writing.
+    pub fn write(&mut self, on: bool) -> &mut Self {
+        self.write = on;
+        self
+    }
+
+    /// Append: writes at the fd's position go to the end (positional writes are unaffected).
+    pub fn append(&mut self, on: bool) -> &mut Self {
+        self.append = on;
+        self
+    }
+
+    /// Truncate to zero length on open.
+    pub fn truncate(&mut self, on: bool) -> &mut Self {
+        self.truncate = on;
+        self
+    }
+
+    /// Create the file when missing.
+    pub fn create(&mut self, on: bool) -> &mut Self {
+        self.create = on;
+        self
+    }
+
+    /// Create the file, failing when it exists.
+    pub fn create_new(&mut self, on: bool) -> &mut Self {
+        self.create_new = on;
+        self
+    }
+
+    /// `O_DIRECT`: bypass the page cache. Buffers, lengths and offsets must then be aligned
+    /// (see [`AlignedBuf`](crate::buf::AlignedBuf) and [`File::direct_io_alignment`]).
+    pub fn direct(&mut self, on: bool) -> &mut Self {
+        self.direct = on;
+        self
+    }
+
+    /// `O_DSYNC`: each write returns once its data is on the device.
+    pub fn dsync(&mut self, on: bool) -> &mut Self {
+        self.dsync = on;
+        self
+    }
+
+    /// Permission bits for a created file.
+    pub fn mode(&mut self, mode: u32) -> &mut Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Extra `open(2)` flags, or-ed in.
+    pub fn custom_flags(&mut self, flags: i32) -> &mut Self {
+        self.custom_flags = flags;
+        self
+    }
+
+    fn flags(&self) -> io::Result<i32> {
+        let access = match (self.read, self.write || self.append) {
+            (true, false) => libc::O_RDONLY,
+            (false, true) => libc::O_WRONLY,
+            (true, true) => libc::O_RDWR,
+            (false, false) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "open options need read, write or append",
+                ))
+            }
+        };
+        let writes = self.write || self.append;
+        if (self.truncate || self.create || self.create_new) && !writes {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "create and truncate need write or append",
+            ));
+        }
+        let mut flags = access | libc::O_CLOEXEC | self.custom_flags;
+        let set = [
+            (self.append, libc::O_APPEND),
+            (self.truncate && !self.create_new, libc::O_TRUNC),
+            (self.create && !self.create_new, libc::O_CREAT),
+            (self.create_new, libc::O_CREAT | libc::O_EXCL),
+            (self.direct, libc::O_DIRECT),
+            (self.dsync, libc::O_DSYNC),
+        ];
+        for (on, bit) in set {
+            if on {
+                flags |= bit;
+            }
+        }
+        Ok(flags)
+    }
+
+    /// Opens `path` with these options (an `OPENAT` on the ring).
+    pub async fn open(&self, path: impl AsRef<Path>) -> io::Result<File> {
+        let path = path.as_ref();
+        let flags = self.flags()?;
+        let op = OpenAt {
+            path: cstring(path)?,
+            flags,
+            mode: self.mode,
+        };
+        let (done, _) = Op::new(op).await;
+        let fd = done.result.map_err(|e| {
+            if self.direct && e.raw_os_error() == Some(libc::EINVAL) {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{}: O_DIRECT is not supported by this file system ({e})",
+                        path.display()
+                    ),
+                )
+            } else {
+                e
+            }
+        })?;
+        Ok(File::from_fd(fd as i32, self.direct))
+    }
+}

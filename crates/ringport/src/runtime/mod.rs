@@ -1,0 +1,276 @@
+//! The runtime: a loop thread that polls tasks, fires timers and parks in the driver.
+//!
+//! One turn of the loop: poll the `block_on` future if it was woken; run up to `budget` ready
+//! tasks; fire due timers; then one `park` in the driver, which submits everything queued,
+//! waits (not at all when work is ready, else until the next timer or a completion) and reaps.
+
+mod blocking;
+mod executor;
+pub(crate) mod task;
+mod timer;
+
+pub use task::{JoinError, JoinHandle};
+
+use crate::driver::{self, Backend, BackendInfo};
+use executor::Context;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+pub(crate) use executor::current as current_context;
+pub(crate) use executor::try_current as try_current_context;
+
+/// Sets up a [`Runtime`].
+///
+/// ```
+/// use ringport::{Backend, Runtime};
+/// let rt = Runtime::builder().backend(Backend::Auto).entries(256).build().unwrap();
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    backend: Backend,
+    entries: u32,
+    budget: usize,
+    max_blocking_threads: usize,
+    blocking_keep_alive: Duration,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            backend: Backend::Auto,
+            entries: 256,
+            budget: 128,
+            max_blocking_threads: 64,
+            blocking_keep_alive: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Builder {
+    /// Which backend to use; `Auto` (the default) also honours `RINGPORT_BACKEND`.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Submission queue size (the completion queue is twice as large). More operations than
+    /// this may be in flight: the queue is flushed when full and completions never get lost.
+    pub fn entries(mut self, entries: u32) -> Self {
+        self.entries = entries.max(1);
+        self
+    }
+
+    /// How many tasks run in one turn before completions are reaped again.
+    pub fn budget(mut self, budget: usize) -> Self {
+        self.budget = budget.max(1);
+        self
+    }
+
+    /// The most threads the blocking pool starts.
+    pub fn max_blocking_threads(mut self, n: usize) -> Self {
+        self.max_blocking_threads = n.max(1);
+        self
+    }
+
+    /// How long an idle blocking-pool thread waits for work before it exits.
+    pub fn blocking_keep_alive(mut self, d: Duration) -> Self {
+        self.blocking_keep_alive = d;
+        self
+    }
+
+    /// Creates the runtime on this thread.
+    pub fn build(self) -> io::Result<Runtime> {
+        let config = driver::Config {
+            backend: self.backend,
+            entries: self.entries,
+        };
+        let driver = driver::Handle::new(driver::Driver::new(&config)?);
+        let shared = executor::Shared::new(driver.unparker());
+        let pool = blocking::Pool::new(self.max_blocking_threads, self.blocking_keep_alive);
+        let ctx = Context::new(shared, pool, self.budget);
+        Ok(Runtime { driver, ctx })
+    }
+}
+
+/// A single-threaded completion runtime. It is `!Send`: it lives on the thread that built it.
+pub struct Runtime {
+    driver: driver::Handle,
+    ctx: Rc<Context>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("backend", &self.backend())
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// A runtime with the default settings.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::default().build()
+    }
+
+    /// A [`Builder`].
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.driver.info().backend
+    }
+
+    /// The backend in use, with the kernel features found and the reason for the choice.
+    pub fn backend_info(&self) -> BackendInfo {
+        self.driver.info()
+    }
+
+    /// Runs `future` to the end on this thread, with tasks spawned meanwhile.
+    ///
+    /// # Panics
+    ///
+    /// When called inside another runtime on the same thread, or when the kernel refuses the
+    /// loop's wait (which would mean the ring itself broke).
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let _driver = self.driver.enter();
+        let _ctx = self.ctx.enter();
+        let main = Arc::new(MainWake {
+            woken: AtomicBool::new(true),
+            shared: self.ctx.shared.clone(),
+        });
+        let waker = Waker::from(main.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut future = pin!(future);
+        loop {
+            if main.woken.swap(false, Ordering::AcqRel) {
+                if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                    return out;
+                }
+            }
+            self.ctx.run_tasks();
+            let now = Instant::now();
+            self.ctx.fire_timers(now);
+            let timeout = if self.ctx.has_ready() || main.woken.load(Ordering::Acquire) {
+                Some(Duration::ZERO)
+            } else {
+                let next = self.ctx.timers.borrow_mut().next_deadline();
+                next.map(|d| d.saturating_duration_since(now))
+            };
+            if let Err(e) = self.driver.park(timeout) {
+                panic!("ringport: the loop's wait in the kernel failed: {e}");
+            }
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let _driver = self.driver.enter();
+        let _ctx = self.ctx.enter();
+        // Drop every task's future first (their in-flight ops are cancelled and parked in the
+        // driver), then wait until the kernel is done with all memory, then free it.
+        self.ctx.shutdown_tasks();
+        self.driver.shutdown();
+        self.ctx.pool.shutdown();
+    }
+}
+
+/// The waker of the `block_on` future: a flag, plus a wake-up when set from another thread.
+struct MainWake {
+    woken: AtomicBool,
+    shared: Arc<executor::Shared>,
+}
+
+impl Wake for MainWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.shared.notify();
+    }
+}
+
+/// Starts a runtime on this thread with the default settings and runs `future` to the end.
+///
+/// ```
+/// let n = ringport::run(async { 40 + 2 });
+/// assert_eq!(n, 42);
+/// ```
+///
+/// # Panics
+///
+/// When no runtime can be created (the error says why: no io_uring, a seccomp filter, a
+/// memlock limit), or inside another runtime.
+pub fn run<F: Future>(future: F) -> F::Output {
+    let rt = match Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => panic!("ringport: cannot start a runtime: {e}"),
+    };
+    rt.block_on(future)
+}
+
+/// Spawns a task on the current runtime. The future need not be `Send`: it stays on this thread.
+///
+/// # Panics
+///
+/// Outside a ringport runtime.
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    current_context().spawn(future)
+}
+
+/// Runs blocking work on the runtime's separate, bounded thread pool; never on the loop.
+///
+/// ```
+/// ringport::run(async {
+///     let n = ringport::spawn_blocking(|| (1..=10).sum::<u32>()).await.unwrap();
+///     assert_eq!(n, 55);
+/// });
+/// ```
+///
+/// # Panics
+///
+/// Outside a ringport runtime.
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let pool = current_context().pool.clone();
+    let future = async move {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(JoinError::panicked)
+    };
+    let (runnable, task) = async_task::spawn(future, move |r| pool.execute(r));
+    runnable.schedule();
+    JoinHandle::new(task)
+}
+
+/// Lets other ready tasks run before this one continues.
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
+}
