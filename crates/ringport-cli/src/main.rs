@@ -1,1 +1,39 @@
-fn main(){}
+//! The `ringport` command: a thin layer over the library crates.
+//!
+//! `main -> run(parse) -> ExitCode`: arguments become a validated command before any I/O.
+
+mod info;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// True asynchronous I/O: the completion-port model on io_uring.
+#[derive(Debug, Parser)]
+#[command(name = "ringport", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show the I/O backend in use, the kernel's io_uring features and opcodes, and why.
+    Info(info::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ringport: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Info(args) => info::run(args),
+    }
+}

@@ -30,6 +30,7 @@ pub mod fs;
 pub mod runtime;
 pub mod time;
 
+pub use driver::cancel;
 pub use driver::{Backend, BackendInfo};
 pub use runtime::{
     run, spawn, spawn_blocking, yield_now, Builder, JoinError, JoinHandle, Runtime,

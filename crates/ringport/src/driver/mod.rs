@@ -21,6 +21,7 @@
 //! The portable code calls the one switch below ([`Driver`]); backend code lives only in
 //! `driver/<backend>/`.
 
+pub mod cancel;
 pub(crate) mod fd;
 pub(crate) mod op;
 mod uring;
@@ -212,6 +213,13 @@ impl Handle {
     pub fn submit<T: OpCode>(&self, data: &mut T, waker: &Waker) -> usize {
         match &mut *self.inner.borrow_mut() {
             Driver::Uring(d) => d.submit(data, waker),
+        }
+    }
+
+    /// Asks the kernel to cancel an op whose future still waits for it.
+    pub fn request_cancel(&self, key: usize) {
+        match &mut *self.inner.borrow_mut() {
+            Driver::Uring(d) => d.request_cancel(key),
         }
     }
 

@@ -36,6 +36,8 @@ pub(crate) struct Op<T: OpCode> {
     handle: Handle,
     key: Option<usize>,
     data: Option<T>,
+    /// A cancel was requested through a `CancelToken`; the completion is still awaited.
+    cancel_sent: bool,
 }
 
 impl<T: OpCode> Op<T> {
@@ -45,6 +47,7 @@ impl<T: OpCode> Op<T> {
             handle: Handle::current(),
             key: None,
             data: Some(data),
+            cancel_sent: false,
         }
     }
 }
@@ -54,10 +57,20 @@ impl<T: OpCode> Future for Op<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        if let Some(key) = this.key.filter(|_| !this.cancel_sent && super::cancel::requested()) {
+            this.cancel_sent = true;
+            this.handle.request_cancel(key);
+        }
         match this.key {
             None => {
                 let data = this.data.as_mut().expect("Op polled after it completed");
-                this.key = Some(this.handle.submit(data, cx.waker()));
+                let key = this.handle.submit(data, cx.waker());
+                this.key = Some(key);
+                if super::cancel::requested() {
+                    // Started under a cancelled token: cancel right behind the submission.
+                    this.cancel_sent = true;
+                    this.handle.request_cancel(key);
+                }
                 // Never inline: the loop flushes the submission and wakes us on completion.
                 Poll::Pending
             }

@@ -125,6 +125,13 @@ impl Driver {
         None
     }
 
+    /// Asks the kernel to cancel an op whose future keeps waiting for the completion.
+    pub fn request_cancel(&mut self, key: usize) {
+        if let Some(Lifecycle::Waiting(_) | Lifecycle::Submitted) = self.ops.get(key) {
+            self.push_detached(opcode::AsyncCancel::new(key as u64).build());
+        }
+    }
+
     pub fn close_detached(&mut self, fd: RawFd) {
         self.push_detached(opcode::Close::new(types::Fd(fd)).build());
     }
