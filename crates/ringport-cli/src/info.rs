@@ -42,14 +42,26 @@ fn kernel() -> String {
 
 fn print_text(info: &BackendInfo) {
     println!("backend:     {}", info.backend);
-    println!("why:         {}", info.reason.as_deref().unwrap_or("first choice, probe passed"));
+    println!(
+        "why:         {}",
+        info.reason
+            .as_deref()
+            .unwrap_or("first choice, probe passed")
+    );
     println!("kernel:      {}", kernel());
-    println!("ring:        {} SQ entries, {} CQ entries", info.entries.0, info.entries.1);
+    println!(
+        "ring:        {} SQ entries, {} CQ entries",
+        info.entries.0, info.entries.1
+    );
     println!("setup flags: {}", join_or_none(&info.setup_flags));
     println!("features:    {}", join_or_none(&info.features));
     println!("opcodes:");
     for (name, ok) in &info.opcodes {
-        let mark = if *ok { "yes" } else { "no (falls back to the blocking pool)" };
+        let mark = if *ok {
+            "yes"
+        } else {
+            "no (falls back to the blocking pool)"
+        };
         println!("  {name:<14} {mark}");
     }
 }
@@ -76,7 +88,9 @@ fn to_json(info: &BackendInfo) -> String {
         "{{\"backend\":\"{}\",\"reason\":{},\"kernel\":{:?},\"sq_entries\":{},\"cq_entries\":{},\
          \"setup_flags\":{},\"features\":{},\"opcodes\":{{{}}}}}",
         info.backend,
-        info.reason.as_ref().map_or("null".to_string(), |r| format!("{r:?}")),
+        info.reason
+            .as_ref()
+            .map_or("null".to_string(), |r| format!("{r:?}")),
         kernel(),
         info.entries.0,
         info.entries.1,

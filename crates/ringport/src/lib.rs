@@ -32,6 +32,4 @@ pub mod time;
 
 pub use driver::cancel;
 pub use driver::{Backend, BackendInfo};
-pub use runtime::{
-    run, spawn, spawn_blocking, yield_now, Builder, JoinError, JoinHandle, Runtime,
-};
+pub use runtime::{run, spawn, spawn_blocking, yield_now, Builder, JoinError, JoinHandle, Runtime};

@@ -28,7 +28,11 @@ fn churn(n: usize, seed: u64, file_path: &std::path::Path) {
             let on_pipe = rng.below(3) == 0;
             let src = if on_pipe { pipe.clone() } else { file.clone() };
             // u64::MAX: the fd's own position, which is what a pipe needs.
-            let pos = if on_pipe { u64::MAX } else { rng.below(60) * 4096 };
+            let pos = if on_pipe {
+                u64::MAX
+            } else {
+                rng.below(60) * 4096
+            };
             let delay = Duration::from_micros(rng.below(200));
             let mode = rng.below(4);
             let read = async move { src.read_at(vec![0u8; 4096], pos).await.0.map(drop) };
@@ -102,5 +106,8 @@ fn dropping_10k_in_flight_reads_at_random_points_leaks_no_fd_and_no_memory() {
     assert_eq!(util::open_fds(), fds, "fds leaked");
     let grown = alloc::live_bytes() - live;
     // One leaked buffer per dropped read would be over 4 MiB; a leaked op state over 80 KiB.
-    assert!(grown < 16 * 1024, "{grown} heap bytes still live after the runtime dropped");
+    assert!(
+        grown < 16 * 1024,
+        "{grown} heap bytes still live after the runtime dropped"
+    );
 }

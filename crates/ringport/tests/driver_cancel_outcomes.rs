@@ -11,7 +11,10 @@ use std::time::Duration;
 
 fn pipe_files() -> (File, std::fs::File) {
     let (r, w) = util::pipe();
-    (File::from_std(std::fs::File::from(r)), std::fs::File::from(w))
+    (
+        File::from_std(std::fs::File::from(r)),
+        std::fs::File::from(w),
+    )
 }
 
 #[test]
@@ -28,7 +31,10 @@ fn a_token_cancels_a_pending_read_and_hands_the_buffer_back() {
         let ptr = buf.as_ptr();
         let BufResult(res, buf) = token.run(reader.read_at(buf, u64::MAX)).await;
         let err = res.unwrap_err();
-        assert!(is_cancelled(&err), "expected the cancelled error, got {err}");
+        assert!(
+            is_cancelled(&err),
+            "expected the cancelled error, got {err}"
+        );
         assert_eq!(buf.as_ptr(), ptr, "the same buffer comes back");
         assert_eq!(buf.len(), 64);
     });
@@ -61,8 +67,11 @@ fn one_token_cancels_a_group() {
 fn a_cancelled_read_consumed_no_bytes() {
     util::run(async {
         let (reader, mut writer) = pipe_files();
-        let res = with_timeout(Duration::from_millis(10), reader.read_at(vec![0u8; 8], u64::MAX))
-            .await;
+        let res = with_timeout(
+            Duration::from_millis(10),
+            reader.read_at(vec![0u8; 8], u64::MAX),
+        )
+        .await;
         assert!(is_cancelled(&res.0.unwrap_err()));
         writer.write_all(b"after").unwrap();
         let BufResult(res, buf) = reader.read_at(vec![0u8; 8], u64::MAX).await;

@@ -9,10 +9,37 @@ use std::process::Command;
 
 /// Syscalls that would block the loop on a file.
 const FORBIDDEN: &[&str] = &[
-    "read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev", "preadv2",
-    "pwritev2", "fsync", "fdatasync", "open", "openat", "openat2", "statx", "newfstatat",
-    "fstat", "ftruncate", "fallocate", "rename", "renameat", "renameat2", "unlink", "unlinkat",
-    "mkdir", "mkdirat", "close", "copy_file_range", "sendfile", "splice",
+    "read",
+    "write",
+    "pread64",
+    "pwrite64",
+    "readv",
+    "writev",
+    "preadv",
+    "pwritev",
+    "preadv2",
+    "pwritev2",
+    "fsync",
+    "fdatasync",
+    "open",
+    "openat",
+    "openat2",
+    "statx",
+    "newfstatat",
+    "fstat",
+    "ftruncate",
+    "fallocate",
+    "rename",
+    "renameat",
+    "renameat2",
+    "unlink",
+    "unlinkat",
+    "mkdir",
+    "mkdirat",
+    "close",
+    "copy_file_range",
+    "sendfile",
+    "splice",
 ];
 
 /// The workload, run by the test below in a child process under strace.
@@ -42,10 +69,14 @@ fn strace_child_file_workload() {
         assert_eq!(file.metadata().await.unwrap().len(), 512 * 1024);
         file.close().await.unwrap();
         ringport::fs::create_dir(dir.join("sub")).await.unwrap();
-        ringport::fs::rename(&path, dir.join("sub/moved")).await.unwrap();
+        ringport::fs::rename(&path, dir.join("sub/moved"))
+            .await
+            .unwrap();
         let data = ringport::fs::read(dir.join("sub/moved")).await.unwrap();
         assert_eq!(data.len(), 512 * 1024);
-        ringport::fs::write(dir.join("small"), b"x".as_slice()).await.unwrap();
+        ringport::fs::write(dir.join("small"), b"x".as_slice())
+            .await
+            .unwrap();
         ringport::fs::remove_file(dir.join("small")).await.unwrap();
         // SAFETY: as above; marks the end.
         unsafe { libc::getppid() };
@@ -67,7 +98,12 @@ fn loop_thread_makes_no_blocking_file_syscalls() {
         .arg("-e")
         .arg(format!("trace={trace}"))
         .arg(&exe)
-        .args(["--ignored", "--exact", "strace_child_file_workload", "--nocapture"])
+        .args([
+            "--ignored",
+            "--exact",
+            "strace_child_file_workload",
+            "--nocapture",
+        ])
         .env("RINGPORT_STRACE_DIR", dir.path())
         .status()
         .expect("strace must be installed (.ci/run installs it)");
@@ -98,7 +134,10 @@ fn loop_thread_makes_no_blocking_file_syscalls() {
             *counts.entry(name).or_default() += 1;
         }
     }
-    assert!(counts.get("io_uring_enter").copied().unwrap_or(0) > 0, "no io_uring_enter seen");
+    assert!(
+        counts.get("io_uring_enter").copied().unwrap_or(0) > 0,
+        "no io_uring_enter seen"
+    );
 }
 
 /// `1234 name(args...` or `1234 <... name resumed>...`: the thread id and the syscall name.

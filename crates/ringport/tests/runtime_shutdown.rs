@@ -22,13 +22,21 @@ fn dropping_the_runtime_with_work_in_flight_exits_cleanly() {
                 drop(ringport::spawn(async move {
                     let _ = reader.read_at(vec![0u8; 16], u64::MAX).await;
                 }));
-                drop(ringport::spawn(ringport::time::sleep(Duration::from_secs(3600))));
+                drop(ringport::spawn(ringport::time::sleep(Duration::from_secs(
+                    3600,
+                ))));
             }
-            drop(ringport::spawn_blocking(|| std::thread::sleep(Duration::from_millis(50))));
+            drop(ringport::spawn_blocking(|| {
+                std::thread::sleep(Duration::from_millis(50))
+            }));
             ringport::time::sleep(Duration::from_millis(5)).await;
         });
     }
     assert!(start.elapsed() < Duration::from_secs(5), "shutdown hung");
     drop(w);
-    assert_eq!(util::open_fds(), fds, "the runtime's fds and the pipe are all closed");
+    assert_eq!(
+        util::open_fds(),
+        fds,
+        "the runtime's fds and the pipe are all closed"
+    );
 }

@@ -44,7 +44,10 @@ impl AlignedBuf {
     ///
     /// When `align` is not a power of two or the size overflows.
     pub fn with_alignment(capacity: usize, align: usize) -> Self {
-        assert!(align.is_power_of_two(), "alignment {align} is not a power of two");
+        assert!(
+            align.is_power_of_two(),
+            "alignment {align} is not a power of two"
+        );
         let size = capacity.max(1).next_multiple_of(align);
         let layout = Layout::from_size_align(size, align).expect("aligned buffer too large");
         // SAFETY: the layout has a non-zero size.
@@ -78,7 +81,12 @@ impl AlignedBuf {
     pub fn resize_zeroed(&mut self) {
         let cap = self.capacity();
         // SAFETY: `init..cap` is inside the allocation.
-        unsafe { self.ptr.as_ptr().add(self.init).write_bytes(0, cap - self.init) };
+        unsafe {
+            self.ptr
+                .as_ptr()
+                .add(self.init)
+                .write_bytes(0, cap - self.init)
+        };
         self.init = cap;
     }
 
@@ -93,10 +101,17 @@ impl AlignedBuf {
     ///
     /// When they do not fit in the capacity.
     pub fn extend_from_slice(&mut self, data: &[u8]) {
-        assert!(data.len() <= self.capacity() - self.init, "AlignedBuf is full");
+        assert!(
+            data.len() <= self.capacity() - self.init,
+            "AlignedBuf is full"
+        );
         // SAFETY: the destination range is inside the allocation and does not overlap `data`.
         unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(self.init), data.len())
+            std::ptr::copy_nonoverlapping(
+                data.as_ptr(),
+                self.ptr.as_ptr().add(self.init),
+                data.len(),
+            )
         };
         self.init += data.len();
     }

@@ -92,7 +92,10 @@ pub unsafe trait IoBuf: Unpin + 'static {
             Bound::Excluded(&n) => n,
             Bound::Unbounded => self.bytes_total(),
         };
-        assert!(begin <= end, "slice starts at {begin} after it ends at {end}");
+        assert!(
+            begin <= end,
+            "slice starts at {begin} after it ends at {end}"
+        );
         assert!(
             end <= self.bytes_total(),
             "slice end {end} is past the buffer's capacity {}",

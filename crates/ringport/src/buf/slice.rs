@@ -72,7 +72,10 @@ unsafe impl<T: IoBuf> IoBuf for Slice<T> {
     }
 
     fn bytes_init(&self) -> usize {
-        self.buf.bytes_init().min(self.end).saturating_sub(self.begin)
+        self.buf
+            .bytes_init()
+            .min(self.end)
+            .saturating_sub(self.begin)
     }
 
     fn bytes_total(&self) -> usize {

@@ -62,18 +62,23 @@ impl Backend {
     pub fn from_env() -> io::Result<Option<Backend>> {
         match std::env::var("RINGPORT_BACKEND") {
             Err(_) => Ok(None),
-            Ok(v) => match v.trim() {
-                "" | "auto" => Ok(None),
-                "uring" => Ok(Some(Backend::Uring)),
-                "poll" => Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "RINGPORT_BACKEND=poll: the poll backend is not built yet; use uring",
-                )),
-                other => Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("RINGPORT_BACKEND={other:?}: expected `uring`, `poll` or `auto`"),
-                )),
-            },
+            Ok(v) => Self::from_env_value(&v),
+        }
+    }
+
+    /// Parses a `RINGPORT_BACKEND` value (see [`from_env`](Self::from_env)).
+    pub fn from_env_value(v: &str) -> io::Result<Option<Backend>> {
+        match v.trim() {
+            "" | "auto" => Ok(None),
+            "uring" => Ok(Some(Backend::Uring)),
+            "poll" => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "RINGPORT_BACKEND=poll: the poll backend is not built yet; use uring",
+            )),
+            other => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("RINGPORT_BACKEND={other:?}: expected `uring`, `poll` or `auto`"),
+            )),
         }
     }
 }
@@ -141,9 +146,7 @@ impl Driver {
         };
         let reason = forced.map(|b| format!("forced by RINGPORT_BACKEND={b}"));
         match backend {
-            Backend::Auto | Backend::Uring => {
-                uring::Driver::new(config, reason).map(Driver::Uring)
-            }
+            Backend::Auto | Backend::Uring => uring::Driver::new(config, reason).map(Driver::Uring),
         }
     }
 

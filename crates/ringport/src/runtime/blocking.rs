@@ -101,12 +101,6 @@ impl Pool {
             handoff.cv.notify_one();
         }
     }
-
-    /// Threads alive now (busy or idle).
-    #[cfg(test)]
-    pub fn threads(&self) -> usize {
-        self.inner.state.lock().unwrap().threads
-    }
 }
 
 impl Inner {
@@ -135,7 +129,9 @@ impl Inner {
         let slot = handoff.job.lock().unwrap();
         let (mut slot, _) = handoff
             .cv
-            .wait_timeout_while(slot, self.keep_alive, |job| job.is_none() && !self.is_shutdown())
+            .wait_timeout_while(slot, self.keep_alive, |job| {
+                job.is_none() && !self.is_shutdown()
+            })
             .unwrap();
         if let Some(job) = slot.take() {
             return Some(job);

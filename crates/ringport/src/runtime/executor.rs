@@ -113,16 +113,12 @@ impl Context {
         })
     }
 
-    /// Makes this context the thread's current one until the guard drops.
+    /// Makes this context the thread's current one until the guard drops, which restores
+    /// the previous one.
     pub fn enter(self: &Rc<Self>) -> ContextGuard {
-        let nested = CONTEXT.with(|c| c.borrow().is_some());
-        assert!(
-            !nested,
-            "cannot start a ringport runtime inside another one on the same thread"
-        );
-        CONTEXT.with(|c| *c.borrow_mut() = Some(self.clone()));
-        LOOP.with(|l| l.set(Arc::as_ptr(&self.shared)));
-        ContextGuard(())
+        let prev = CONTEXT.with(|c| c.borrow_mut().replace(self.clone()));
+        let prev_loop = LOOP.with(|l| l.replace(Arc::as_ptr(&self.shared)));
+        ContextGuard { prev, prev_loop }
     }
 
     /// Runs up to `budget` ready tasks; `true` when more are ready.
@@ -176,7 +172,12 @@ impl Context {
     /// Drops every task's future on this thread (cancelling its I/O), then the queues.
     pub fn shutdown_tasks(&self) {
         for _ in 0..1000 {
-            let wakers: Vec<Waker> = self.active.borrow().iter().map(|(_, w)| w.clone()).collect();
+            let wakers: Vec<Waker> = self
+                .active
+                .borrow()
+                .iter()
+                .map(|(_, w)| w.clone())
+                .collect();
             for w in wakers {
                 w.wake();
             }
@@ -197,13 +198,17 @@ impl Context {
     }
 }
 
-/// Clears the thread's current context.
-pub(crate) struct ContextGuard(());
+/// Restores the thread's previous context.
+pub(crate) struct ContextGuard {
+    prev: Option<Rc<Context>>,
+    prev_loop: *const Shared,
+}
 
 impl Drop for ContextGuard {
     fn drop(&mut self) {
-        CONTEXT.with(|c| *c.borrow_mut() = None);
-        LOOP.with(|l| l.set(std::ptr::null()));
+        let prev = self.prev.take();
+        CONTEXT.with(|c| *c.borrow_mut() = prev);
+        LOOP.with(|l| l.set(self.prev_loop));
     }
 }
 

@@ -142,6 +142,10 @@ impl Runtime {
     /// When called inside another runtime on the same thread, or when the kernel refuses the
     /// loop's wait (which would mean the ring itself broke).
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        assert!(
+            try_current_context().is_none(),
+            "cannot start a ringport runtime inside another one on the same thread"
+        );
         let _driver = self.driver.enter();
         let _ctx = self.ctx.enter();
         let main = Arc::new(MainWake {

@@ -23,7 +23,9 @@ pub fn run<F: std::future::Future>(f: F) -> F::Output {
 
 /// How many fds this process has open.
 pub fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count()
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
 }
 
 /// Polls `cond` until it holds or `limit` passes.

@@ -57,7 +57,10 @@ impl<T: OpCode> Future for Op<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if let Some(key) = this.key.filter(|_| !this.cancel_sent && super::cancel::requested()) {
+        if let Some(key) = this
+            .key
+            .filter(|_| !this.cancel_sent && super::cancel::requested())
+        {
             this.cancel_sent = true;
             this.handle.request_cancel(key);
         }

@@ -93,7 +93,10 @@ impl Driver {
     }
 
     pub fn poll_op(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Completion> {
-        let slot = self.ops.get_mut(key).expect("polled an op the driver does not know");
+        let slot = self
+            .ops
+            .get_mut(key)
+            .expect("polled an op the driver does not know");
         match slot {
             Lifecycle::Completed(_) => match self.ops.remove(key) {
                 Lifecycle::Completed(c) => Poll::Ready(c),
@@ -115,7 +118,10 @@ impl Driver {
 
     /// Parks a dropped op's data until its completion; returns the data when it already came.
     pub fn cancel(&mut self, key: usize, data: Box<dyn Any>) -> Option<Box<dyn Any>> {
-        let slot = self.ops.get_mut(key).expect("cancelled an op the driver does not know");
+        let slot = self
+            .ops
+            .get_mut(key)
+            .expect("cancelled an op the driver does not know");
         if let Lifecycle::Completed(_) = slot {
             self.ops.remove(key);
             return Some(data);
@@ -197,7 +203,11 @@ impl Driver {
                 let args = types::SubmitArgs::new().timespec(&ts);
                 let flags = (flags | EnterFlags::EXT_ARG).bits();
                 // SAFETY: `args` is a valid io_uring_getevents_arg that outlives the call.
-                unsafe { self.ring.submitter().enter(to_submit, min_complete, flags, Some(&args)) }
+                unsafe {
+                    self.ring
+                        .submitter()
+                        .enter(to_submit, min_complete, flags, Some(&args))
+                }
             }
             None => {
                 // SAFETY: no argument is passed.
@@ -377,9 +387,8 @@ impl EventFd {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: `fd` is a fresh fd we own.
-        Ok(EventFd {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(EventFd { fd })
     }
 }
 

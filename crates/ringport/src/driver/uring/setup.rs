@@ -6,7 +6,12 @@ use std::io;
 
 /// Setup flag sets, best first. DEFER_TASKRUN needs SINGLE_ISSUER (6.1); COOP_TASKRUN 5.19.
 const ATTEMPTS: &[&[&str]] = &[
-    &["SINGLE_ISSUER", "DEFER_TASKRUN", "COOP_TASKRUN", "TASKRUN_FLAG"],
+    &[
+        "SINGLE_ISSUER",
+        "DEFER_TASKRUN",
+        "COOP_TASKRUN",
+        "TASKRUN_FLAG",
+    ],
     &["SINGLE_ISSUER", "DEFER_TASKRUN"],
     &["COOP_TASKRUN", "TASKRUN_FLAG"],
     &[],
