@@ -20,14 +20,21 @@
 //! .unwrap();
 //! ```
 //!
-//! Layers only call downward: `fs` → `runtime` → `driver` → `buf`. See ARCHITECTURE.md.
+//! Layers only call downward: `fs`/`net`/`io` → `runtime` → `driver` → `buf`. See
+//! ARCHITECTURE.md.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod buf;
 pub mod driver;
 pub mod fs;
+pub mod io;
+pub mod net;
+pub mod pipe;
+pub mod process;
 pub mod runtime;
+pub mod signal;
+pub mod stdio;
 pub mod time;
 
 pub use driver::cancel;

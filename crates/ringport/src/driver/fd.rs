@@ -16,14 +16,28 @@ pub(crate) struct SharedFd {
 
 struct Inner {
     fd: RawFd,
+    /// Whether dropping the last holder closes the fd (not for stdin, stdout, stderr).
+    owned: bool,
 }
 
 impl SharedFd {
     /// Takes ownership of `fd`.
     pub fn new(fd: RawFd) -> Self {
         SharedFd {
-            inner: Rc::new(Inner { fd }),
+            inner: Rc::new(Inner { fd, owned: true }),
         }
+    }
+
+    /// Shares an fd this process keeps open for its whole life (stdio): never closed here.
+    pub fn borrowed(fd: RawFd) -> Self {
+        SharedFd {
+            inner: Rc::new(Inner { fd, owned: false }),
+        }
+    }
+
+    /// Takes ownership of an `OwnedFd`.
+    pub fn from_owned(fd: std::os::fd::OwnedFd) -> Self {
+        Self::new(std::os::fd::IntoRawFd::into_raw_fd(fd))
     }
 
     /// Gives up ownership when no operation holds the fd any more: `Err(self)` otherwise.
@@ -45,6 +59,13 @@ impl AsRawFd for SharedFd {
     }
 }
 
+impl std::os::fd::AsFd for SharedFd {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        // SAFETY: the fd stays open at least as long as this SharedFd (and so the borrow).
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(self.inner.fd) }
+    }
+}
+
 impl fmt::Debug for SharedFd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SharedFd({})", self.inner.fd)
@@ -53,6 +74,9 @@ impl fmt::Debug for SharedFd {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         // Close through the ring when a runtime is running here; otherwise (or while the driver
         // is busy reaping) close directly: nothing else can use the fd any more.
         let fd = match Handle::try_current() {

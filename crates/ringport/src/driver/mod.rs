@@ -35,7 +35,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 pub use op::nop;
-pub(crate) use op::{Op, OpCode};
+pub(crate) use op::{MultiOp, Op, OpCode, Orphan};
 
 /// Which I/O backend a runtime runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -111,11 +111,18 @@ pub(crate) struct Config {
 #[derive(Debug)]
 pub(crate) struct Completion {
     pub result: io::Result<u32>,
-    #[allow(dead_code)] // read by multishot and buffer-ring ops, which come with the streams work
     pub flags: u32,
 }
 
 impl Completion {
+    /// The raw result again: `-errno` on failure.
+    pub fn raw(&self) -> i32 {
+        match &self.result {
+            Ok(n) => *n as i32,
+            Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
+        }
+    }
+
     /// Converts a raw result, `-errno` on failure, in exactly one place.
     pub fn from_raw(res: i32, flags: u32) -> Self {
         let result = if res < 0 {
@@ -226,6 +233,18 @@ impl Handle {
         }
     }
 
+    pub fn submit_multi<T: OpCode>(&self, data: &mut T, waker: &Waker) -> usize {
+        match &mut *self.inner.borrow_mut() {
+            Driver::Uring(d) => d.submit_multi(data, waker),
+        }
+    }
+
+    pub fn poll_multi(&self, key: usize, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
+        match &mut *self.inner.borrow_mut() {
+            Driver::Uring(d) => d.poll_multi(key, cx),
+        }
+    }
+
     pub fn poll_op(&self, key: usize, cx: &mut Context<'_>) -> Poll<Completion> {
         match &mut *self.inner.borrow_mut() {
             Driver::Uring(d) => d.poll_op(key, cx),
@@ -233,7 +252,7 @@ impl Handle {
     }
 
     /// The op's future was dropped while in flight: keep `data` alive until the kernel is done.
-    pub fn cancel(&self, key: usize, data: Box<dyn std::any::Any>) {
+    pub fn cancel(&self, key: usize, data: Box<dyn Orphan>) {
         let leftover = match &mut *self.inner.borrow_mut() {
             Driver::Uring(d) => d.cancel(key, data),
         };
@@ -293,7 +312,7 @@ impl Handle {
 #[derive(Default)]
 pub(crate) struct Released {
     pub wakers: Vec<Waker>,
-    pub dropped: Vec<Box<dyn std::any::Any>>,
+    pub dropped: Vec<Box<dyn Orphan>>,
 }
 
 impl Released {

@@ -3,13 +3,20 @@
 //! A backend implements each op in its own folder (`driver/uring/op.rs`); adding a backend
 //! touches those files, not the ops. [`Op`] is the future that drives any of them.
 
+pub(crate) mod accept;
 pub(crate) mod close;
+pub(crate) mod connect;
 pub(crate) mod fallocate;
 pub(crate) mod fsync;
 pub(crate) mod nop;
 pub(crate) mod open;
 pub(crate) mod path;
+pub(crate) mod poll;
 pub(crate) mod read;
+pub(crate) mod recv;
+pub(crate) mod send;
+pub(crate) mod shutdown;
+pub(crate) mod splice;
 pub(crate) mod statx;
 pub(crate) mod write;
 
@@ -28,7 +35,22 @@ use std::task::{Context, Poll};
 /// owned by the op through a heap pointer (or be `'static`), so that it stays valid and at the
 /// same address when the op value is moved, until the op is dropped. The driver moves a
 /// cancelled op into its own storage while the kernel may still use that memory.
-pub(crate) unsafe trait OpCode: super::uring::UringOp + Unpin + 'static {}
+pub(crate) unsafe trait OpCode: super::uring::UringOp + Unpin + 'static {
+    /// A completion that arrives after the op's future was dropped: release whatever the
+    /// kernel handed over (an accepted fd is closed, a ring buffer goes back to its ring).
+    fn orphan_completion(&mut self, _res: i32, _flags: u32) {}
+}
+
+/// A dropped op's data, parked in the driver until its last completion.
+pub(crate) trait Orphan {
+    fn completed(&mut self, res: i32, flags: u32);
+}
+
+impl<T: OpCode> Orphan for T {
+    fn completed(&mut self, res: i32, flags: u32) {
+        self.orphan_completion(res, flags);
+    }
+}
 
 /// The future of one in-flight operation: submits on first poll, resolves once with the
 /// completion and the op's data (its buffers and fd) handed back.
@@ -94,6 +116,59 @@ impl<T: OpCode> Drop for Op<T> {
         if let (Some(key), Some(data)) = (self.key, self.data.take()) {
             // In flight: the kernel may still use the data. Park it in the driver, which asks
             // the kernel to cancel and drops the data when the completion comes.
+            self.handle.cancel(key, Box::new(data));
+        }
+    }
+}
+
+/// A multishot operation: one submission, a stream of completions, ended by the kernel (or
+/// by a cancel when dropped).
+pub(crate) struct MultiOp<T: OpCode> {
+    handle: Handle,
+    key: Option<usize>,
+    data: Option<T>,
+    finished: bool,
+}
+
+impl<T: OpCode> MultiOp<T> {
+    pub fn new(data: T) -> MultiOp<T> {
+        MultiOp {
+            handle: Handle::current(),
+            key: None,
+            data: Some(data),
+            finished: false,
+        }
+    }
+
+    /// The op's data, to interpret a completion (for example, to find a ring buffer).
+    pub fn data(&self) -> &T {
+        self.data.as_ref().expect("MultiOp data is kept until drop")
+    }
+
+    /// The next completion; `None` once the kernel ended the operation.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        let Some(key) = self.key else {
+            let data = self.data.as_mut().expect("MultiOp data is kept until drop");
+            self.key = Some(self.handle.submit_multi(data, cx.waker()));
+            return Poll::Pending;
+        };
+        match self.handle.poll_multi(key, cx) {
+            Poll::Ready(None) => {
+                self.key = None;
+                self.finished = true;
+                Poll::Ready(None)
+            }
+            other => other,
+        }
+    }
+}
+
+impl<T: OpCode> Drop for MultiOp<T> {
+    fn drop(&mut self) {
+        if let (Some(key), Some(data)) = (self.key, self.data.take()) {
             self.handle.cancel(key, Box::new(data));
         }
     }

@@ -11,10 +11,9 @@ mod setup;
 
 pub(crate) use op::UringOp;
 
-use super::{BackendInfo, Completion, Config, OpCode, Released, Unpark};
+use super::{BackendInfo, Completion, Config, OpCode, Orphan, Released, Unpark};
 use io_uring::{cqueue, opcode, squeue, types, EnterFlags, IoUring};
 use slab::Slab;
-use std::any::Any;
 use std::collections::VecDeque;
 use std::io;
 use std::mem::{self, MaybeUninit};
@@ -38,10 +37,17 @@ enum Lifecycle {
     Submitted,
     /// Submitted, and this waker waits for the completion.
     Waiting(Waker),
-    /// The future was dropped: the op's data is kept alive here until the completion.
-    Ignored(Box<dyn Any>),
+    /// The future was dropped: the op's data is kept alive here until the (last) completion.
+    Ignored(Box<dyn Orphan>),
     /// The kernel completed it; the future has yet to collect the result.
     Completed(Completion),
+    /// A multishot op: completions not yet collected, the waiting waker, and whether the
+    /// kernel posted the last one.
+    Multi {
+        queue: VecDeque<Completion>,
+        waker: Option<Waker>,
+        done: bool,
+    },
 }
 
 pub(crate) struct Driver {
@@ -92,6 +98,35 @@ impl Driver {
         key
     }
 
+    pub fn submit_multi<T: OpCode>(&mut self, data: &mut T, waker: &Waker) -> usize {
+        let key = self.ops.insert(Lifecycle::Multi {
+            queue: VecDeque::new(),
+            waker: Some(waker.clone()),
+            done: false,
+        });
+        let entry = data.uring_entry().user_data(key as u64);
+        self.push(entry);
+        key
+    }
+
+    pub fn poll_multi(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
+        let Some(Lifecycle::Multi { queue, waker, done }) = self.ops.get_mut(key) else {
+            unreachable!("polled a multishot op the driver does not know");
+        };
+        if let Some(c) = queue.pop_front() {
+            return Poll::Ready(Some(c));
+        }
+        if *done {
+            self.ops.remove(key);
+            return Poll::Ready(None);
+        }
+        match waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            w => *w = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
     pub fn poll_op(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Completion> {
         let slot = self
             .ops
@@ -112,19 +147,35 @@ impl Driver {
                 *slot = Lifecycle::Waiting(cx.waker().clone());
                 Poll::Pending
             }
-            Lifecycle::Ignored(_) => unreachable!("polled a cancelled op"),
+            Lifecycle::Ignored(_) | Lifecycle::Multi { .. } => {
+                unreachable!("polled a cancelled or multishot op as single-shot")
+            }
         }
     }
 
     /// Parks a dropped op's data until its completion; returns the data when it already came.
-    pub fn cancel(&mut self, key: usize, data: Box<dyn Any>) -> Option<Box<dyn Any>> {
+    pub fn cancel(&mut self, key: usize, mut data: Box<dyn Orphan>) -> Option<Box<dyn Orphan>> {
         let slot = self
             .ops
             .get_mut(key)
             .expect("cancelled an op the driver does not know");
-        if let Lifecycle::Completed(_) = slot {
-            self.ops.remove(key);
-            return Some(data);
+        match slot {
+            Lifecycle::Completed(c) => {
+                // Completed but never collected: release what the kernel handed over.
+                data.completed(c.raw(), c.flags);
+                self.ops.remove(key);
+                return Some(data);
+            }
+            Lifecycle::Multi { queue, done, .. } => {
+                for c in queue.drain(..) {
+                    data.completed(c.raw(), c.flags);
+                }
+                if *done {
+                    self.ops.remove(key);
+                    return Some(data);
+                }
+            }
+            _ => {}
         }
         *slot = Lifecycle::Ignored(data);
         self.push_detached(opcode::AsyncCancel::new(key as u64).build());
@@ -133,7 +184,9 @@ impl Driver {
 
     /// Asks the kernel to cancel an op whose future keeps waiting for the completion.
     pub fn request_cancel(&mut self, key: usize) {
-        if let Some(Lifecycle::Waiting(_) | Lifecycle::Submitted) = self.ops.get(key) {
+        if let Some(Lifecycle::Waiting(_) | Lifecycle::Submitted | Lifecycle::Multi { .. }) =
+            self.ops.get(key)
+        {
             self.push_detached(opcode::AsyncCancel::new(key as u64).build());
         }
     }
@@ -277,15 +330,32 @@ impl Driver {
                     debug_assert!(false, "a completion for op {key}, which is not in flight");
                     return;
                 };
+                let more = cqueue::more(flags);
+                match slot {
+                    Lifecycle::Multi { queue, waker, done } => {
+                        queue.push_back(Completion::from_raw(res, flags));
+                        *done = !more;
+                        if let Some(w) = waker.take() {
+                            self.released.wakers.push(w);
+                        }
+                        return;
+                    }
+                    Lifecycle::Ignored(data) => {
+                        data.completed(res, flags);
+                        if !more {
+                            if let Lifecycle::Ignored(data) = self.ops.remove(key) {
+                                self.released.dropped.push(data);
+                            }
+                        }
+                        return;
+                    }
+                    _ => {}
+                }
                 let done = Lifecycle::Completed(Completion::from_raw(res, flags));
                 match mem::replace(slot, done) {
                     Lifecycle::Waiting(w) => self.released.wakers.push(w),
                     Lifecycle::Submitted => {}
-                    Lifecycle::Ignored(data) => {
-                        self.ops.remove(key);
-                        self.released.dropped.push(data);
-                    }
-                    Lifecycle::Completed(_) => debug_assert!(false, "op {key} completed twice"),
+                    _ => debug_assert!(false, "op {key} completed twice"),
                 }
             }
         }

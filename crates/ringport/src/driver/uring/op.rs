@@ -1,7 +1,10 @@
 //! Each operation as an io_uring submission entry.
 
 use crate::buf::{IoBuf, IoBufMut};
-use crate::driver::op::{close, fallocate, fsync, nop, open, path, read, statx, write};
+use crate::driver::op::{
+    accept, close, connect, fallocate, fsync, nop, open, path, poll, read, recv, send, shutdown,
+    splice, statx, write,
+};
 use io_uring::{opcode, squeue::Entry, types};
 use std::os::fd::AsRawFd;
 
@@ -140,5 +143,85 @@ impl UringOp for path::MkdirAt {
         opcode::MkDirAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
             .mode(self.mode)
             .build()
+    }
+}
+
+impl UringOp for accept::Accept {
+    fn uring_entry(&mut self) -> Entry {
+        let addr = (&mut self.addr.storage as *mut socket2::SockAddrStorage).cast();
+        opcode::Accept::new(types::Fd(self.fd.as_raw_fd()), addr, &mut self.addr.len)
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+    }
+}
+
+impl UringOp for accept::AcceptMulti {
+    fn uring_entry(&mut self) -> Entry {
+        opcode::AcceptMulti::new(types::Fd(self.fd.as_raw_fd()))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+    }
+}
+
+impl UringOp for connect::Connect {
+    fn uring_entry(&mut self) -> Entry {
+        let fd = types::Fd(self.fd.as_raw_fd());
+        opcode::Connect::new(fd, self.addr.as_ptr().cast(), self.addr.len()).build()
+    }
+}
+
+impl<B: IoBuf> UringOp for send::Send<B> {
+    fn uring_entry(&mut self) -> Entry {
+        let fd = types::Fd(self.fd.as_raw_fd());
+        let len = rw_len(self.buf.bytes_init());
+        opcode::Send::new(fd, self.buf.stable_ptr(), len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+    }
+}
+
+impl<B: IoBuf> UringOp for send::SendTo<B> {
+    fn uring_entry(&mut self) -> Entry {
+        let fd = types::Fd(self.fd.as_raw_fd());
+        opcode::SendMsg::new(fd, &self.msg.hdr)
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build()
+    }
+}
+
+impl<B: IoBufMut> UringOp for recv::Recv<B> {
+    fn uring_entry(&mut self) -> Entry {
+        let fd = types::Fd(self.fd.as_raw_fd());
+        let len = rw_len(self.buf.bytes_total());
+        opcode::Recv::new(fd, self.buf.stable_mut_ptr(), len).build()
+    }
+}
+
+impl<B: IoBufMut> UringOp for recv::RecvFrom<B> {
+    fn uring_entry(&mut self) -> Entry {
+        let fd = types::Fd(self.fd.as_raw_fd());
+        opcode::RecvMsg::new(fd, &mut self.msg.0.hdr).build()
+    }
+}
+
+impl UringOp for shutdown::Shutdown {
+    fn uring_entry(&mut self) -> Entry {
+        opcode::Shutdown::new(types::Fd(self.fd.as_raw_fd()), self.how).build()
+    }
+}
+
+impl UringOp for splice::Splice {
+    fn uring_entry(&mut self) -> Entry {
+        let fd_in = types::Fd(self.fd_in.as_raw_fd());
+        let fd_out = types::Fd(self.fd_out.as_raw_fd());
+        opcode::Splice::new(fd_in, self.off_in, fd_out, self.off_out, self.len)
+            .flags(libc::SPLICE_F_MOVE)
+            .build()
+    }
+}
+
+impl UringOp for poll::PollAdd {
+    fn uring_entry(&mut self) -> Entry {
+        opcode::PollAdd::new(types::Fd(self.fd.as_raw_fd()), self.events).build()
     }
 }

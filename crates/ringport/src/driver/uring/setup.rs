@@ -33,6 +33,15 @@ pub(crate) const OPCODES: &[(&str, u8, bool)] = &[
     ("UNLINKAT", opcode::UnlinkAt::CODE, true),
     ("MKDIRAT", opcode::MkDirAt::CODE, true),
     ("ASYNC_CANCEL", opcode::AsyncCancel::CODE, true),
+    ("ACCEPT", opcode::Accept::CODE, true),
+    ("CONNECT", opcode::Connect::CODE, true),
+    ("SEND", opcode::Send::CODE, true),
+    ("RECV", opcode::Recv::CODE, true),
+    ("SENDMSG", opcode::SendMsg::CODE, true),
+    ("RECVMSG", opcode::RecvMsg::CODE, true),
+    ("SHUTDOWN", opcode::Shutdown::CODE, true),
+    ("SPLICE", opcode::Splice::CODE, true),
+    ("POLL_ADD", opcode::PollAdd::CODE, true),
     ("FTRUNCATE", opcode::Ftruncate::CODE, false),
 ];
 

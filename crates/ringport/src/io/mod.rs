@@ -1,0 +1,173 @@
+//! Completion-style I/O traits: buffers move in and come back with the result.
+//!
+//! ```no_run
+//! use ringport::io::{AsyncReadExt, AsyncWriteExt};
+//! use ringport::net::TcpStream;
+//! # async fn demo() -> std::io::Result<()> {
+//! let mut stream = TcpStream::connect("127.0.0.1:8080").await?;
+//! stream.write_all(b"ping\n".to_vec()).await.0?;
+//! let (res, buf) = stream.read_exact(vec![0u8; 5]).await.into_parts();
+//! res?;
+//! # Ok(()) }
+//! ```
+
+mod fd_stream;
+
+pub(crate) use fd_stream::FdStream;
+
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use std::future::Future;
+use std::io;
+
+/// A source of bytes read into owned buffers.
+pub trait AsyncRead {
+    /// Reads up to the buffer's capacity; `Ok(0)` at end of stream.
+    fn read<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>>;
+}
+
+/// A sink of bytes written from owned buffers.
+pub trait AsyncWrite {
+    /// Writes some of the buffer's initialised bytes.
+    fn write<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>>;
+
+    /// Ends the writing side (a socket's `shutdown(Write)`, a pipe's close).
+    fn shutdown(&mut self) -> impl Future<Output = io::Result<()>>;
+}
+
+/// Positional reads (files).
+pub trait AsyncReadAt {
+    /// Reads up to the buffer's capacity at `pos`.
+    fn read_at<B: IoBufMut>(&self, buf: B, pos: u64) -> impl Future<Output = BufResult<usize, B>>;
+}
+
+/// Positional writes (files).
+pub trait AsyncWriteAt {
+    /// Writes some of the buffer's initialised bytes at `pos`.
+    fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> impl Future<Output = BufResult<usize, B>>;
+}
+
+/// Reads that loop until done.
+pub trait AsyncReadExt: AsyncRead {
+    /// Fills the buffer's whole capacity; end of stream first is `UnexpectedEof`, with the
+    /// bytes read so far kept.
+    fn read_exact<B: IoBufMut>(&mut self, buf: B) -> impl Future<Output = BufResult<(), B>> {
+        read_exact(self, buf)
+    }
+
+    /// Reads to end of stream, appending to `buf`; returns how many bytes were appended.
+    fn read_to_end(&mut self, buf: Vec<u8>) -> impl Future<Output = BufResult<usize, Vec<u8>>> {
+        read_to_end(self, buf)
+    }
+}
+
+impl<T: AsyncRead + ?Sized> AsyncReadExt for T {}
+
+/// Writes that loop until done.
+pub trait AsyncWriteExt: AsyncWrite {
+    /// Writes all the buffer's initialised bytes.
+    fn write_all<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<(), B>> {
+        write_all(self, buf)
+    }
+}
+
+impl<T: AsyncWrite + ?Sized> AsyncWriteExt for T {}
+
+async fn read_exact<R: AsyncRead + ?Sized, B: IoBufMut>(r: &mut R, mut buf: B) -> BufResult<(), B> {
+    let total = buf.bytes_total();
+    let mut done = 0;
+    while done < total {
+        let BufResult(res, slice) = r.read(buf.slice(done..)).await;
+        buf = slice.into_inner();
+        match res {
+            Ok(0) => {
+                let msg = format!("end of stream after {done} of {total} bytes");
+                return BufResult(Err(io::Error::new(io::ErrorKind::UnexpectedEof, msg)), buf);
+            }
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return BufResult(Err(e), buf),
+        }
+    }
+    BufResult(Ok(()), buf)
+}
+
+async fn read_to_end<R: AsyncRead + ?Sized>(
+    r: &mut R,
+    mut buf: Vec<u8>,
+) -> BufResult<usize, Vec<u8>> {
+    let start = buf.len();
+    loop {
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(buf.capacity().max(8192));
+        }
+        let len = buf.len();
+        let BufResult(res, slice) = r.read(buf.slice(len..)).await;
+        buf = slice.into_inner();
+        match res {
+            Ok(0) => return BufResult(Ok(buf.len() - start), buf),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return BufResult(Err(e), buf),
+        }
+    }
+}
+
+async fn write_all<W: AsyncWrite + ?Sized, B: IoBuf>(w: &mut W, mut buf: B) -> BufResult<(), B> {
+    let total = buf.bytes_init();
+    let mut done = 0;
+    while done < total {
+        let BufResult(res, slice) = w.write(buf.slice(done..total)).await;
+        buf = slice.into_inner();
+        match res {
+            Ok(0) => {
+                let msg = format!("wrote 0 bytes after {done} of {total}");
+                return BufResult(Err(io::Error::new(io::ErrorKind::WriteZero, msg)), buf);
+            }
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return BufResult(Err(e), buf),
+        }
+    }
+    BufResult(Ok(()), buf)
+}
+
+impl AsyncReadAt for crate::fs::File {
+    fn read_at<B: IoBufMut>(&self, buf: B, pos: u64) -> impl Future<Output = BufResult<usize, B>> {
+        crate::fs::File::read_at(self, buf, pos)
+    }
+}
+
+impl AsyncWriteAt for crate::fs::File {
+    fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> impl Future<Output = BufResult<usize, B>> {
+        crate::fs::File::write_at(self, buf, pos)
+    }
+}
+
+/// Implements the stream traits for a type whose inherent `read`, `write` and
+/// `shutdown_write` take `&self`.
+macro_rules! impl_stream_traits {
+    ($($ty:ty),* $(,)?) => {$(
+        impl $crate::io::AsyncRead for $ty {
+            fn read<B: $crate::buf::IoBufMut>(
+                &mut self,
+                buf: B,
+            ) -> impl std::future::Future<Output = $crate::buf::BufResult<usize, B>> {
+                <$ty>::read(self, buf)
+            }
+        }
+
+        impl $crate::io::AsyncWrite for $ty {
+            fn write<B: $crate::buf::IoBuf>(
+                &mut self,
+                buf: B,
+            ) -> impl std::future::Future<Output = $crate::buf::BufResult<usize, B>> {
+                <$ty>::write(self, buf)
+            }
+
+            fn shutdown(&mut self) -> impl std::future::Future<Output = std::io::Result<()>> {
+                <$ty>::shutdown_write(self)
+            }
+        }
+    )*};
+}
+pub(crate) use impl_stream_traits;

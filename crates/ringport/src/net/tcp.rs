@@ -1,0 +1,484 @@
+//! TCP: `TcpListener` (with multishot accept) and `TcpStream` (with zero-copy `send_file`).
+
+use super::addr::{bind_addr, ToSocketAddrs};
+use super::{accept_fd, adopt, connect_fd, new_socket, not_inet, sock};
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::driver::fd::SharedFd;
+use crate::driver::op::{accept, splice};
+use crate::driver::{MultiOp, Op};
+use crate::fs::File;
+use crate::io::{impl_stream_traits, FdStream};
+use socket2::{Domain, SockAddr, Type};
+use std::cell::Cell;
+use std::fmt;
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// How a listener is set up.
+#[derive(Debug, Clone, Copy)]
+pub struct ListenOptions {
+    /// The accept queue's length.
+    pub backlog: i32,
+    /// `SO_REUSEADDR`: rebind at once after a restart.
+    pub reuse_address: bool,
+    /// `SO_REUSEPORT`: several listeners (one per thread) share the port.
+    pub reuse_port: bool,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        ListenOptions {
+            backlog: 1024,
+            reuse_address: true,
+            reuse_port: false,
+        }
+    }
+}
+
+/// The first and the longest pause after an accept failed for lack of fds or memory.
+const BACKOFF_MIN: Duration = Duration::from_millis(10);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// A TCP listening socket.
+///
+/// When accepting fails for lack of fds (EMFILE, ENFILE) or memory, the error is returned and
+/// the next accept first waits a little (10 ms, doubling to 1 s), so a loop that logs and
+/// retries does not spin; it serves again as soon as fds are free.
+///
+/// ```no_run
+/// use ringport::net::TcpListener;
+/// ringport::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let (stream, peer) = listener.accept().await?;
+///     # drop((stream, peer));
+///     std::io::Result::Ok(())
+/// })
+/// .unwrap();
+/// ```
+pub struct TcpListener {
+    fd: SharedFd,
+    backoff: Cell<Option<(Instant, Duration)>>,
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("fd", &self.fd.as_raw_fd())
+            .field("addr", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+impl TcpListener {
+    /// Binds with `SO_REUSEADDR` and a backlog of 1024. `addr` is an IP address (or
+    /// `localhost`): binding never blocks the loop on a name lookup.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        Self::bind_with(addr, ListenOptions::default())
+    }
+
+    /// Binds with the given options.
+    pub fn bind_with(addr: impl ToSocketAddrs, opts: ListenOptions) -> io::Result<TcpListener> {
+        let addr = bind_addr(&addr)?;
+        let fd = new_socket(Domain::for_address(addr), Type::STREAM)?;
+        let s = sock(&fd);
+        s.set_reuse_address(opts.reuse_address)?;
+        if opts.reuse_port {
+            s.set_reuse_port(true)?;
+        }
+        s.bind(&SockAddr::from(addr))?;
+        s.listen(opts.backlog)?;
+        Ok(TcpListener::from_fd(fd))
+    }
+
+    fn from_fd(fd: SharedFd) -> TcpListener {
+        TcpListener {
+            fd,
+            backoff: Cell::new(None),
+        }
+    }
+
+    /// Takes over a listening std socket.
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        Ok(TcpListener::from_fd(adopt(listener.into())?))
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sock(&self.fd)
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| not_inet("local address"))
+    }
+
+    /// Waits out the pause after a resource error, if one is pending.
+    async fn wait_backoff(&self) {
+        if let Some((until, _)) = self.backoff.get() {
+            if until > Instant::now() {
+                crate::time::sleep_until(until).await;
+            }
+        }
+    }
+
+    /// Records the outcome of an accept, for the backoff.
+    fn note<T>(&self, res: &io::Result<T>) {
+        match res {
+            Ok(_) => self.backoff.set(None),
+            Err(e) if is_resource_error(e) => {
+                let step = self
+                    .backoff
+                    .get()
+                    .map_or(BACKOFF_MIN, |(_, s)| (s * 2).min(BACKOFF_MAX));
+                self.backoff.set(Some((Instant::now() + step, step)));
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Accepts one connection (`ACCEPT` on the ring).
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        self.wait_backoff().await;
+        let res = accept_fd(&self.fd).await;
+        self.note(&res);
+        let (fd, addr) = res?;
+        let addr = addr.as_socket().ok_or_else(|| not_inet("peer address"))?;
+        Ok((TcpStream::from_fd(fd), addr))
+    }
+
+    /// A stream of connections from one multishot `ACCEPT` (re-armed when the kernel ends it),
+    /// falling back to one accept at a time where the kernel has no multishot accept.
+    pub fn incoming(&self) -> TcpIncoming<'_> {
+        TcpIncoming {
+            listener: self,
+            multi: None,
+            multishot: true,
+        }
+    }
+}
+
+fn is_resource_error(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Connections accepted by [`TcpListener::incoming`].
+pub struct TcpIncoming<'a> {
+    listener: &'a TcpListener,
+    multi: Option<MultiOp<accept::AcceptMulti>>,
+    multishot: bool,
+}
+
+impl fmt::Debug for TcpIncoming<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpIncoming")
+            .field("multishot", &self.multishot)
+            .finish()
+    }
+}
+
+impl TcpIncoming<'_> {
+    /// The next connection, or the error accepting it (the stream goes on after an error).
+    pub async fn next(&mut self) -> io::Result<TcpStream> {
+        loop {
+            if !self.multishot {
+                return self.listener.accept().await.map(|(s, _)| s);
+            }
+            self.listener.wait_backoff().await;
+            let fd = self.listener.fd.clone();
+            let op = self
+                .multi
+                .get_or_insert_with(|| MultiOp::new(accept::AcceptMulti { fd }));
+            let Some(done) = std::future::poll_fn(|cx| op.poll_next(cx)).await else {
+                // The kernel ended the multishot accept (after an error): arm a new one.
+                self.multi = None;
+                continue;
+            };
+            let res = done.result.map(|fd| SharedFd::new(fd as i32));
+            if matches!(&res, Err(e) if e.raw_os_error() == Some(libc::EINVAL)) {
+                // No multishot accept in this kernel.
+                self.multi = None;
+                self.multishot = false;
+                continue;
+            }
+            self.listener.note(&res);
+            return res.map(TcpStream::from_fd);
+        }
+    }
+}
+
+/// A TCP connection. Reads and writes take `&self`, so one task can read while another
+/// writes (share it with `Rc`, or split it with [`into_split`](Self::into_split)).
+pub struct TcpStream {
+    inner: FdStream,
+    shut: Cell<(bool, bool)>,
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("fd", &self.inner.as_raw_fd())
+            .field("peer", &self.peer_addr().ok())
+            .finish()
+    }
+}
+
+impl TcpStream {
+    fn from_fd(fd: SharedFd) -> TcpStream {
+        TcpStream {
+            inner: FdStream::socket(fd),
+            shut: Cell::new((false, false)),
+        }
+    }
+
+    /// Connects (`CONNECT` on the ring), trying each address in turn. Host names are resolved
+    /// on the blocking pool. A refused or unreachable peer is an error, never a hang.
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        let addrs = addr.to_target().resolve().await?;
+        let mut last = None;
+        for addr in addrs {
+            match Self::connect_one(addr).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address")))
+    }
+
+    async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
+        let fd = new_socket(Domain::for_address(addr), Type::STREAM)?;
+        connect_fd(&fd, SockAddr::from(addr)).await?;
+        Ok(TcpStream::from_fd(fd))
+    }
+
+    /// Takes over a connected std stream.
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        Ok(TcpStream::from_fd(adopt(stream.into())?))
+    }
+
+    /// Reads up to the buffer's capacity; `Ok(0)` when the peer has shut down writing.
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        self.inner.read(buf).await
+    }
+
+    /// Writes some of the buffer's bytes. A closed peer is EPIPE or ECONNRESET (no SIGPIPE).
+    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        self.inner.write(buf).await
+    }
+
+    /// Reads into several buffers in order.
+    pub async fn read_vectored<B: IoBufMut>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        self.inner.read_vectored(bufs).await
+    }
+
+    /// Writes several buffers in order.
+    pub async fn write_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        self.inner.write_vectored(bufs).await
+    }
+
+    /// Shuts down reading, writing or both. Shutting a direction down twice is an error
+    /// (`NotConnected`).
+    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        let (r, w) = self.shut.get();
+        let (want_r, want_w) = match how {
+            Shutdown::Read => (true, false),
+            Shutdown::Write => (false, true),
+            Shutdown::Both => (true, true),
+        };
+        if (want_r && r) || (want_w && w) {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "this direction of the connection is already shut down",
+            ));
+        }
+        self.inner.shutdown(how).await?;
+        self.shut.set((r || want_r, w || want_w));
+        Ok(())
+    }
+
+    /// Shuts down writing: the peer reads end of stream after the data already sent.
+    pub async fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write).await
+    }
+
+    /// Sends `len` bytes of `file` from `offset` with `SPLICE` through a pipe: the bytes never
+    /// enter user space. Returns the bytes sent, fewer when the file ends first.
+    pub async fn send_file(&self, file: &File, offset: u64, len: u64) -> io::Result<u64> {
+        send_file(file.shared_fd(), self.inner.fd(), offset, len).await
+    }
+
+    /// `TCP_NODELAY`: send small writes at once.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        sock(self.inner.fd()).set_tcp_nodelay(on)
+    }
+
+    /// Whether `TCP_NODELAY` is on.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        sock(self.inner.fd()).tcp_nodelay()
+    }
+
+    /// `SO_KEEPALIVE`.
+    pub fn set_keepalive(&self, on: bool) -> io::Result<()> {
+        sock(self.inner.fd()).set_keepalive(on)
+    }
+
+    /// `SO_LINGER`. `Some(Duration::ZERO)` makes close send a reset (RST) and drop unsent data.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        sock(self.inner.fd()).set_linger(linger)
+    }
+
+    /// The `SO_LINGER` setting.
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        sock(self.inner.fd()).linger()
+    }
+
+    /// This end's address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        let addr = sock(self.inner.fd()).local_addr()?;
+        addr.as_socket().ok_or_else(|| not_inet("local address"))
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        let addr = sock(self.inner.fd()).peer_addr()?;
+        addr.as_socket().ok_or_else(|| not_inet("peer address"))
+    }
+
+    /// Splits into a read half and a write half that can live in different tasks.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        let inner = self.inner;
+        (
+            OwnedReadHalf {
+                inner: inner.clone(),
+            },
+            OwnedWriteHalf { inner },
+        )
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
+/// The reading half of a [`TcpStream`].
+#[derive(Debug)]
+pub struct OwnedReadHalf {
+    inner: FdStream,
+}
+
+impl OwnedReadHalf {
+    /// Reads up to the buffer's capacity.
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        self.inner.read(buf).await
+    }
+}
+
+impl crate::io::AsyncRead for OwnedReadHalf {
+    fn read<B: IoBufMut>(
+        &mut self,
+        buf: B,
+    ) -> impl std::future::Future<Output = BufResult<usize, B>> {
+        self.inner.read(buf)
+    }
+}
+
+/// The writing half of a [`TcpStream`]. Dropping it does not shut the connection down; call
+/// [`shutdown_write`](Self::shutdown_write).
+#[derive(Debug)]
+pub struct OwnedWriteHalf {
+    inner: FdStream,
+}
+
+impl OwnedWriteHalf {
+    /// Writes some of the buffer's bytes.
+    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        self.inner.write(buf).await
+    }
+
+    /// Shuts down writing.
+    pub async fn shutdown_write(&self) -> io::Result<()> {
+        self.inner.shutdown(Shutdown::Write).await
+    }
+}
+
+impl_stream_traits!(TcpStream);
+
+impl crate::io::AsyncWrite for OwnedWriteHalf {
+    fn write<B: IoBuf>(
+        &mut self,
+        buf: B,
+    ) -> impl std::future::Future<Output = BufResult<usize, B>> {
+        self.inner.write(buf)
+    }
+
+    fn shutdown(&mut self) -> impl std::future::Future<Output = io::Result<()>> {
+        self.inner.shutdown(Shutdown::Write)
+    }
+}
+
+/// How much one splice moves through the pipe at most.
+const SPLICE_CHUNK: u32 = 1 << 20;
+
+/// file -> pipe -> socket with `SPLICE`, chunk by chunk.
+pub(crate) async fn send_file(
+    file: &SharedFd,
+    out: &SharedFd,
+    offset: u64,
+    len: u64,
+) -> io::Result<u64> {
+    let (pipe_r, pipe_w) = crate::pipe::raw_pipe()?;
+    // A bigger pipe means fewer round trips; the default size is fine when refused.
+    // SAFETY: fcntl on an fd we own; the result is only a hint.
+    let cap = unsafe { libc::fcntl(pipe_w.as_raw_fd(), libc::F_SETPIPE_SZ, SPLICE_CHUNK as i32) };
+    let chunk = if cap > 0 { cap as u32 } else { 65536 };
+    let mut sent = 0u64;
+    while sent < len {
+        let want = (len - sent).min(u64::from(chunk)) as u32;
+        let off = i64::try_from(offset + sent)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset too large"))?;
+        let filled = splice_once(file, off, &pipe_w, -1, want).await?;
+        if filled == 0 {
+            break; // end of file
+        }
+        let mut left = filled;
+        while left > 0 {
+            let n = splice_once(&pipe_r, -1, out, -1, left).await?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "the socket took 0 bytes",
+                ));
+            }
+            left -= n;
+        }
+        sent += u64::from(filled);
+    }
+    Ok(sent)
+}
+
+async fn splice_once(
+    fd_in: &SharedFd,
+    off_in: i64,
+    fd_out: &SharedFd,
+    off_out: i64,
+    len: u32,
+) -> io::Result<u32> {
+    let op = splice::Splice {
+        fd_in: fd_in.clone(),
+        off_in,
+        fd_out: fd_out.clone(),
+        off_out,
+        len,
+    };
+    Op::new(op).await.0.result
+}

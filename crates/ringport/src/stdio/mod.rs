@@ -1,0 +1,88 @@
+//! Standard input, output and error as async streams, and terminals (`Tty`).
+
+mod tty;
+
+pub use tty::Tty;
+
+use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::driver::fd::SharedFd;
+use crate::io::FdStream;
+use std::io;
+
+/// The process's standard input as an async stream (fd 0, never closed by ringport).
+pub fn stdin() -> Stdin {
+    Stdin {
+        inner: FdStream::other(SharedFd::borrowed(0)),
+    }
+}
+
+/// The process's standard output as an async stream (fd 1, never closed by ringport).
+/// Writes go straight to the fd: nothing is buffered.
+pub fn stdout() -> Stdout {
+    Stdout {
+        inner: FdStream::other(SharedFd::borrowed(1)),
+    }
+}
+
+/// The process's standard error as an async stream (fd 2, never closed by ringport).
+pub fn stderr() -> Stderr {
+    Stderr {
+        inner: FdStream::other(SharedFd::borrowed(2)),
+    }
+}
+
+/// Standard input.
+#[derive(Debug)]
+pub struct Stdin {
+    inner: FdStream,
+}
+
+impl Stdin {
+    /// Reads up to the buffer's capacity; `Ok(0)` at end of input.
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        self.inner.read(buf).await
+    }
+}
+
+impl crate::io::AsyncRead for Stdin {
+    fn read<B: IoBufMut>(
+        &mut self,
+        buf: B,
+    ) -> impl std::future::Future<Output = BufResult<usize, B>> {
+        self.inner.read(buf)
+    }
+}
+
+macro_rules! output {
+    ($name:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug)]
+        pub struct $name {
+            inner: FdStream,
+        }
+
+        impl $name {
+            /// Writes some of the buffer's bytes.
+            pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+                self.inner.write(buf).await
+            }
+        }
+
+        impl crate::io::AsyncWrite for $name {
+            fn write<B: IoBuf>(
+                &mut self,
+                buf: B,
+            ) -> impl std::future::Future<Output = BufResult<usize, B>> {
+                self.inner.write(buf)
+            }
+
+            /// Standard streams stay open: nothing to shut down.
+            fn shutdown(&mut self) -> impl std::future::Future<Output = io::Result<()>> {
+                std::future::ready(Ok(()))
+            }
+        }
+    };
+}
+
+output!(Stdout, "Standard output.");
+output!(Stderr, "Standard error.");
