@@ -28,9 +28,33 @@ fn abstract_addr(name: &[u8]) -> io::Result<SockAddr> {
     SockAddr::unix(std::ffi::OsStr::from_bytes(&bytes))
 }
 
+/// A std address for any Unix-domain address: path, abstract name, or unnamed.
 fn unix_addr(addr: SockAddr) -> io::Result<SocketAddr> {
-    addr.as_unix()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not a unix socket address"))
+    use std::os::linux::net::SocketAddrExt;
+    if addr.family() != libc::AF_UNIX as libc::sa_family_t {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a unix socket address",
+        ));
+    }
+    if let Some(path) = addr.as_pathname() {
+        return SocketAddr::from_pathname(path);
+    }
+    if let Some(name) = addr.as_abstract_namespace() {
+        return SocketAddr::from_abstract_name(name);
+    }
+    unnamed()
+}
+
+/// The unnamed address (a client that never bound), which std cannot build directly: taken
+/// once from an unbound socket.
+fn unnamed() -> io::Result<SocketAddr> {
+    static UNNAMED: std::sync::OnceLock<SocketAddr> = std::sync::OnceLock::new();
+    if let Some(addr) = UNNAMED.get() {
+        return Ok(addr.clone());
+    }
+    let addr = std::os::unix::net::UnixDatagram::unbound()?.local_addr()?;
+    Ok(UNNAMED.get_or_init(|| addr).clone())
 }
 
 fn pair(ty: Type) -> io::Result<(SharedFd, SharedFd)> {

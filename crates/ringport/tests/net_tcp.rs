@@ -1,0 +1,356 @@
+//! TCP scenarios after libuv's suite: ping-pong, write a lot, shutdown, refused and cancelled
+//! connects, RST with writes pending, multishot accept, split halves, zero-copy send_file.
+
+mod util;
+
+use ringport::buf::{BufResult, IoBuf};
+use ringport::io::{AsyncReadExt, AsyncWriteExt};
+use ringport::net::{Shutdown, TcpListener, TcpStream};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// A server that echoes every connection until EOF, then shuts down its writing side.
+fn spawn_echo(listener: TcpListener) {
+    ringport::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            ringport::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let BufResult(res, b) = stream.read(buf).await;
+                    let n = match res {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let BufResult(res, b) = stream.write_all(b.slice(..n)).await;
+                    buf = b.into_inner();
+                    if res.is_err() {
+                        return;
+                    }
+                }
+                let _ = stream.shutdown(Shutdown::Write).await;
+            });
+        }
+    });
+}
+
+fn echo_server() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    spawn_echo(listener);
+    addr
+}
+
+#[test]
+fn ping_pong_a_thousand_times_whole_and_byte_by_byte() {
+    util::run(async {
+        let addr = echo_server();
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        for i in 0..1000 {
+            let one_by_one = i % 2 == 1;
+            if one_by_one {
+                for &b in b"PING\n" {
+                    stream.write_all(vec![b]).await.0.unwrap();
+                }
+            } else {
+                stream.write_all(b"PING\n".as_slice()).await.0.unwrap();
+            }
+            // Framing survives partial reads: collect until the newline.
+            let mut got = Vec::new();
+            while !got.ends_with(b"\n") {
+                let BufResult(res, buf) = stream.read(Vec::with_capacity(16)).await;
+                assert!(res.unwrap() > 0, "EOF in the middle of a frame");
+                got.extend_from_slice(&buf);
+            }
+            assert_eq!(got, b"PING\n");
+        }
+    });
+}
+
+#[test]
+fn write_a_lot_then_shutdown_gets_every_byte_back_then_eof() {
+    util::run(async {
+        let addr = echo_server();
+        let stream = Rc::new(TcpStream::connect(addr).await.unwrap());
+        // A buffer that is a whole number of pattern periods, written whole each time, keeps
+        // byte k of the stream equal to k % 251.
+        const CHUNK: usize = 251 * 1024;
+        const TOTAL: usize = CHUNK * 410; // a bit over 100 MiB
+        let writer = {
+            let stream = stream.clone();
+            ringport::spawn(async move {
+                let mut buf: Vec<u8> = (0..CHUNK).map(|i| (i % 251) as u8).collect();
+                for _ in 0..TOTAL / CHUNK {
+                    let BufResult(res, b) = (&*stream).write_all_ref(buf).await;
+                    res.unwrap();
+                    buf = b;
+                }
+                stream.shutdown(Shutdown::Write).await.unwrap();
+                TOTAL
+            })
+        };
+        let mut received = 0usize;
+        let mut mismatches = 0usize;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let BufResult(res, b) = stream.read(buf).await;
+            let n = res.unwrap();
+            if n == 0 {
+                break;
+            }
+            mismatches += b[..n]
+                .iter()
+                .enumerate()
+                .filter(|&(i, &x)| x != ((received + i) % 251) as u8)
+                .count();
+            received += n;
+            buf = b;
+        }
+        let sent = writer.await.unwrap();
+        assert_eq!(sent, TOTAL);
+        assert_eq!(received, TOTAL, "bytes out equal bytes in");
+        assert_eq!(mismatches, 0, "the bytes came back in order");
+        // EOF is sticky.
+        assert_eq!(stream.read(vec![0u8; 8]).await.0.unwrap(), 0);
+    });
+}
+
+/// `write_all` through `&TcpStream` (the trait takes `&mut`, the stream is shared here).
+trait WriteAllRef {
+    async fn write_all_ref(&self, buf: Vec<u8>) -> BufResult<(), Vec<u8>>;
+}
+
+impl WriteAllRef for TcpStream {
+    async fn write_all_ref(&self, mut buf: Vec<u8>) -> BufResult<(), Vec<u8>> {
+        let total = buf.len();
+        let mut done = 0;
+        while done < total {
+            let BufResult(res, slice) = self.write(buf.slice(done..)).await;
+            buf = slice.into_inner();
+            match res {
+                Ok(n) => done += n,
+                Err(e) => return BufResult(Err(e), buf),
+            }
+        }
+        BufResult(Ok(()), buf)
+    }
+}
+
+#[test]
+fn after_shutdown_write_the_peer_reads_all_then_eof_and_we_still_read() {
+    util::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = ringport::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            let mut s = s;
+            let (res, got) = s.read_to_end(Vec::new()).await.into_parts();
+            res.unwrap();
+            // Our read side ended; we can still write back.
+            s.write_all(b"reply".as_slice()).await.0.unwrap();
+            got
+        });
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client.write_all(vec![7u8; 100_000]).await.0.unwrap();
+        client.shutdown(Shutdown::Write).await.unwrap();
+        let err = client.shutdown(Shutdown::Write).await.unwrap_err();
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::NotConnected,
+            "a second shutdown fails"
+        );
+        let (res, reply) = client.read_exact(vec![0u8; 5]).await.into_parts();
+        res.unwrap();
+        assert_eq!(reply, b"reply", "reading still works after shutdown(Write)");
+        let got = server.await.unwrap();
+        assert_eq!(got.len(), 100_000);
+        assert!(got.iter().all(|&b| b == 7));
+    });
+}
+
+#[test]
+fn writing_after_the_peer_closed_is_epipe_or_reset() {
+    util::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        drop(server);
+        ringport::time::sleep(Duration::from_millis(20)).await;
+        let mut last = None;
+        for _ in 0..100 {
+            match client.write(vec![1u8; 65536]).await.0 {
+                Ok(_) => continue,
+                Err(e) => {
+                    last = Some(e);
+                    break;
+                }
+            }
+        }
+        let err = last.expect("writes to a closed peer fail");
+        assert!(
+            matches!(
+                err.raw_os_error(),
+                Some(libc::EPIPE) | Some(libc::ECONNRESET)
+            ),
+            "got {err}"
+        );
+    });
+}
+
+#[test]
+fn connecting_to_a_closed_port_is_refused() {
+    util::run(async {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let start = Instant::now();
+        let err = TcpStream::connect(("127.0.0.1", port)).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+        assert!(start.elapsed() < Duration::from_secs(5));
+    });
+}
+
+#[test]
+fn connecting_by_host_name_resolves_off_the_loop() {
+    util::run(async {
+        let addr = echo_server();
+        let stream = TcpStream::connect(format!("localhost:{}", addr.port()))
+            .await
+            .unwrap();
+        assert_eq!(stream.peer_addr().unwrap().port(), addr.port());
+        let err = TcpListener::bind("example.invalid:80").unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    });
+}
+
+#[test]
+fn close_with_rst_while_writes_are_pending_completes_every_write_once() {
+    util::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = Rc::new(TcpStream::connect(addr).await.unwrap());
+        let (server, _) = listener.accept().await.unwrap();
+        // The server never reads, so the client's writes fill the buffers and wait.
+        let writers: Vec<_> = (0..20)
+            .map(|_| {
+                let c = client.clone();
+                ringport::spawn(async move { c.write_all_ref(vec![3u8; 1 << 20]).await.0 })
+            })
+            .collect();
+        ringport::time::sleep(Duration::from_millis(50)).await;
+        server.set_linger(Some(Duration::ZERO)).unwrap();
+        drop(server); // RST
+        let mut errors = 0;
+        for w in writers {
+            // Each write finishes exactly once: an Ok (it fit before the reset) or an error.
+            if w.await.unwrap().is_err() {
+                errors += 1;
+            }
+        }
+        assert!(errors > 0, "the reset failed no write");
+    });
+}
+
+#[test]
+fn multishot_accept_takes_many_connections() {
+    util::run(async {
+        let listener = Rc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+        let addr = listener.local_addr().unwrap();
+        let l = listener.clone();
+        let acceptor = ringport::spawn(async move {
+            let mut incoming = l.incoming();
+            let mut peers = Vec::new();
+            for _ in 0..50 {
+                let s = incoming.next().await.unwrap();
+                peers.push(s.peer_addr().unwrap().port());
+            }
+            peers
+        });
+        let mut clients = Vec::new();
+        for _ in 0..50 {
+            clients.push(TcpStream::connect(addr).await.unwrap());
+        }
+        let mut peers = acceptor.await.unwrap();
+        let mut ports: Vec<u16> = clients
+            .iter()
+            .map(|c| c.local_addr().unwrap().port())
+            .collect();
+        peers.sort();
+        ports.sort();
+        assert_eq!(peers, ports);
+    });
+}
+
+#[test]
+fn split_halves_read_and_write_from_two_tasks() {
+    util::run(async {
+        let addr = echo_server();
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut rd, mut wr) = stream.into_split();
+        let writer = ringport::spawn(async move {
+            for i in 0..100u8 {
+                wr.write_all(vec![i; 1000]).await.0.unwrap();
+            }
+            wr.shutdown_write().await.unwrap();
+        });
+        let (res, all) = rd.read_to_end(Vec::new()).await.into_parts();
+        res.unwrap();
+        writer.await.unwrap();
+        assert_eq!(all.len(), 100_000);
+        for (i, chunk) in all.chunks(1000).enumerate() {
+            assert!(chunk.iter().all(|&b| b == i as u8));
+        }
+    });
+}
+
+#[test]
+fn socket_options_and_addresses() {
+    util::run(async {
+        let addr = echo_server();
+        let s = TcpStream::connect(addr).await.unwrap();
+        s.set_nodelay(true).unwrap();
+        assert!(s.nodelay().unwrap());
+        s.set_nodelay(false).unwrap();
+        assert!(!s.nodelay().unwrap());
+        s.set_keepalive(true).unwrap();
+        s.set_linger(Some(Duration::from_secs(1))).unwrap();
+        assert_eq!(s.linger().unwrap(), Some(Duration::from_secs(1)));
+        assert_eq!(s.peer_addr().unwrap(), addr);
+        assert!(s.local_addr().unwrap().ip().is_loopback());
+    });
+}
+
+#[test]
+fn send_file_moves_a_file_region_to_a_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("src");
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 13 % 256) as u8).collect();
+    std::fs::write(&path, &data).unwrap();
+    util::run(async move {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let reader = ringport::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            s.read_to_end(Vec::new()).await.into_parts()
+        });
+        let client = TcpStream::connect(addr).await.unwrap();
+        let file = ringport::fs::File::open(&path).await.unwrap();
+        let sent = client.send_file(&file, 1000, 2_000_000).await.unwrap();
+        assert_eq!(sent, 2_000_000);
+        // Past the end: only what the file has.
+        let sent = client.send_file(&file, 2_999_000, 5000).await.unwrap();
+        assert_eq!(sent, 1000);
+        client.shutdown(Shutdown::Write).await.unwrap();
+        let (res, got) = reader.await.unwrap();
+        res.unwrap();
+        let mut expected = data[1000..2_001_000].to_vec();
+        expected.extend_from_slice(&data[2_999_000..]);
+        assert_eq!(got.len(), expected.len());
+        assert!(got == expected, "spliced bytes differ");
+    });
+}
