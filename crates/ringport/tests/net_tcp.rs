@@ -84,7 +84,7 @@ fn write_a_lot_then_shutdown_gets_every_byte_back_then_eof() {
             ringport::spawn(async move {
                 let mut buf: Vec<u8> = (0..CHUNK).map(|i| (i % 251) as u8).collect();
                 for _ in 0..TOTAL / CHUNK {
-                    let BufResult(res, b) = (&*stream).write_all_ref(buf).await;
+                    let BufResult(res, b) = stream.write_all_ref(buf).await;
                     res.unwrap();
                     buf = b;
                 }

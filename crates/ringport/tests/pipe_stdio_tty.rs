@@ -113,17 +113,10 @@ fn a_tty_reports_its_window_size() {
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
-    // SAFETY: TIOCSWINSZ reads one winsize.
-    assert_eq!(
-        unsafe {
-            libc::ioctl(
-                std::os::fd::AsRawFd::as_raw_fd(&leader),
-                libc::TIOCSWINSZ,
-                &ws,
-            )
-        },
-        0
-    );
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&leader);
+    // SAFETY: TIOCSWINSZ reads one winsize from a valid pointer.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
+    assert_eq!(rc, 0);
     util::run(async move {
         let tty = Tty::from_fd(follower).unwrap();
         assert_eq!(tty.window_size().unwrap(), (120, 40));

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 fn ctrl_c_is_seen_after_raising_sigint() {
     util::run(async {
         let mut sigint = signal::signal(SignalKind::interrupt()).unwrap();
-        // SAFETY: raise sends SIGINT to this thread, where it is now blocked and queued.
         ringport::spawn(async {
             ringport::time::sleep(Duration::from_millis(10)).await;
+            // SAFETY: raise sends SIGINT to this thread, where it is now blocked and queued.
             unsafe { libc::raise(libc::SIGINT) };
         });
         ringport::time::timeout(Duration::from_secs(5), sigint.recv())
@@ -32,12 +32,11 @@ fn ctrl_c_is_seen_after_raising_sigint() {
 }
 
 #[test]
-fn a_signal_to_the_process_reaches_the_stream() {
+fn any_signal_sent_to_the_loop_thread_reaches_its_stream() {
     util::run(async {
         let mut usr1 = signal::signal(SignalKind::user_defined1()).unwrap();
-        // SAFETY: a process-directed SIGUSR1 to ourselves; it is blocked in this thread and
-        // in the test harness's other threads it has the default action, so block it there
-        // by sending it from this thread with tgkill instead.
+        // SAFETY: tgkill sends SIGUSR1 to this very thread, where it is blocked: a
+        // process-wide kill could land on a test-harness thread where it is not.
         unsafe {
             libc::syscall(
                 libc::SYS_tgkill,

@@ -5,9 +5,12 @@
 //! below promise a *stable* address: the buffer's bytes must not move when the value is moved.
 
 mod aligned;
+mod ring;
 mod slice;
 
 pub use aligned::AlignedBuf;
+pub(crate) use ring::Registration;
+pub use ring::{BufRing, RingBuf};
 pub use slice::Slice;
 
 use std::io;

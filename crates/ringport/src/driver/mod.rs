@@ -134,6 +134,12 @@ impl Completion {
     }
 }
 
+/// The ring buffer a completion used, from its flags (`IORING_CQE_F_BUFFER`, id in the high
+/// 16 bits).
+pub(crate) fn buffer_id(flags: u32) -> Option<u16> {
+    (flags & 1 != 0).then_some((flags >> 16) as u16)
+}
+
 /// Ends a `park` from any thread.
 pub(crate) trait Unpark: Send + Sync + 'static {
     fn unpark(&self);
@@ -345,5 +351,41 @@ impl Handle {
             .opcodes
             .iter()
             .any(|&(n, ok)| n == name && ok)
+    }
+}
+
+impl Handle {
+    /// Registers `ring` with this driver (once) and returns its buffer group id.
+    pub fn register_buf_ring(&self, ring: &crate::buf::BufRing) -> io::Result<u16> {
+        let owner = Rc::as_ptr(&self.inner) as usize;
+        if let Some((bgid, o)) = ring.registration() {
+            if o == owner {
+                return Ok(bgid);
+            }
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "this BufRing is registered with another runtime",
+            ));
+        }
+        let bgid = match &mut *self.inner.borrow_mut() {
+            Driver::Uring(d) => d.register_buf_ring(ring)?,
+        };
+        let weak = Rc::downgrade(&self.inner);
+        let unregister = Box::new(move || match weak.upgrade() {
+            // The driver is gone, and with it the ring's registration.
+            None => true,
+            Some(inner) => match inner.try_borrow_mut() {
+                Ok(mut d) => match &mut *d {
+                    Driver::Uring(d) => d.unregister_buf_ring(bgid),
+                },
+                Err(_) => false,
+            },
+        });
+        ring.set_registration(crate::buf::Registration {
+            bgid,
+            owner,
+            unregister,
+        });
+        Ok(bgid)
     }
 }

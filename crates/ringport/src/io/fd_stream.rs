@@ -1,9 +1,9 @@
 //! `FdStream`: the read/write core shared by sockets, pipes, stdio and terminals.
 
-use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::buf::{BufResult, BufRing, IoBuf, IoBufMut, RingBuf};
 use crate::driver::fd::SharedFd;
 use crate::driver::op::{read, recv, send, shutdown, write};
-use crate::driver::Op;
+use crate::driver::{Completion, Handle, MultiOp, Op};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -101,6 +101,97 @@ impl FdStream {
             how,
         };
         Op::new(op).await.0.result.map(drop)
+    }
+}
+
+impl FdStream {
+    /// One receive into a buffer the kernel picks from `ring` when data arrives; `None` at
+    /// end of stream.
+    pub async fn recv_buf(&self, ring: &BufRing) -> io::Result<Option<RingBuf>> {
+        let bgid = Handle::current().register_buf_ring(ring)?;
+        let op = recv::RecvBuf {
+            fd: self.fd.clone(),
+            ring: ring.clone(),
+            bgid,
+        };
+        let (done, op) = Op::new(op).await;
+        ring_result(&op.ring, done)
+    }
+
+    /// A multishot receive from `ring`.
+    pub fn recv_multishot(&self, ring: &BufRing) -> RecvMultishot {
+        RecvMultishot {
+            fd: self.fd.clone(),
+            ring: ring.clone(),
+            op: None,
+            eof: false,
+        }
+    }
+}
+
+fn ring_result(ring: &BufRing, done: Completion) -> io::Result<Option<RingBuf>> {
+    let n = done.result?;
+    match crate::driver::buffer_id(done.flags) {
+        Some(bid) => Ok(Some(ring.take(bid, n as usize))),
+        None if n == 0 => Ok(None),
+        None => Err(io::Error::other(
+            "a receive completed without its ring buffer",
+        )),
+    }
+}
+
+/// Receives from one multishot `RECV` on a [`BufRing`]: a completion per arrival, no buffer
+/// held while idle. Re-armed when the kernel ends it (for example when the ring ran dry,
+/// which is reported as an `ENOBUFS` error first).
+pub struct RecvMultishot {
+    fd: SharedFd,
+    ring: BufRing,
+    op: Option<MultiOp<recv::RecvMultiBuf>>,
+    eof: bool,
+}
+
+impl std::fmt::Debug for RecvMultishot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvMultishot")
+            .field("ring", &self.ring)
+            .field("eof", &self.eof)
+            .finish()
+    }
+}
+
+impl RecvMultishot {
+    /// The next received buffer; `None` at end of stream.
+    pub async fn next(&mut self) -> Option<io::Result<RingBuf>> {
+        while !self.eof {
+            let op = match &mut self.op {
+                Some(op) => op,
+                None => {
+                    let bgid = match Handle::current().register_buf_ring(&self.ring) {
+                        Ok(bgid) => bgid,
+                        Err(e) => return Some(Err(e)),
+                    };
+                    let op = recv::RecvMultiBuf {
+                        fd: self.fd.clone(),
+                        ring: self.ring.clone(),
+                        bgid,
+                    };
+                    self.op.insert(MultiOp::new(op))
+                }
+            };
+            let Some(done) = std::future::poll_fn(|cx| op.poll_next(cx)).await else {
+                self.op = None; // the kernel ended it: arm again
+                continue;
+            };
+            return match ring_result(&self.ring, done) {
+                Ok(Some(buf)) => Some(Ok(buf)),
+                Ok(None) => {
+                    self.eof = true;
+                    None
+                }
+                Err(e) => Some(Err(e)),
+            };
+        }
+        None
     }
 }
 

@@ -14,6 +14,7 @@
 mod fd_stream;
 
 pub(crate) use fd_stream::FdStream;
+pub use fd_stream::RecvMultishot;
 
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use std::future::Future;

@@ -49,7 +49,7 @@ async fn accept_fd(fd: &SharedFd) -> io::Result<(SharedFd, SockAddr)> {
     };
     let (done, op) = Op::new(op).await;
     let new = done.result?;
-    Ok((SharedFd::new(new as i32), op.addr.into_addr()))
+    Ok((SharedFd::new(new as i32), (*op.addr).into_addr()))
 }
 
 fn sock(fd: &SharedFd) -> SockRef<'_> {

@@ -304,6 +304,20 @@ impl TcpStream {
         Ok(())
     }
 
+    /// Receives into a buffer the kernel picks from `ring` only when data arrives, so a
+    /// pending receive holds no buffer. `None` at end of stream.
+    pub async fn recv_buf(
+        &self,
+        ring: &crate::buf::BufRing,
+    ) -> io::Result<Option<crate::buf::RingBuf>> {
+        self.inner.recv_buf(ring).await
+    }
+
+    /// A multishot receive from `ring`: one submission, a buffer per arrival.
+    pub fn recv_multishot(&self, ring: &crate::buf::BufRing) -> crate::io::RecvMultishot {
+        self.inner.recv_multishot(ring)
+    }
+
     /// Shuts down writing: the peer reads end of stream after the data already sent.
     pub async fn shutdown_write(&self) -> io::Result<()> {
         self.shutdown(Shutdown::Write).await

@@ -170,6 +170,20 @@ impl UnixStream {
         self.inner.shutdown(Shutdown::Write).await
     }
 
+    /// Receives into a buffer the kernel picks from `ring` only when data arrives, so a
+    /// pending receive holds no buffer. `None` at end of stream.
+    pub async fn recv_buf(
+        &self,
+        ring: &crate::buf::BufRing,
+    ) -> io::Result<Option<crate::buf::RingBuf>> {
+        self.inner.recv_buf(ring).await
+    }
+
+    /// A multishot receive from `ring`: one submission, a buffer per arrival.
+    pub fn recv_multishot(&self, ring: &crate::buf::BufRing) -> crate::io::RecvMultishot {
+        self.inner.recv_multishot(ring)
+    }
+
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         unix_addr(sock(self.inner.fd()).peer_addr()?)

@@ -238,17 +238,13 @@ impl Child {
                 "the child has already exited",
             ));
         }
-        // SAFETY: signals our own child, which is not reaped yet (so the pid is still ours).
         let rc = match &self.pidfd {
-            Some(fd) => unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    fd.as_raw_fd(),
-                    libc::SIGKILL,
-                    0,
-                    0,
-                ) as i32
-            },
+            Some(fd) => {
+                let (nr, fd) = (libc::SYS_pidfd_send_signal, fd.as_raw_fd());
+                // SAFETY: signals our own child through its pidfd; a null siginfo is allowed.
+                unsafe { libc::syscall(nr, fd, libc::SIGKILL, 0, 0) as i32 }
+            }
+            // SAFETY: our own child, not reaped yet, so the pid still names it.
             None => unsafe { libc::kill(self.pid, libc::SIGKILL) },
         };
         if rc < 0 {

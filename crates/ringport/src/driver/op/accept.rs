@@ -20,8 +20,8 @@ impl AddrOut {
     }
 
     /// The address the kernel wrote.
-    pub fn into_addr(self: Box<Self>) -> SockAddr {
-        let AddrOut { storage, len } = *self;
+    pub fn into_addr(self) -> SockAddr {
+        let AddrOut { storage, len } = self;
         // SAFETY: the kernel initialised `len` bytes of the storage with an address of the
         // family it records there.
         unsafe { SockAddr::new(storage, len) }

@@ -140,11 +140,6 @@ impl<T: OpCode> MultiOp<T> {
         }
     }
 
-    /// The op's data, to interpret a completion (for example, to find a ring buffer).
-    pub fn data(&self) -> &T {
-        self.data.as_ref().expect("MultiOp data is kept until drop")
-    }
-
     /// The next completion; `None` once the kernel ended the operation.
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
         if self.finished {

@@ -67,3 +67,38 @@ impl<B: IoBufMut> RecvFrom<B> {
         (self.buf, addr)
     }
 }
+
+/// `recv` with the buffer picked from a [`BufRing`](crate::buf::BufRing) when data arrives.
+#[derive(Debug)]
+pub(crate) struct RecvBuf {
+    pub fd: SharedFd,
+    pub ring: crate::buf::BufRing,
+    pub bgid: u16,
+}
+
+// SAFETY: no memory of the op's own is handed to the kernel; the ring's memory stays alive
+// (and registered) while this op holds a clone of it.
+unsafe impl OpCode for RecvBuf {
+    fn orphan_completion(&mut self, _res: i32, flags: u32) {
+        if let Some(bid) = crate::driver::buffer_id(flags) {
+            self.ring.give_back(bid);
+        }
+    }
+}
+
+/// Multishot `recv` from a [`BufRing`](crate::buf::BufRing): one completion per arrival.
+#[derive(Debug)]
+pub(crate) struct RecvMultiBuf {
+    pub fd: SharedFd,
+    pub ring: crate::buf::BufRing,
+    pub bgid: u16,
+}
+
+// SAFETY: as for `RecvBuf`.
+unsafe impl OpCode for RecvMultiBuf {
+    fn orphan_completion(&mut self, _res: i32, flags: u32) {
+        if let Some(bid) = crate::driver::buffer_id(flags) {
+            self.ring.give_back(bid);
+        }
+    }
+}

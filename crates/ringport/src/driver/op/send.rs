@@ -36,9 +36,10 @@ unsafe impl<B: IoBuf> OpCode for SendTo<B> {}
 
 impl<B: IoBuf> SendTo<B> {
     pub fn new(fd: SharedFd, buf: B, addr: SockAddr) -> Self {
-        // SAFETY: msghdr and iovec are plain structs; zero is a valid value.
+        // SAFETY: msghdr is a plain struct; zero is a valid value.
+        let hdr = unsafe { std::mem::zeroed() };
         let mut msg: Box<MsgParts> = Box::new(MsgParts {
-            hdr: unsafe { std::mem::zeroed() },
+            hdr,
             iov: libc::iovec {
                 iov_base: buf.stable_ptr() as *mut _,
                 iov_len: buf.bytes_init(),

@@ -63,6 +63,8 @@ pub(crate) struct Driver {
     wake_armed: bool,
     shutdown: Option<Instant>,
     info: BackendInfo,
+    /// The next buffer group id for a `BufRing`.
+    next_bgid: u16,
 }
 
 impl Driver {
@@ -80,6 +82,7 @@ impl Driver {
             wake_armed: false,
             shutdown: None,
             info,
+            next_bgid: 0,
         })
     }
 
@@ -189,6 +192,28 @@ impl Driver {
         {
             self.push_detached(opcode::AsyncCancel::new(key as u64).build());
         }
+    }
+
+    pub fn register_buf_ring(&mut self, ring: &crate::buf::BufRing) -> io::Result<u16> {
+        let bgid = self.next_bgid;
+        // SAFETY: the ring's slots are page-aligned memory of `count` entries that stays
+        // allocated until it is unregistered (`BufRing`'s drop calls back into the driver
+        // first, and leaks the memory when it cannot).
+        unsafe {
+            self.ring.submitter().register_buf_ring_with_flags(
+                ring.ring_addr(),
+                ring.count(),
+                bgid,
+                0,
+            )?;
+        }
+        self.next_bgid = self.next_bgid.wrapping_add(1);
+        Ok(bgid)
+    }
+
+    /// `true` once the kernel no longer knows the group.
+    pub fn unregister_buf_ring(&mut self, bgid: u16) -> bool {
+        self.ring.submitter().unregister_buf_ring(bgid).is_ok()
     }
 
     pub fn close_detached(&mut self, fd: RawFd) {

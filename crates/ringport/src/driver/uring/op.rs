@@ -225,3 +225,19 @@ impl UringOp for poll::PollAdd {
         opcode::PollAdd::new(types::Fd(self.fd.as_raw_fd()), self.events).build()
     }
 }
+
+impl UringOp for recv::RecvBuf {
+    fn uring_entry(&mut self) -> Entry {
+        let fd = types::Fd(self.fd.as_raw_fd());
+        opcode::Recv::new(fd, std::ptr::null_mut(), self.ring.buf_len() as u32)
+            .buf_group(self.bgid)
+            .build()
+            .flags(io_uring::squeue::Flags::BUFFER_SELECT)
+    }
+}
+
+impl UringOp for recv::RecvMultiBuf {
+    fn uring_entry(&mut self) -> Entry {
+        opcode::RecvMulti::new(types::Fd(self.fd.as_raw_fd()), self.bgid).build()
+    }
+}
