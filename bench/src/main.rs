@@ -1,1 +1,169 @@
-fn main(){}
+//! ringport-bench: runs ringport and its peers side by side, each engine in its own subprocess,
+//! and writes BENCHMARKS.md at the workspace root.
+//!
+//! ```text
+//! cargo run --release -p ringport-bench -- all        # or: randread | roundtrip | timers
+//!     [--secs S]        randread seconds per run (default 8)
+//!     [--rr-reps N]     randread runs per engine and queue depth (default 3)
+//!     [--reps N]        roundtrip and timers runs per engine (default 3)
+//!     [--nops N]        roundtrip NOPs per run (default 2000000)
+//!     [--reads N]       roundtrip 1-byte reads per run (default 1000000)
+//!     [--timers N]      timers per run (default 1000000)
+//! ```
+//!
+//! The parent re-executes itself as `ringport-bench worker CASE --engine E ...`; a worker prints
+//! one `RESULT key=value ...` line, and the parent takes the child's CPU time from `wait4`.
+
+// A benchmark binary, not a library: its items are not public API and need no docs.
+#![allow(missing_docs)]
+
+mod child;
+mod randread;
+mod report;
+mod roundtrip;
+mod timers;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::str::FromStr;
+
+/// Command-line arguments: positional words, then `--key value` pairs.
+pub struct Args {
+    pub pos: Vec<String>,
+    opts: HashMap<String, String>,
+}
+
+impl Args {
+    fn parse(raw: impl Iterator<Item = String>) -> Result<Args, String> {
+        let mut pos = Vec::new();
+        let mut opts = HashMap::new();
+        let mut raw = raw.peekable();
+        while let Some(a) = raw.next() {
+            if let Some(key) = a.strip_prefix("--") {
+                let value = raw.next().ok_or_else(|| format!("--{key} needs a value"))?;
+                opts.insert(key.to_string(), value);
+            } else {
+                pos.push(a);
+            }
+        }
+        Ok(Args { pos, opts })
+    }
+
+    /// The value of `--key`, or `default` when absent.
+    pub fn get<T: FromStr>(&self, key: &str, default: T) -> Result<T, String> {
+        match self.opts.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("--{key} {v}: not a valid value")),
+        }
+    }
+
+    /// The value of a required `--key`.
+    pub fn req(&self, key: &str) -> Result<&str, String> {
+        self.opts
+            .get(key)
+            .map(String::as_str)
+            .ok_or_else(|| format!("missing --{key}"))
+    }
+}
+
+/// xorshift64*: a tiny fixed-seed PRNG, so every engine sees the same offsets and delays.
+pub struct XorShift(u64);
+
+impl XorShift {
+    pub fn new(seed: u64) -> XorShift {
+        // One splitmix64 step, so that nearby seeds give unrelated streams (and never zero).
+        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        XorShift((z ^ (z >> 31)) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// The workspace root (BENCHMARKS.md goes there) and the bench data directory.
+pub fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+pub fn data_dir() -> PathBuf {
+    workspace_root().join("target").join("bench-data")
+}
+
+fn usage() -> String {
+    "usage: ringport-bench all|randread|roundtrip|timers [--secs S] [--rr-reps N] [--reps N] \
+     [--nops N] [--reads N] [--timers N]"
+        .to_string()
+}
+
+fn main() -> ExitCode {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let result = Args::parse(raw.clone().into_iter()).and_then(|args| {
+        match args.pos.first().map(String::as_str) {
+            Some("worker") => worker(&args),
+            Some("all" | "randread" | "roundtrip" | "timers") => parent(&args, &raw),
+            _ => Err(usage()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ringport-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn worker(args: &Args) -> Result<(), String> {
+    match args.pos.get(1).map(String::as_str) {
+        Some("randread") => randread::worker(args),
+        Some("roundtrip") => roundtrip::worker(args),
+        Some("timers") => timers::worker(args),
+        other => Err(format!("unknown worker case {other:?}")),
+    }
+}
+
+fn parent(args: &Args, raw: &[String]) -> Result<(), String> {
+    let case = args.pos[0].as_str();
+    let command = format!("cargo run --release -p ringport-bench -- {}", raw.join(" "));
+    let mut doc = report::Doc::start(&command);
+    if matches!(case, "all" | "randread") {
+        let opts = randread::Opts {
+            secs: args.get("secs", 8)?,
+            reps: args.get("rr-reps", 3)?,
+        };
+        doc.add(randread::run(&opts)?);
+    }
+    let reps = args.get("reps", 3)?;
+    if matches!(case, "all" | "roundtrip") {
+        let opts = roundtrip::Opts {
+            reps,
+            nops: args.get("nops", 2_000_000)?,
+            reads: args.get("reads", 1_000_000)?,
+        };
+        doc.add(roundtrip::run(&opts)?);
+    }
+    if matches!(case, "all" | "timers") {
+        let opts = timers::Opts {
+            reps,
+            n: args.get("timers", 1_000_000)?,
+        };
+        doc.add(timers::run(&opts));
+    }
+    let path = workspace_root().join("BENCHMARKS.md");
+    doc.finish(&path)
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
