@@ -179,7 +179,13 @@ impl Driver {
 /// A cheap, cloneable reference to the current thread's driver, held by in-flight operations.
 #[derive(Clone)]
 pub(crate) struct Handle {
-    inner: Rc<RefCell<Driver>>,
+    inner: Rc<HandleInner>,
+}
+
+pub(crate) struct HandleInner {
+    driver: RefCell<Driver>,
+    /// Filled by a `park` while the driver is borrowed, drained right after it is not.
+    released: RefCell<Released>,
 }
 
 impl fmt::Debug for Handle {
@@ -195,7 +201,10 @@ thread_local! {
 impl Handle {
     pub fn new(driver: Driver) -> Handle {
         Handle {
-            inner: Rc::new(RefCell::new(driver)),
+            inner: Rc::new(HandleInner {
+                driver: RefCell::new(driver),
+                released: RefCell::new(Released::default()),
+            }),
         }
     }
 
@@ -219,47 +228,47 @@ impl Handle {
     }
 
     pub fn info(&self) -> BackendInfo {
-        self.inner.borrow().info().clone()
+        self.inner.driver.borrow().info().clone()
     }
 
     pub fn unparker(&self) -> Arc<dyn Unpark> {
-        self.inner.borrow().unparker()
+        self.inner.driver.borrow().unparker()
     }
 
     pub fn submit<T: OpCode>(&self, data: &mut T, waker: &Waker) -> usize {
-        match &mut *self.inner.borrow_mut() {
+        match &mut *self.inner.driver.borrow_mut() {
             Driver::Uring(d) => d.submit(data, waker),
         }
     }
 
     /// Asks the kernel to cancel an op whose future still waits for it.
     pub fn request_cancel(&self, key: usize) {
-        match &mut *self.inner.borrow_mut() {
+        match &mut *self.inner.driver.borrow_mut() {
             Driver::Uring(d) => d.request_cancel(key),
         }
     }
 
     pub fn submit_multi<T: OpCode>(&self, data: &mut T, waker: &Waker) -> usize {
-        match &mut *self.inner.borrow_mut() {
+        match &mut *self.inner.driver.borrow_mut() {
             Driver::Uring(d) => d.submit_multi(data, waker),
         }
     }
 
     pub fn poll_multi(&self, key: usize, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
-        match &mut *self.inner.borrow_mut() {
+        match &mut *self.inner.driver.borrow_mut() {
             Driver::Uring(d) => d.poll_multi(key, cx),
         }
     }
 
     pub fn poll_op(&self, key: usize, cx: &mut Context<'_>) -> Poll<Completion> {
-        match &mut *self.inner.borrow_mut() {
+        match &mut *self.inner.driver.borrow_mut() {
             Driver::Uring(d) => d.poll_op(key, cx),
         }
     }
 
     /// The op's future was dropped while in flight: keep `data` alive until the kernel is done.
     pub fn cancel(&self, key: usize, data: Box<dyn Orphan>) {
-        let leftover = match &mut *self.inner.borrow_mut() {
+        let leftover = match &mut *self.inner.driver.borrow_mut() {
             Driver::Uring(d) => d.cancel(key, data),
         };
         // Dropped after the borrow ends: the data may hold an fd whose drop submits a close.
@@ -269,7 +278,7 @@ impl Handle {
     /// Closes an fd through the backend, without waiting; `Err(fd)` when the driver is busy
     /// (the caller then closes it directly).
     pub fn close_detached(&self, fd: std::os::fd::RawFd) -> Result<(), std::os::fd::RawFd> {
-        match self.inner.try_borrow_mut() {
+        match self.inner.driver.try_borrow_mut() {
             Ok(mut d) => match &mut *d {
                 Driver::Uring(d) => {
                     d.close_detached(fd);
@@ -282,28 +291,21 @@ impl Handle {
 
     /// Flushes, waits up to `timeout` (`None`: until something completes), reaps, then wakes.
     pub fn park(&self, timeout: Option<Duration>) -> io::Result<()> {
-        let mut released = match &mut *self.inner.borrow_mut() {
-            Driver::Uring(d) => {
-                d.park(timeout)?;
-                d.take_released()
-            }
-        };
-        released.wake_all();
-        // Hand the emptied lists back so their capacity is reused: no allocation per turn.
-        match &mut *self.inner.borrow_mut() {
-            Driver::Uring(d) => d.put_released(released),
+        let mut released = self.inner.released.borrow_mut();
+        match &mut *self.inner.driver.borrow_mut() {
+            Driver::Uring(d) => d.park(timeout, &mut released)?,
         }
+        // The driver is free again: waking or dropping may re-enter it.
+        released.wake_all();
         Ok(())
     }
 
     /// Cancels every operation still in flight and waits until the kernel is done with them.
     pub fn shutdown(&self) {
         loop {
-            let (mut released, done) = match &mut *self.inner.borrow_mut() {
-                Driver::Uring(d) => {
-                    let done = d.shutdown_step();
-                    (d.take_released(), done)
-                }
+            let mut released = self.inner.released.borrow_mut();
+            let done = match &mut *self.inner.driver.borrow_mut() {
+                Driver::Uring(d) => d.shutdown_step(&mut released),
             };
             released.wake_all();
             if done {
@@ -323,7 +325,9 @@ pub(crate) struct Released {
 
 impl Released {
     fn wake_all(&mut self) {
-        self.dropped.clear();
+        if !self.dropped.is_empty() {
+            self.dropped.clear();
+        }
         for w in self.wakers.drain(..) {
             w.wake();
         }
@@ -346,6 +350,7 @@ impl Handle {
     /// Whether the backend runs the named opcode itself (see [`BackendInfo::opcodes`]).
     pub fn has_opcode(&self, name: &str) -> bool {
         self.inner
+            .driver
             .borrow()
             .info()
             .opcodes
@@ -367,14 +372,14 @@ impl Handle {
                 "this BufRing is registered with another runtime",
             ));
         }
-        let bgid = match &mut *self.inner.borrow_mut() {
+        let bgid = match &mut *self.inner.driver.borrow_mut() {
             Driver::Uring(d) => d.register_buf_ring(ring)?,
         };
         let weak = Rc::downgrade(&self.inner);
         let unregister = Box::new(move || match weak.upgrade() {
             // The driver is gone, and with it the ring's registration.
             None => true,
-            Some(inner) => match inner.try_borrow_mut() {
+            Some(inner) => match inner.driver.try_borrow_mut() {
                 Ok(mut d) => match &mut *d {
                     Driver::Uring(d) => d.unregister_buf_ring(bgid),
                 },

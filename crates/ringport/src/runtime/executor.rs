@@ -11,12 +11,16 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
 /// The part of a runtime other threads can reach: wakers hold it.
 pub(crate) struct Shared {
     remote: Mutex<Remote>,
+    /// Set (under the lock) whenever `remote` changed since the loop last drained it, so the
+    /// loop skips the lock on the common turn where no other thread woke anything.
+    has_remote: AtomicBool,
     unparker: Arc<dyn Unpark>,
 }
 
@@ -33,6 +37,7 @@ impl Shared {
                 jobs: Vec::new(),
                 notified: false,
             }),
+            has_remote: AtomicBool::new(false),
             unparker,
         })
     }
@@ -70,6 +75,7 @@ impl Shared {
     fn push_remote(&self, job: Option<Runnable>) {
         let mut remote = self.remote.lock().unwrap_or_else(|e| e.into_inner());
         remote.jobs.extend(job);
+        self.has_remote.store(true, Ordering::Release);
         if !remote.notified {
             remote.notified = true;
             drop(remote);
@@ -78,7 +84,11 @@ impl Shared {
     }
 
     fn drain_remote(&self, into: &mut VecDeque<Runnable>) {
+        if !self.has_remote.load(Ordering::Acquire) {
+            return;
+        }
         let mut remote = self.remote.lock().unwrap_or_else(|e| e.into_inner());
+        self.has_remote.store(false, Ordering::Relaxed);
         into.extend(remote.jobs.drain(..));
         remote.notified = false;
     }
@@ -140,13 +150,20 @@ impl Context {
         !self.local.borrow().is_empty()
     }
 
-    /// Fires due timers and wakes their tasks (they run next turn).
-    pub fn fire_timers(&self, now: std::time::Instant) {
+    /// Fires due timers and wakes their tasks (they run next turn); returns the next
+    /// deadline. Reads the clock only when a timer is armed.
+    pub fn fire_timers(&self) -> Option<std::time::Instant> {
+        if self.timers.borrow().is_empty() {
+            return None;
+        }
+        let now = std::time::Instant::now();
         let mut fired = self.timers.borrow_mut().fire(now);
         for w in fired.drain(..) {
             w.wake();
         }
-        self.timers.borrow_mut().recycle(fired);
+        let mut timers = self.timers.borrow_mut();
+        timers.recycle(fired);
+        timers.next_deadline()
     }
 
     pub fn spawn<F>(self: &Rc<Self>, future: F) -> JoinHandle<F::Output>

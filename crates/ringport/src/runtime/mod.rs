@@ -162,13 +162,11 @@ impl Runtime {
                 }
             }
             self.ctx.run_tasks();
-            let now = Instant::now();
-            self.ctx.fire_timers(now);
+            let next_timer = self.ctx.fire_timers();
             let timeout = if self.ctx.has_ready() || main.woken.load(Ordering::Acquire) {
                 Some(Duration::ZERO)
             } else {
-                let next = self.ctx.timers.borrow_mut().next_deadline();
-                next.map(|d| d.saturating_duration_since(now))
+                next_timer.map(|d| d.saturating_duration_since(Instant::now()))
             };
             if let Err(e) = self.driver.park(timeout) {
                 panic!("ringport: the loop's wait in the kernel failed: {e}");

@@ -28,6 +28,11 @@ pub(crate) struct Timers {
 }
 
 impl Timers {
+    /// Whether no timer is armed (cancelled ones still in the heap count until popped).
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
     /// Starts a timer; it fires at the first turn that begins at or after `deadline`.
     pub fn insert(&mut self, deadline: Instant, waker: &Waker) -> usize {
         let seq = self.next_seq;

@@ -16,7 +16,7 @@ use io_uring::{cqueue, opcode, squeue, types, EnterFlags, IoUring};
 use slab::Slab;
 use std::collections::VecDeque;
 use std::io;
-use std::mem::{self, MaybeUninit};
+use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -57,7 +57,6 @@ pub(crate) struct Driver {
     backlog: VecDeque<squeue::Entry>,
     /// Operations in flight that no slot tracks (cancels, detached closes).
     detached: usize,
-    released: Released,
     wake: Arc<EventFd>,
     wake_buf: Box<u64>,
     wake_armed: bool,
@@ -65,24 +64,30 @@ pub(crate) struct Driver {
     info: BackendInfo,
     /// The next buffer group id for a `BufRing`.
     next_bgid: u16,
+    /// How `io_uring_enter` names the ring: its registered index (no fd lookup per call).
+    enter_fd: EnterFd,
 }
 
 impl Driver {
     pub fn new(config: &Config, reason: Option<String>) -> io::Result<Driver> {
         let (ring, flags) = setup::build(config.entries)?;
-        let (info, _probe) = setup::describe(&ring, flags, reason)?;
+        let (mut info, _probe) = setup::describe(&ring, flags, reason)?;
+        let enter_fd = EnterFd::register(ring.as_raw_fd());
+        if enter_fd.registered {
+            info.features.push("REGISTERED_RING_FD");
+        }
         Ok(Driver {
             ring,
             ops: Slab::with_capacity(config.entries as usize),
             backlog: VecDeque::new(),
             detached: 0,
-            released: Released::default(),
             wake: Arc::new(EventFd::new()?),
             wake_buf: Box::new(0),
             wake_armed: false,
             shutdown: None,
             info,
             next_bgid: 0,
+            enter_fd,
         })
     }
 
@@ -267,11 +272,12 @@ impl Driver {
     }
 
     /// One kernel entry: submit what is queued, wait per `timeout`, then reap everything.
-    pub fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+    pub fn park(&mut self, timeout: Option<Duration>, released: &mut Released) -> io::Result<()> {
         self.flush_backlog();
         self.arm_wake();
         let to_submit = self.ring.submission().len() as u32;
-        let wait = timeout != Some(Duration::ZERO) && self.ready_count() == 0;
+        // The kernel checks for completions already posted before it sleeps.
+        let wait = timeout != Some(Duration::ZERO);
         let min_complete = u32::from(wait);
         // GETEVENTS always: with DEFER_TASKRUN completions are only posted inside an enter.
         let flags = EnterFlags::GETEVENTS;
@@ -309,46 +315,114 @@ impl Driver {
                 ) => {}
             Err(e) => return Err(e),
         }
-        self.reap();
+        self.reap(released);
         Ok(())
     }
 
-    /// Completions already in the CQ, not yet reaped.
-    fn ready_count(&mut self) -> usize {
-        self.ring.completion().len()
-    }
-
-    fn reap(&mut self) {
-        let mut batch = [const { MaybeUninit::<cqueue::Entry>::uninit() }; 64];
+    fn reap(&mut self, released: &mut Released) {
         loop {
-            let entries = self.ring.completion().fill(&mut batch);
-            if entries.is_empty() {
-                // Completions the CQ had no room for wait in the kernel's overflow list until an
-                // enter with GETEVENTS flushes them: never lost, never left behind.
-                if !self.ring.submission().cq_overflow() {
-                    break;
-                }
-                // SAFETY: no argument is passed.
-                let _ = unsafe {
-                    self.ring.submitter().enter::<libc::sigset_t>(
-                        0,
-                        0,
-                        EnterFlags::GETEVENTS.bits(),
-                        None,
-                    )
-                };
-                continue;
+            // Split borrows: the CQ view borrows the ring while completions update the slots.
+            let Driver {
+                ring,
+                ops,
+                detached,
+                wake_armed,
+                ..
+            } = self;
+            let mut reaped = Reaped {
+                ops,
+                released: &mut *released,
+                detached,
+                wake_armed,
+            };
+            for cqe in ring.completion() {
+                reaped.complete(cqe.user_data(), cqe.result(), cqe.flags());
             }
-            for cqe in entries.iter() {
-                self.complete(cqe.user_data(), cqe.result(), cqe.flags());
+            // Completions the CQ had no room for wait in the kernel's overflow list until an
+            // enter with GETEVENTS flushes them: never lost, never left behind.
+            if !self.ring.submission().cq_overflow() {
+                break;
             }
+            let _ = self
+                .enter_fd
+                .enter(0, 0, EnterFlags::GETEVENTS.bits(), None);
         }
     }
 
+    /// Operations the kernel may still be using memory of.
+    fn in_flight(&self) -> usize {
+        self.ops
+            .iter()
+            .filter(|(_, s)| !matches!(s, Lifecycle::Completed(_)))
+            .count()
+            + self.detached
+            + usize::from(self.wake_armed)
+    }
+
+    /// One step of shutdown: cancel everything, then wait. `true` once nothing is in flight.
+    pub fn shutdown_step(&mut self, released: &mut Released) -> bool {
+        let started = *self.shutdown.get_or_insert_with(Instant::now);
+        if self.in_flight() == 0 {
+            return true;
+        }
+        if started.elapsed() > SHUTDOWN_GRACE {
+            tracing::error!(
+                in_flight = self.in_flight(),
+                "io_uring operations did not finish after cancel; leaking their memory"
+            );
+            self.leak_in_flight();
+            return true;
+        }
+        // (Re-)ask the kernel to cancel whatever is left: a cancel can race a fresh submit.
+        let keys: Vec<u64> = self
+            .ops
+            .iter()
+            .filter(|(_, s)| !matches!(s, Lifecycle::Completed(_)))
+            .map(|(k, _)| k as u64)
+            .collect();
+        for key in keys {
+            self.push_detached(opcode::AsyncCancel::new(key).build());
+        }
+        if self.wake_armed {
+            self.push_detached(opcode::AsyncCancel::new(TAG_WAKE).build());
+        }
+        if let Err(e) = self.park(Some(Duration::from_millis(100)), released) {
+            tracing::error!("io_uring_enter failed during shutdown: {e}");
+            self.leak_in_flight();
+            return true;
+        }
+        false
+    }
+
+    /// Forgets everything the kernel may still write into, so it is never freed.
+    fn leak_in_flight(&mut self) {
+        for (_, slot) in self.ops.iter_mut() {
+            if let Lifecycle::Ignored(data) = mem::replace(slot, Lifecycle::Submitted) {
+                mem::forget(data);
+            }
+        }
+        mem::forget(mem::take(&mut self.ops));
+        if self.wake_armed {
+            mem::forget(mem::replace(&mut self.wake_buf, Box::new(0)));
+        }
+        self.detached = 0;
+        self.wake_armed = false;
+    }
+}
+
+/// The driver's state that completions update, borrowed apart from the ring.
+struct Reaped<'a> {
+    ops: &'a mut Slab<Lifecycle>,
+    released: &'a mut Released,
+    detached: &'a mut usize,
+    wake_armed: &'a mut bool,
+}
+
+impl Reaped<'_> {
     fn complete(&mut self, user_data: u64, res: i32, flags: u32) {
         match user_data {
-            TAG_WAKE => self.wake_armed = false,
-            TAG_DETACHED => self.detached -= 1,
+            TAG_WAKE => *self.wake_armed = false,
+            TAG_DETACHED => *self.detached -= 1,
             key => {
                 let key = key as usize;
                 let Some(slot) = self.ops.get_mut(key) else {
@@ -385,81 +459,11 @@ impl Driver {
             }
         }
     }
-
-    pub fn take_released(&mut self) -> Released {
-        mem::take(&mut self.released)
-    }
-
-    pub fn put_released(&mut self, released: Released) {
-        debug_assert!(released.wakers.is_empty() && released.dropped.is_empty());
-        if self.released.wakers.is_empty() && self.released.dropped.is_empty() {
-            self.released = released;
-        }
-    }
-
-    /// Operations the kernel may still be using memory of.
-    fn in_flight(&self) -> usize {
-        self.ops
-            .iter()
-            .filter(|(_, s)| !matches!(s, Lifecycle::Completed(_)))
-            .count()
-            + self.detached
-            + usize::from(self.wake_armed)
-    }
-
-    /// One step of shutdown: cancel everything, then wait. `true` once nothing is in flight.
-    pub fn shutdown_step(&mut self) -> bool {
-        let started = *self.shutdown.get_or_insert_with(Instant::now);
-        if self.in_flight() == 0 {
-            return true;
-        }
-        if started.elapsed() > SHUTDOWN_GRACE {
-            tracing::error!(
-                in_flight = self.in_flight(),
-                "io_uring operations did not finish after cancel; leaking their memory"
-            );
-            self.leak_in_flight();
-            return true;
-        }
-        // (Re-)ask the kernel to cancel whatever is left: a cancel can race a fresh submit.
-        let keys: Vec<u64> = self
-            .ops
-            .iter()
-            .filter(|(_, s)| !matches!(s, Lifecycle::Completed(_)))
-            .map(|(k, _)| k as u64)
-            .collect();
-        for key in keys {
-            self.push_detached(opcode::AsyncCancel::new(key).build());
-        }
-        if self.wake_armed {
-            self.push_detached(opcode::AsyncCancel::new(TAG_WAKE).build());
-        }
-        if let Err(e) = self.park(Some(Duration::from_millis(100))) {
-            tracing::error!("io_uring_enter failed during shutdown: {e}");
-            self.leak_in_flight();
-            return true;
-        }
-        false
-    }
-
-    /// Forgets everything the kernel may still write into, so it is never freed.
-    fn leak_in_flight(&mut self) {
-        for (_, slot) in self.ops.iter_mut() {
-            if let Lifecycle::Ignored(data) = mem::replace(slot, Lifecycle::Submitted) {
-                mem::forget(data);
-            }
-        }
-        mem::forget(mem::take(&mut self.ops));
-        if self.wake_armed {
-            mem::forget(mem::replace(&mut self.wake_buf, Box::new(0)));
-        }
-        self.detached = 0;
-        self.wake_armed = false;
-    }
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        self.enter_fd.unregister(self.ring.as_raw_fd());
         // The runtime drains the driver first; if it could not, never free memory the kernel
         // may still write into.
         if self.in_flight() > 0 {
@@ -493,5 +497,123 @@ impl Unpark for EventFd {
         // SAFETY: writes 8 bytes from a live u64 to an eventfd we own. EAGAIN (counter full)
         // means a wake-up is pending anyway.
         unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+}
+
+/// `IORING_REGISTER_RING_FDS` / `IORING_UNREGISTER_RING_FDS` and `IORING_ENTER_REGISTERED_RING`:
+/// the io-uring crate remembers a registration only in a temporary `Submitter`, so the driver
+/// keeps it here and enters the ring itself.
+const REGISTER_RING_FDS: libc::c_uint = 20;
+const UNREGISTER_RING_FDS: libc::c_uint = 21;
+const ENTER_REGISTERED_RING: u32 = 1 << 4;
+
+/// The kernel's `struct io_uring_rsrc_update`.
+#[repr(C)]
+struct RsrcUpdate {
+    offset: u32,
+    resv: u32,
+    data: u64,
+}
+
+struct EnterFd {
+    /// The registered index, or the raw ring fd when registration is not available.
+    fd: i32,
+    registered: bool,
+}
+
+impl EnterFd {
+    /// Registers the ring fd for this thread (Linux 5.18+); the raw fd otherwise.
+    fn register(ring_fd: RawFd) -> EnterFd {
+        let mut up = RsrcUpdate {
+            offset: u32::MAX,
+            resv: 0,
+            data: ring_fd as u64,
+        };
+        // SAFETY: io_uring_register with one valid rsrc_update; the kernel writes the index
+        // it chose into `offset`.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_register,
+                ring_fd,
+                REGISTER_RING_FDS,
+                &mut up as *mut RsrcUpdate,
+                1,
+            )
+        };
+        if rc == 1 {
+            EnterFd {
+                fd: up.offset as i32,
+                registered: true,
+            }
+        } else {
+            EnterFd {
+                fd: ring_fd,
+                registered: false,
+            }
+        }
+    }
+
+    fn unregister(&mut self, ring_fd: RawFd) {
+        if !self.registered {
+            return;
+        }
+        let up = RsrcUpdate {
+            offset: self.fd as u32,
+            resv: 0,
+            data: 0,
+        };
+        // SAFETY: io_uring_register with one valid rsrc_update naming our registration.
+        unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_register,
+                ring_fd,
+                UNREGISTER_RING_FDS,
+                &up as *const RsrcUpdate,
+                1,
+            )
+        };
+        self.registered = false;
+        self.fd = ring_fd;
+    }
+
+    /// `io_uring_enter(2)`, with the registered ring when there is one.
+    fn enter(
+        &self,
+        to_submit: u32,
+        min_complete: u32,
+        flags: u32,
+        arg: Option<&types::SubmitArgs<'_, '_>>,
+    ) -> io::Result<usize> {
+        let flags = if self.registered {
+            flags | ENTER_REGISTERED_RING
+        } else {
+            flags
+        };
+        let (ptr, size) = match arg {
+            Some(a) => (
+                (a as *const types::SubmitArgs<'_, '_>).cast::<libc::c_void>(),
+                mem::size_of::<types::SubmitArgs<'_, '_>>(),
+            ),
+            None => (std::ptr::null(), 0),
+        };
+        // SAFETY: the ring (or its registered index) is live; `arg`, when given, is a valid
+        // io_uring_getevents_arg (SubmitArgs is repr(transparent) over it) that outlives the
+        // call, and the kernel reads it only with EXT_ARG set by the caller.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                self.fd,
+                to_submit,
+                min_complete,
+                flags,
+                ptr,
+                size,
+            )
+        };
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(rc as usize)
+        }
     }
 }
