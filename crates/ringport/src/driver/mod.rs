@@ -241,6 +241,14 @@ impl Handle {
         }
     }
 
+    /// Whether enough submissions are queued that the loop should end its turn and hand them
+    /// to the kernel now rather than run more tasks first.
+    pub fn should_flush(&self) -> bool {
+        match &mut *self.inner.driver.borrow_mut() {
+            Driver::Uring(d) => d.should_flush(),
+        }
+    }
+
     /// Asks the kernel to cancel an op whose future still waits for it.
     pub fn request_cancel(&self, key: usize) {
         match &mut *self.inner.driver.borrow_mut() {

@@ -131,10 +131,14 @@ impl Context {
         ContextGuard { prev, prev_loop }
     }
 
-    /// Runs up to `budget` ready tasks; `true` when more are ready.
-    pub fn run_tasks(&self) -> bool {
+    /// Runs up to `budget` ready tasks, stopping early once `enough_io()` says the tasks have
+    /// queued enough work for the kernel; `true` when more are ready.
+    pub fn run_tasks(&self, mut enough_io: impl FnMut() -> bool) -> bool {
         self.shared.drain_remote(&mut self.local.borrow_mut());
         for _ in 0..self.budget {
+            if enough_io() {
+                break;
+            }
             let next = self.local.borrow_mut().pop_front();
             match next {
                 Some(runnable) => {

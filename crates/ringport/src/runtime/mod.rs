@@ -1,8 +1,10 @@
 //! The runtime: a loop thread that polls tasks, fires timers and parks in the driver.
 //!
 //! One turn of the loop: poll the `block_on` future if it was woken; run up to `budget` ready
-//! tasks; fire due timers; then one `park` in the driver, which submits everything queued,
-//! waits (not at all when work is ready, else until the next timer or a completion) and reaps.
+//! tasks, ending the turn early once they have queued enough submissions (the driver says when,
+//! see `Handle::should_flush`); fire due timers; then one `park` in the driver, which submits
+//! everything queued, waits (not at all when work is ready, else until the next timer or a
+//! completion) and reaps.
 
 mod blocking;
 mod executor;
@@ -161,7 +163,7 @@ impl Runtime {
                     return out;
                 }
             }
-            self.ctx.run_tasks();
+            self.ctx.run_tasks(|| self.driver.should_flush());
             let next_timer = self.ctx.fire_timers();
             let timeout = if self.ctx.has_ready() || main.woken.load(Ordering::Acquire) {
                 Some(Duration::ZERO)

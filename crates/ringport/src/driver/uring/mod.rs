@@ -161,6 +161,15 @@ impl Driver {
         }
     }
 
+    /// Whether the queued submissions are worth an early `park`: at least 2, and at least an
+    /// eighth of the operations in flight. A device kept busy by a few dozen reads wants them
+    /// back in its queue at once (random reads at queue depth 32 gain about a third); a server
+    /// with thousands of pending receives keeps batching many sends into one entry.
+    pub fn should_flush(&mut self) -> bool {
+        let queued = self.ring.submission().len() + self.backlog.len();
+        queued >= 2 && queued >= self.ops.len() / 8
+    }
+
     /// Parks a dropped op's data until its completion; returns the data when it already came.
     pub fn cancel(&mut self, key: usize, mut data: Box<dyn Orphan>) -> Option<Box<dyn Orphan>> {
         let slot = self
