@@ -3,6 +3,7 @@
 //! `main -> run(parse) -> ExitCode`: arguments become a validated command before any I/O.
 
 mod info;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -19,6 +20,8 @@ struct Cli {
 enum Command {
     /// Show the I/O backend in use, the kernel's io_uring features and opcodes, and why.
     Info(info::Args),
+    /// Serve the files of a directory over HTTP/1.1 (listings, ranges, revalidation).
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -35,5 +38,6 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Info(args) => info::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }

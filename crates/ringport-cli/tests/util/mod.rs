@@ -1,0 +1,148 @@
+//! Helpers for the `ringport serve` tests: the real binary on a free port in a temp
+//! directory, its stderr collected, and `curl`.
+#![allow(dead_code)] // each test binary uses a different subset of these helpers
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// `ringport` run in the system temp directory (never the working directory).
+pub fn ringport() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringport"));
+    cmd.current_dir(std::env::temp_dir());
+    cmd
+}
+
+/// A running `ringport serve`; killed when dropped.
+pub struct Serve {
+    pub child: Child,
+    pub addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Serve {
+    /// Starts `ringport serve <dir> --addr 127.0.0.1:0 <extra>` and waits for its address.
+    pub fn start(dir: &Path, extra: &[&str]) -> Serve {
+        let mut child = ringport()
+            .arg("serve")
+            .arg(dir)
+            .args(["--addr", "127.0.0.1:0"])
+            .args(extra)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let pipe = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let start = Instant::now();
+        let addr = loop {
+            let text = stderr.lock().unwrap().clone();
+            if let Some(at) = text.find("http://") {
+                let rest = &text[at + 7..];
+                let end = rest.find('/').unwrap();
+                break rest[..end].parse().unwrap();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "no address: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        Serve {
+            child,
+            addr,
+            stderr,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// What the server wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until stderr contains `needle` (the log is written asynchronously).
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let text = self.stderr();
+            if text.contains(needle) || start.elapsed() > Duration::from_secs(5) {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends SIGINT and waits for the exit status (10 s at most).
+    pub fn interrupt(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(ok.success());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "still running");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the real `curl` with a 10 s limit.
+pub fn curl(args: &[&str]) -> Output {
+    Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl is installed")
+}
+
+/// curl's stdout as text, after checking it succeeded.
+pub fn curl_text(args: &[&str]) -> String {
+    let out = curl(args);
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The status code curl got.
+pub fn status(args: &[&str]) -> u16 {
+    let mut all = vec!["-o", "/dev/null", "-w", "%{http_code}"];
+    all.extend_from_slice(args);
+    curl_text(&all).parse().unwrap()
+}
+
+/// Sends one raw request (with `Connection: close`) and returns the whole answer as text.
+pub fn raw(addr: SocketAddr, request_line: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let req = format!("{request_line}\r\nHost: t\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}

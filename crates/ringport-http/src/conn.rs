@@ -1,0 +1,234 @@
+//! One connection: read a head, read its body, call the handler, write the response, and
+//! again while the connection is kept alive. Pipelined requests wait in the read buffer and
+//! are answered in order.
+
+use crate::parse::{parse_head, ChunkedDecoder, Framing, RequestHead};
+use crate::response::{error_head, prepare, Asked};
+use crate::server::{Exchange, PeerAddr, Shared};
+use crate::trigger::{race, Either};
+use crate::wire::{linger_close, Gone, ReadBuf, Writer};
+use crate::{Body, ParseError};
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use ringport::buf::{BufResult, IoBuf};
+use ringport::net::TcpStream;
+use ringport::time::timeout;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+/// Why a request ended the connection.
+enum Fail {
+    /// Answer with the error's status, then close.
+    Refuse(ParseError),
+    /// Close at once.
+    Gone,
+}
+
+impl From<Gone> for Fail {
+    fn from(_: Gone) -> Self {
+        Fail::Gone
+    }
+}
+
+/// The request line, kept for the access log.
+type Line = (Method, Uri, Version);
+
+struct Conn<H> {
+    stream: TcpStream,
+    peer: SocketAddr,
+    buf: ReadBuf,
+    shared: Rc<Shared<H>>,
+}
+
+/// Serves one connection until it closes, the client is too slow, or the server shuts down.
+pub(crate) async fn serve<H, F>(stream: TcpStream, peer: SocketAddr, shared: Rc<Shared<H>>)
+where
+    H: Fn(Request<Bytes>) -> F,
+    F: Future<Output = Response<Body>>,
+{
+    // Responses are written whole, so there is nothing for Nagle's algorithm to merge.
+    let _ = stream.set_nodelay(true);
+    let mut conn = Conn {
+        stream,
+        peer,
+        buf: ReadBuf::default(),
+        shared,
+    };
+    let mut first = true;
+    loop {
+        let head = match conn.read_head(first).await {
+            Ok(Some(head)) => head,
+            Ok(None) => return,
+            Err(e) => return conn.refuse(e, None, Instant::now()).await,
+        };
+        first = false;
+        if !conn.exchange(head).await {
+            return;
+        }
+    }
+}
+
+impl<H, F> Conn<H>
+where
+    H: Fn(Request<Bytes>) -> F,
+    F: Future<Output = Response<Body>>,
+{
+    /// Waits for a complete head. `Ok(None)`: close quietly (end of stream, an idle
+    /// keep-alive connection timing out, or shutdown while idle).
+    async fn read_head(&mut self, first: bool) -> Result<Option<RequestHead>, ParseError> {
+        let limits = &self.shared.limits;
+        let start = Instant::now();
+        // A first request must arrive within the header timeout; a later one may be awaited
+        // for the keep-alive timeout, and then has the header timeout from its first byte.
+        let mut deadline = first.then(|| start + limits.header_timeout);
+        loop {
+            if !self.buf.data().is_empty() {
+                if let Some((head, used)) = parse_head(self.buf.data(), limits)? {
+                    self.buf.consume(used);
+                    return Ok(Some(head));
+                }
+                deadline.get_or_insert_with(|| Instant::now() + limits.header_timeout);
+            }
+            let idle = self.buf.data().is_empty();
+            let until = deadline.unwrap_or_else(|| Instant::now() + limits.keep_alive_timeout);
+            let left = until.saturating_duration_since(Instant::now());
+            let read = timeout(left, self.buf.fill(&self.stream));
+            let outcome = if idle {
+                race(self.shared.shutdown.wait(), read).await
+            } else {
+                Either::Right(read.await)
+            };
+            match outcome {
+                Either::Left(()) => return Ok(None),
+                Either::Right(Err(_)) if idle && !first => return Ok(None),
+                Either::Right(Err(_)) => return Err(ParseError::Timeout),
+                Either::Right(Ok(Ok(0) | Err(_))) => return Ok(None),
+                Either::Right(Ok(Ok(_))) => {}
+            }
+        }
+    }
+
+    /// Serves one request; whether the connection stays open.
+    async fn exchange(&mut self, head: RequestHead) -> bool {
+        let start = Instant::now();
+        let req = &head.request;
+        let line = (req.method().clone(), req.uri().clone(), req.version());
+        let body = match self.read_body(&head).await {
+            Ok(body) => body,
+            Err(Fail::Refuse(e)) => {
+                self.refuse(e, Some(line), start).await;
+                return false;
+            }
+            Err(Fail::Gone) => return false,
+        };
+        let mut request = head.request.map(|()| body);
+        request.extensions_mut().insert(PeerAddr(self.peer));
+        let response = (self.shared.handler)(request).await;
+        let keep_alive = head.keep_alive && !self.shared.shutdown.is_fired();
+        let prepared = prepare(response, Asked::new(&line.0, line.2, keep_alive));
+        let (status, keep_alive) = (prepared.status, prepared.keep_alive);
+        let sent = self
+            .writer()
+            .response(prepared.head, prepared.payload)
+            .await;
+        self.log(Some(line), status, *sent.as_ref().unwrap_or(&0), start);
+        sent.is_ok() && keep_alive && !self.shared.shutdown.is_fired()
+    }
+
+    fn writer(&mut self) -> Writer<'_> {
+        Writer {
+            stream: &mut self.stream,
+            timeout: self.shared.limits.write_timeout,
+        }
+    }
+
+    async fn read_body(&mut self, head: &RequestHead) -> Result<Bytes, Fail> {
+        if head.framing == Framing::None {
+            return Ok(Bytes::new());
+        }
+        // The client waits for a go-ahead, unless it has started sending anyway.
+        if head.expect_continue && self.buf.data().is_empty() {
+            self.writer()
+                .all(b"HTTP/1.1 100 Continue\r\n\r\n".as_slice())
+                .await?;
+        }
+        match head.framing {
+            Framing::Length(n) => self.read_length(n).await,
+            _ => self.read_chunked().await,
+        }
+    }
+
+    /// `n` bytes (already checked against the body limit), growing the buffer as they come,
+    /// so a client cannot reserve memory by announcing a length it never sends.
+    async fn read_length(&mut self, n: u64) -> Result<Bytes, Fail> {
+        let n = usize::try_from(n).map_err(|_| Fail::Refuse(ParseError::BodyTooLarge))?;
+        let have = n.min(self.buf.data().len());
+        let mut body = self.buf.data()[..have].to_vec();
+        self.buf.consume(have);
+        while body.len() < n {
+            let len = body.len();
+            if body.capacity() == len {
+                body.reserve((n - len).min(len.max(64 * 1024)));
+            }
+            let end = body.capacity().min(n);
+            let read = self.stream.read(body.slice(len..end));
+            match timeout(self.shared.limits.read_timeout, read).await {
+                Err(_) => return Err(Fail::Refuse(ParseError::Timeout)),
+                Ok(BufResult(Ok(0) | Err(_), _)) => return Err(Fail::Gone),
+                Ok(BufResult(Ok(_), slice)) => body = slice.into_inner(),
+            }
+        }
+        Ok(body.into())
+    }
+
+    async fn read_chunked(&mut self) -> Result<Bytes, Fail> {
+        let limits = &self.shared.limits;
+        let mut decoder = ChunkedDecoder::new(limits.max_body_bytes);
+        let mut body = Vec::new();
+        loop {
+            let used = decoder
+                .decode(self.buf.data(), &mut body)
+                .map_err(Fail::Refuse)?;
+            self.buf.consume(used);
+            if decoder.is_done() {
+                return Ok(body.into());
+            }
+            match timeout(limits.read_timeout, self.buf.fill(&self.stream)).await {
+                Err(_) => return Err(Fail::Refuse(ParseError::Timeout)),
+                Ok(Ok(0) | Err(_)) => return Err(Fail::Gone),
+                Ok(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// Answers `e` with its status and closes.
+    async fn refuse(&mut self, e: ParseError, line: Option<Line>, start: Instant) {
+        let response = error_head(e.status(), &e.to_string());
+        let ok = self.writer().all(response).await.is_ok();
+        self.log(line, e.status(), 0, start);
+        if ok {
+            linger_close(&self.stream, &mut self.buf).await;
+        }
+    }
+
+    fn log(&self, line: Option<Line>, status: StatusCode, body_bytes: u64, start: Instant) {
+        let Some(hook) = &self.shared.on_response else {
+            return;
+        };
+        let (method, uri, version) = match line {
+            Some((m, u, v)) => (Some(m), Some(u), Some(v)),
+            None => (None, None, None),
+        };
+        hook(&Exchange {
+            peer: self.peer,
+            method,
+            uri,
+            version,
+            status,
+            body_bytes,
+            elapsed: start.elapsed(),
+        });
+    }
+}

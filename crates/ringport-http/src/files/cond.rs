@@ -1,0 +1,129 @@
+//! Validators and conditions for a file: `ETag`, `Last-Modified`, `If-None-Match`,
+//! `If-Modified-Since`, and a single `Range` (with `If-Range`), after RFC 9110 section 13-14.
+
+use http::header::{self, HeaderMap};
+use ringport::fs::Metadata;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// What identifies a version of a file.
+#[derive(Debug, Clone)]
+pub(crate) struct Validators {
+    /// A strong tag from the size and the modification time in nanoseconds.
+    pub etag: String,
+    /// The modification time, whole seconds (what an HTTP date can carry).
+    pub modified: Option<SystemTime>,
+    pub len: u64,
+}
+
+/// Which part of the file to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    /// All of it (200).
+    Whole,
+    /// Bytes `start..=end` (206).
+    Range { start: u64, end: u64 },
+    /// A range that misses the file (416).
+    Unsatisfiable,
+}
+
+impl Validators {
+    pub fn new(meta: &Metadata) -> Validators {
+        let len = meta.len();
+        let since_epoch = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok());
+        let nanos = since_epoch.map_or(0, |d| d.as_nanos());
+        Validators {
+            etag: format!("\"{len:x}-{nanos:x}\""),
+            modified: since_epoch.map(|d| UNIX_EPOCH + Duration::from_secs(d.as_secs())),
+            len,
+        }
+    }
+
+    /// `If-None-Match` (weak comparison), or else `If-Modified-Since`: whether to answer 304.
+    pub fn not_modified(&self, headers: &HeaderMap) -> bool {
+        if let Some(inm) = headers.get(header::IF_NONE_MATCH) {
+            let Ok(inm) = inm.to_str() else {
+                return false;
+            };
+            return inm
+                .split(',')
+                .map(str::trim)
+                .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == self.etag);
+        }
+        let since = headers
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok());
+        matches!((since, self.modified), (Some(since), Some(m)) if m <= since)
+    }
+
+    /// The part a `Range` header asks for. Only one `bytes` range is honoured; several, other
+    /// units, bad syntax, or an `If-Range` that no longer matches get the whole file.
+    pub fn part(&self, headers: &HeaderMap) -> Part {
+        let Some(range) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+            return Part::Whole;
+        };
+        if !self.if_range_holds(headers) {
+            return Part::Whole;
+        }
+        let Some(spec) = range.trim().strip_prefix("bytes=") else {
+            return Part::Whole;
+        };
+        if spec.contains(',') {
+            return Part::Whole;
+        }
+        parse_range(spec.trim(), self.len).unwrap_or(Part::Whole)
+    }
+
+    /// `If-Range`: the strong tag, or exactly the modification date.
+    fn if_range_holds(&self, headers: &HeaderMap) -> bool {
+        let Some(cond) = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) else {
+            return true;
+        };
+        let cond = cond.trim();
+        if cond.starts_with('"') {
+            return cond == self.etag;
+        }
+        let date = httpdate::parse_http_date(cond).ok();
+        date.is_some() && date == self.modified
+    }
+}
+
+/// `first-last`, `first-` or `-suffix` against a file of `len` bytes; `None` when malformed.
+fn parse_range(spec: &str, len: u64) -> Option<Part> {
+    let (first, last) = spec.split_once('-')?;
+    let number = |s: &str| -> Option<u64> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok()
+    };
+    if first.is_empty() {
+        let suffix = number(last)?;
+        if suffix == 0 || len == 0 {
+            return Some(Part::Unsatisfiable);
+        }
+        return Some(Part::Range {
+            start: len.saturating_sub(suffix),
+            end: len - 1,
+        });
+    }
+    let start = number(first)?;
+    let end = if last.is_empty() {
+        u64::MAX
+    } else {
+        number(last)?
+    };
+    if end < start {
+        return None;
+    }
+    if start >= len {
+        return Some(Part::Unsatisfiable);
+    }
+    Some(Part::Range {
+        start,
+        end: end.min(len - 1),
+    })
+}

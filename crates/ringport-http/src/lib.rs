@@ -1,0 +1,53 @@
+//! An HTTP/1.1 server on ringport.
+//!
+//! `Server::bind(addr)?.serve(handler).await`: the handler takes an [`http::Request`] whose
+//! body is the request's bytes (read whole, within [`Limits::max_body_bytes`]) and returns a
+//! future of an [`http::Response`] whose [`Body`] is bytes, a stream of chunks, or a file
+//! region sent with `TcpStream::send_file` (no copy through user space).
+//!
+//! ```no_run
+//! use ringport_http::{http::Response, Body, Server};
+//!
+//! ringport::run(async {
+//!     let server = Server::bind("127.0.0.1:8080")?;
+//!     server
+//!         .serve(|req| async move {
+//!             let greeting = format!("you asked for {}\n", req.uri().path());
+//!             Response::new(Body::from(greeting))
+//!         })
+//!         .await
+//! })
+//! .unwrap();
+//! ```
+//!
+//! HTTP/1.1 as RFC 9112 has it: keep-alive and pipelining (answers in request order),
+//! `Content-Length` and chunked request bodies, chunked responses for streams, HEAD,
+//! `Expect: 100-continue`, `Date`, `Connection: close`. Limits on the head's size, the number
+//! of fields and the body's size are answered with 431, 431 and 413, a slow head with 408, a
+//! version other than 1.0 and 1.1 with 505, broken framing with 400. The shutdown future of
+//! [`Server::serve_with_shutdown`] (Ctrl-C for [`Server::serve`]) stops the server gracefully.
+//!
+//! The parser is a pure function over bytes: [`parse::parse_head`] and
+//! [`parse::ChunkedDecoder`].
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod body;
+mod chunked;
+mod conn;
+mod error;
+pub mod files;
+mod limits;
+pub mod parse;
+mod response;
+mod server;
+mod trigger;
+mod wire;
+
+pub use body::{Body, BodyStream};
+pub use error::ParseError;
+pub use limits::Limits;
+pub use server::{Exchange, PeerAddr, Server};
+
+pub use bytes;
+pub use http;

@@ -1,0 +1,232 @@
+//! Request heads parsed from bytes with `httparse`: a pure function, no sockets, so unit tests
+//! and the fuzz target call it directly.
+//!
+//! ```
+//! use ringport_http::parse::{parse_head, Framing};
+//! use ringport_http::Limits;
+//!
+//! let bytes = b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc";
+//! let (head, used) = parse_head(bytes, &Limits::default()).unwrap().unwrap();
+//! assert_eq!(head.request.uri().path(), "/a");
+//! assert_eq!(head.framing, Framing::Length(3));
+//! assert_eq!(&bytes[used..], b"abc");
+//! ```
+
+use crate::error::ParseError;
+use crate::Limits;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Uri, Version};
+
+pub use crate::chunked::ChunkedDecoder;
+
+/// How a request's body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body.
+    None,
+    /// `Content-Length` bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A request head and what it says about the connection.
+#[derive(Debug)]
+pub struct RequestHead {
+    /// Method, target, version and headers; the body comes later.
+    pub request: Request<()>,
+    /// How the body is delimited.
+    pub framing: Framing,
+    /// Whether the client allows the connection to stay open after the response.
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` on HTTP/1.1: the client waits for a `100 Continue`.
+    pub expect_continue: bool,
+}
+
+/// Parses one request head from the start of `buf`.
+///
+/// `Ok(None)`: the head is not complete yet (read more, unless `buf` already holds
+/// `limits.max_head_bytes`). `Ok(Some((head, n)))`: the head took the first `n` bytes; the body
+/// and any pipelined requests follow. Empty lines before the request line are skipped.
+pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, usize)>, ParseError> {
+    let mut slots = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut req = httparse::Request::new(&mut slots);
+    let used = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() >= limits.max_head_bytes => {
+            return Err(ParseError::HeadTooLarge)
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),
+        Err(httparse::Error::Version) if names_other_version(buf) => {
+            return Err(ParseError::UnsupportedVersion)
+        }
+        Err(e) => return Err(ParseError::Malformed(httparse_reason(e))),
+    };
+    if used > limits.max_head_bytes {
+        return Err(ParseError::HeadTooLarge);
+    }
+    let head = build(&req, limits)?;
+    Ok(Some((head, used)))
+}
+
+/// Turns httparse's borrowed head into an owned `RequestHead`, checking the framing rules.
+fn build(req: &httparse::Request<'_, '_>, limits: &Limits) -> Result<RequestHead, ParseError> {
+    let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
+        return Err(ParseError::Malformed("incomplete request line"));
+    };
+    let method = Method::from_bytes(method.as_bytes())
+        .map_err(|_| ParseError::Malformed("invalid method"))?;
+    let uri: Uri = target
+        .parse()
+        .map_err(|_| ParseError::Malformed("invalid request target"))?;
+    let version = if minor == 1 {
+        Version::HTTP_11
+    } else {
+        Version::HTTP_10
+    };
+    let headers = header_map(req.headers)?;
+    let framing = framing(version, &headers)?;
+    if let Framing::Length(n) = framing {
+        if n > limits.max_body_bytes {
+            return Err(ParseError::BodyTooLarge);
+        }
+    }
+    if version == Version::HTTP_11 && headers.get_all(header::HOST).iter().count() != 1 {
+        return Err(ParseError::Malformed(
+            "HTTP/1.1 needs exactly one Host header",
+        ));
+    }
+    let expect_continue = expect_continue(version, &headers)?;
+    let keep_alive = keep_alive(version, &headers);
+    let mut request = Request::new(());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.version_mut() = version;
+    *request.headers_mut() = headers;
+    Ok(RequestHead {
+        request,
+        framing,
+        keep_alive,
+        expect_continue,
+    })
+}
+
+fn header_map(fields: &[httparse::Header<'_>]) -> Result<HeaderMap, ParseError> {
+    let mut map = HeaderMap::with_capacity(fields.len());
+    for field in fields {
+        let name = HeaderName::from_bytes(field.name.as_bytes())
+            .map_err(|_| ParseError::Malformed("invalid header name"))?;
+        let value = HeaderValue::from_bytes(field.value)
+            .map_err(|_| ParseError::Malformed("invalid header value"))?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// RFC 9112 section 6: Transfer-Encoding wins over Content-Length, but a request with both is
+/// a smuggling attempt and refused; conflicting or malformed lengths are refused.
+fn framing(version: Version, headers: &HeaderMap) -> Result<Framing, ParseError> {
+    let has_te = headers.contains_key(header::TRANSFER_ENCODING);
+    let has_cl = headers.contains_key(header::CONTENT_LENGTH);
+    if has_te {
+        if has_cl {
+            return Err(ParseError::Malformed(
+                "both Content-Length and Transfer-Encoding",
+            ));
+        }
+        if version == Version::HTTP_10 {
+            return Err(ParseError::Malformed("Transfer-Encoding in HTTP/1.0"));
+        }
+        let codings: Vec<&[u8]> = tokens(headers, header::TRANSFER_ENCODING).collect();
+        return match codings.as_slice() {
+            [only] if only.eq_ignore_ascii_case(b"chunked") => Ok(Framing::Chunked),
+            _ => Err(ParseError::UnsupportedTransferCoding),
+        };
+    }
+    if !has_cl {
+        return Ok(Framing::None);
+    }
+    let mut length = None;
+    for value in tokens(headers, header::CONTENT_LENGTH) {
+        let n = parse_length(value).ok_or(ParseError::Malformed("invalid Content-Length"))?;
+        if length.is_some_and(|l| l != n) {
+            return Err(ParseError::Malformed("conflicting Content-Length values"));
+        }
+        length = Some(n);
+    }
+    match length {
+        Some(0) => Ok(Framing::None),
+        Some(n) => Ok(Framing::Length(n)),
+        None => Err(ParseError::Malformed("empty Content-Length")),
+    }
+}
+
+/// Digits only (no sign, no spaces inside), without overflow.
+fn parse_length(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// The comma-separated elements of every field named `name`, trimmed; empty ones skipped.
+fn tokens(headers: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &[u8]> {
+    headers
+        .get_all(name)
+        .into_iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
+}
+
+fn keep_alive(version: Version, headers: &HeaderMap) -> bool {
+    let mut close = false;
+    let mut keep = false;
+    for token in tokens(headers, header::CONNECTION) {
+        close |= token.eq_ignore_ascii_case(b"close");
+        keep |= token.eq_ignore_ascii_case(b"keep-alive");
+    }
+    !close && (version == Version::HTTP_11 || keep)
+}
+
+/// `Expect: 100-continue` is honoured on HTTP/1.1 (ignored on 1.0, as RFC 9110 says); any
+/// other expectation is answered with 417.
+fn expect_continue(version: Version, headers: &HeaderMap) -> Result<bool, ParseError> {
+    let mut expect = false;
+    for token in tokens(headers, header::EXPECT) {
+        if !token.eq_ignore_ascii_case(b"100-continue") {
+            return Err(ParseError::ExpectationFailed);
+        }
+        expect = true;
+    }
+    Ok(expect && version == Version::HTTP_11)
+}
+
+/// Whether the request line ends in a well-formed `HTTP/x.y` other than 1.0 and 1.1 (505),
+/// as opposed to garbage (400).
+fn names_other_version(buf: &[u8]) -> bool {
+    let start = buf.iter().position(|b| !matches!(b, b'\r' | b'\n'));
+    let line = &buf[start.unwrap_or(buf.len())..];
+    let line = line.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let Some(version) = line.rsplit(|&b| b == b' ').next() else {
+        return false;
+    };
+    match version.strip_prefix(b"HTTP/") {
+        Some([major]) => major.is_ascii_digit(),
+        Some([major, b'.', minor]) => major.is_ascii_digit() && minor.is_ascii_digit(),
+        _ => false,
+    }
+}
+
+fn httparse_reason(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Token => "invalid token in the request line",
+        httparse::Error::Version => "invalid HTTP version",
+        _ => "malformed request",
+    }
+}

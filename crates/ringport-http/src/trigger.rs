@@ -1,0 +1,92 @@
+//! `Trigger`: a one-shot broadcast on one thread (the server's shutdown), and `race`.
+
+use slab::Slab;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::pin;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+/// Fired once; every waiter wakes. Clones share the state.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Trigger {
+    inner: Rc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    fired: Cell<bool>,
+    waiters: RefCell<Slab<Waker>>,
+}
+
+impl Trigger {
+    /// Fires: wakes every waiter, now and later.
+    pub fn fire(&self) {
+        self.inner.fired.set(true);
+        let waiters: Vec<Waker> = self.inner.waiters.borrow_mut().drain().collect();
+        for waker in waiters {
+            waker.wake();
+        }
+    }
+
+    /// Whether it has fired.
+    pub fn is_fired(&self) -> bool {
+        self.inner.fired.get()
+    }
+
+    /// Completes once fired. The waiter's slot is released when the future is dropped.
+    pub async fn wait(&self) {
+        let mut slot = Slot {
+            inner: &self.inner,
+            key: None,
+        };
+        std::future::poll_fn(|cx| {
+            if self.inner.fired.get() {
+                return Poll::Ready(());
+            }
+            let mut waiters = self.inner.waiters.borrow_mut();
+            match slot.key {
+                Some(key) if waiters.contains(key) => waiters[key].clone_from(cx.waker()),
+                _ => slot.key = Some(waiters.insert(cx.waker().clone())),
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+/// A waiter's place in the slab, removed on drop.
+struct Slot<'a> {
+    inner: &'a Inner,
+    key: Option<usize>,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            self.inner.waiters.borrow_mut().try_remove(key);
+        }
+    }
+}
+
+/// Which of two raced futures finished first.
+#[derive(Debug)]
+pub(crate) enum Either<A, B> {
+    /// The first.
+    Left(A),
+    /// The second.
+    Right(B),
+}
+
+/// Polls `a` then `b` until one is ready; the other is dropped (which cancels its I/O).
+pub(crate) async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
+    let mut a = pin!(a);
+    let mut b = pin!(b);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = a.as_mut().poll(cx) {
+            return Poll::Ready(Either::Left(out));
+        }
+        b.as_mut().poll(cx).map(Either::Right)
+    })
+    .await
+}
