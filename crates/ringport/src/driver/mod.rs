@@ -24,6 +24,7 @@
 pub mod cancel;
 pub(crate) mod fd;
 pub(crate) mod op;
+mod slots;
 mod uring;
 
 use std::cell::RefCell;
