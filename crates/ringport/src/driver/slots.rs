@@ -71,7 +71,10 @@ impl Slots {
     }
 
     pub fn poll_op(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Completion> {
-        let slot = self.ops.get_mut(key).expect("polled an op the driver does not know");
+        let slot = self
+            .ops
+            .get_mut(key)
+            .expect("polled an op the driver does not know");
         match slot {
             Lifecycle::Completed(_) => match self.ops.remove(key) {
                 Lifecycle::Completed(c) => Poll::Ready(c),
@@ -109,7 +112,10 @@ impl Slots {
 
     /// The op's future was dropped: park its data until the last completion.
     pub fn cancel(&mut self, key: usize, mut data: Box<dyn Orphan>) -> Cancelled {
-        let slot = self.ops.get_mut(key).expect("cancelled an op the driver does not know");
+        let slot = self
+            .ops
+            .get_mut(key)
+            .expect("cancelled an op the driver does not know");
         match slot {
             Lifecycle::Completed(c) => {
                 // Completed but never collected: release what the backend handed over.
@@ -182,18 +188,25 @@ impl Slots {
 
     /// The keys of ops still in flight.
     pub fn pending_keys(&self) -> Vec<usize> {
-        self.ops.iter().map(|(k, _)| k).filter(|&k| self.is_pending(k)).collect()
+        self.ops
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|&k| self.is_pending(k))
+            .collect()
     }
 
     /// Forgets every parked op's data, so memory the backend may still write into is never
     /// freed.
     pub fn leak(&mut self) {
         for (_, slot) in self.ops.iter_mut() {
-            if let Lifecycle::Ignored(data) = mem::replace(slot, Lifecycle::Multi {
-                queue: VecDeque::new(),
-                waker: None,
-                done: true,
-            }) {
+            if let Lifecycle::Ignored(data) = mem::replace(
+                slot,
+                Lifecycle::Multi {
+                    queue: VecDeque::new(),
+                    waker: None,
+                    done: true,
+                },
+            ) {
                 mem::forget(data);
             }
         }

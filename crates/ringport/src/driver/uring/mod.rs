@@ -279,8 +279,7 @@ impl Driver {
 
     /// Operations the kernel may still be using memory of.
     fn in_flight(&self) -> usize {
-        self.ops.in_flight() + self.detached
-            + usize::from(self.wake_armed)
+        self.ops.in_flight() + self.detached + usize::from(self.wake_armed)
     }
 
     /// One step of shutdown: cancel everything, then wait. `true` once nothing is in flight.
