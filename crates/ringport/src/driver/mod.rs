@@ -108,6 +108,8 @@ pub struct BackendInfo {
 pub(crate) struct Config {
     pub backend: Backend,
     pub entries: u32,
+    /// Opcodes to treat as missing from the kernel's io_uring (their ops use the pool).
+    pub masked_opcodes: Vec<String>,
 }
 
 /// The outcome of one operation, as the kernel reported it.
@@ -362,19 +364,6 @@ impl Drop for EnterGuard {
     fn drop(&mut self) {
         let prev = self.prev.take();
         CURRENT.with(|c| *c.borrow_mut() = prev);
-    }
-}
-
-impl Handle {
-    /// Whether the backend runs the named opcode itself (see [`BackendInfo::opcodes`]).
-    pub fn has_opcode(&self, name: &str) -> bool {
-        self.inner
-            .driver
-            .borrow()
-            .info()
-            .opcodes
-            .iter()
-            .any(|&(n, ok)| n == name && ok)
     }
 }
 

@@ -324,7 +324,10 @@ impl SyscallPool {
     pub fn submit(&self, key: usize, call: Syscall) {
         let mut st = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
         st.queue.push_back((key, call));
-        if st.idle > 0 {
+        // Each idle thread takes one queued call. A thread already woken still counts as idle
+        // until it takes its call, so compare with the queue, or a call could wait behind a
+        // blocking one (a receive waiting for the send queued after it).
+        if st.idle >= st.queue.len() {
             self.inner.work.notify_one();
         } else if st.threads < self.inner.max_threads {
             st.threads += 1;

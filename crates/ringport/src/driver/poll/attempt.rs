@@ -169,9 +169,10 @@ impl Attempt {
         }
     }
 
-    /// The same call made blocking, for a backend that runs it on the pool.
-    pub fn blocking(&self) -> Syscall {
-        match *self {
+    /// The same call made blocking, for a backend that runs it on the pool (`None` for a
+    /// buffer-ring receive, which needs a backend that hands ring buffers out).
+    pub fn blocking(&self) -> Option<Syscall> {
+        Some(match *self {
             Attempt::Recv { fd, buf, len } => Syscall::Recv {
                 fd,
                 buf,
@@ -194,10 +195,8 @@ impl Attempt {
             Attempt::Connect { fd, addr, len, .. } => Syscall::Connect { fd, addr, len },
             Attempt::Stream { fd, iov, write, .. } => stream_call(fd, iov, write),
             Attempt::PollFd { fd, events } => Syscall::Poll { fd, events },
-            Attempt::RecvBuf { .. } => {
-                unreachable!("buffer rings need io_uring or the poll backend")
-            }
-        }
+            Attempt::RecvBuf { .. } => return None,
+        })
     }
 }
 

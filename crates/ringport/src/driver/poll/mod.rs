@@ -10,13 +10,13 @@
 mod attempt;
 pub(crate) mod op;
 
-pub(crate) use op::PollOp;
+pub(crate) use op::{PollEntry, PollOp};
 
 use super::pool::SyscallPool;
 use super::slots::{Cancelled, Slots};
 use super::{Backend, BackendInfo, Completion, Config, OpCode, Orphan, Released, Unpark};
 use attempt::Outcome;
-use op::{Attempt, PollEntry};
+use op::Attempt;
 use polling::{Event, Events, Poller};
 use std::collections::{HashMap, VecDeque};
 use std::io;

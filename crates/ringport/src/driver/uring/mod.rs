@@ -11,6 +11,8 @@ mod setup;
 
 pub(crate) use op::UringOp;
 
+use super::poll::PollEntry;
+use super::pool::SyscallPool;
 use super::slots::{Cancelled, Slots};
 use super::{BackendInfo, Completion, Config, OpCode, Orphan, Released, Unpark};
 use io_uring::{opcode, squeue, types, EnterFlags, IoUring};
@@ -47,13 +49,20 @@ pub(crate) struct Driver {
     next_bgid: u16,
     /// How `io_uring_enter` names the ring: its registered index (no fd lookup per call).
     enter_fd: EnterFd,
+    /// Which opcodes the kernel runs; the others go to `pool`.
+    supported: [bool; 256],
+    /// Runs ops whose opcode the kernel lacks (threads start only when needed).
+    pool: SyscallPool,
+    /// Results of ops that did not go to the ring, for the next `park`.
+    fallback: Vec<(usize, i32)>,
 }
 
 impl Driver {
     pub fn new(config: &Config, reason: Option<String>) -> io::Result<Driver> {
         let (ring, flags) = setup::build(config.entries)?;
-        let (mut info, _probe) = setup::describe(&ring, flags, reason)?;
+        let (mut info, supported) = setup::describe(&ring, flags, reason, &config.masked_opcodes)?;
         let enter_fd = EnterFd::register(ring.as_raw_fd());
+        let wake = Arc::new(EventFd::new()?);
         if enter_fd.registered {
             info.features.push("REGISTERED_RING_FD");
         }
@@ -62,13 +71,16 @@ impl Driver {
             ops: Slots::with_capacity(config.entries as usize),
             backlog: VecDeque::new(),
             detached: 0,
-            wake: Arc::new(EventFd::new()?),
+            wake: wake.clone(),
             wake_buf: Box::new(0),
             wake_armed: false,
             shutdown: None,
             info,
             next_bgid: 0,
             enter_fd,
+            supported,
+            pool: SyscallPool::new(64, wake.clone()),
+            fallback: Vec::new(),
         })
     }
 
@@ -82,16 +94,32 @@ impl Driver {
 
     pub fn submit<T: OpCode>(&mut self, data: &mut T, waker: &Waker) -> usize {
         let key = self.ops.insert(waker);
-        let entry = data.uring_entry().user_data(key as u64);
-        self.push(entry);
+        self.start(key, data);
         key
     }
 
     pub fn submit_multi<T: OpCode>(&mut self, data: &mut T, waker: &Waker) -> usize {
         let key = self.ops.insert_multi(waker);
-        let entry = data.uring_entry().user_data(key as u64);
-        self.push(entry);
+        self.start(key, data);
         key
+    }
+
+    fn start<T: OpCode>(&mut self, key: usize, data: &mut T) {
+        let entry = data.uring_entry();
+        if self.supported[entry.get_opcode() as usize] {
+            self.push(entry.user_data(key as u64));
+            return;
+        }
+        // Per-op fallback: the kernel lacks this opcode, so its blocking form runs on the pool.
+        let call = match data.poll_entry() {
+            PollEntry::Ready(res) => return self.fallback.push((key, res)),
+            PollEntry::Pool(call) => Some(call),
+            PollEntry::Try(attempt) => attempt.blocking(),
+        };
+        match call {
+            Some(call) => self.pool.submit(key, call),
+            None => self.fallback.push((key, -libc::EOPNOTSUPP)),
+        }
     }
 
     pub fn poll_multi(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
@@ -116,7 +144,7 @@ impl Driver {
         match self.ops.cancel(key, data) {
             Cancelled::Finished(data) => Some(data),
             Cancelled::Parked => {
-                self.push_detached(opcode::AsyncCancel::new(key as u64).build());
+                self.cancel_in_flight(key);
                 None
             }
         }
@@ -125,6 +153,16 @@ impl Driver {
     /// Asks the kernel to cancel an op whose future keeps waiting for the completion.
     pub fn request_cancel(&mut self, key: usize) {
         if self.ops.is_pending(key) {
+            self.cancel_in_flight(key);
+        }
+    }
+
+    /// A queued pool call is withdrawn; anything else gets an `ASYNC_CANCEL` (which finds
+    /// nothing, harmlessly, for a call already running on the pool).
+    fn cancel_in_flight(&mut self, key: usize) {
+        if self.pool.withdraw(key) {
+            self.fallback.push((key, -libc::ECANCELED));
+        } else {
             self.push_detached(opcode::AsyncCancel::new(key as u64).build());
         }
     }
@@ -207,7 +245,7 @@ impl Driver {
         self.arm_wake();
         let to_submit = self.ring.submission().len() as u32;
         // The kernel checks for completions already posted before it sleeps.
-        let wait = timeout != Some(Duration::ZERO);
+        let wait = timeout != Some(Duration::ZERO) && self.fallback.is_empty();
         let min_complete = u32::from(wait);
         // GETEVENTS always: with DEFER_TASKRUN completions are only posted inside an enter.
         let flags = EnterFlags::GETEVENTS;
@@ -250,6 +288,10 @@ impl Driver {
     }
 
     fn reap(&mut self, released: &mut Released) {
+        self.pool.drain(&mut self.fallback);
+        for (key, res) in self.fallback.drain(..) {
+            self.ops.complete(key, res, 0, released);
+        }
         loop {
             // Split borrows: the CQ view borrows the ring while completions update the slots.
             let Driver {
@@ -324,6 +366,7 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        self.pool.shutdown(Duration::from_secs(1));
         self.enter_fd.unregister(self.ring.as_raw_fd());
         // The runtime drains the driver first; if it could not, never free memory the kernel
         // may still write into.
