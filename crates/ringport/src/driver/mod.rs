@@ -151,6 +151,9 @@ pub(crate) trait Unpark: Send + Sync + 'static {
 }
 
 /// The one switch between backends.
+// One per runtime, inside an Rc: boxing the larger variant would only add a pointer chase to
+// every operation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Driver {
     Uring(uring::Driver),
     Poll(poll::Driver),

@@ -175,7 +175,7 @@ impl Syscall {
     /// Runs the call (it may block): the result, or `-errno`, as io_uring reports it.
     pub fn run(self) -> i32 {
         use Syscall::*;
-        // SAFETY (for every arm): the arguments obey the operation contract: pointers are valid
+        // SAFETY: in every arm the arguments obey the operation contract: pointers are valid
         // for the lengths given and stay valid until the result is delivered; fds stay open
         // because the operation holds them.
         unsafe {

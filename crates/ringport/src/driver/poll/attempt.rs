@@ -90,8 +90,8 @@ impl Attempt {
     /// One try that never blocks.
     pub fn run(&mut self) -> Outcome {
         let dontwait = libc::MSG_DONTWAIT;
-        // SAFETY (for every call below): the pointers come from the operation, which keeps
-        // the memory they name alive and in place until its completion is delivered.
+        // SAFETY: every call below gets pointers from the operation, which keeps the memory
+        // they name alive and in place until its completion is delivered.
         unsafe {
             match self {
                 Attempt::Recv { fd, buf, len } => {
