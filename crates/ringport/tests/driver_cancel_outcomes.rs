@@ -101,8 +101,11 @@ fn a_read_that_finishes_before_the_cancel_keeps_its_result() {
                 Err(e) => assert!(is_cancelled(&e), "unexpected error {e}"),
             }
         }
-        // A cached read completes inside the submit, before the cancel is even looked at.
-        assert!(finished > 0, "no read kept its result");
+        // On io_uring a cached read completes inside the submit, before the cancel is looked
+        // at; the poll backend withdraws a read it has not started, so all may be cancelled.
+        if util::is_uring() {
+            assert!(finished > 0, "no read kept its result");
+        }
     });
 }
 

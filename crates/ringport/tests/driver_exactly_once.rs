@@ -124,7 +124,9 @@ fn completions_beyond_a_tiny_ring_are_never_lost() {
     // Two SQ entries and four CQ entries for thousands of operations: the SQ is flushed when
     // full and the CQ overflows into the kernel's backlog, which must be drained, not lost.
     let rt = util::builder().entries(2).build().unwrap();
-    assert_eq!(rt.backend_info().entries.0, 2);
+    if rt.backend() == ringport::Backend::Uring {
+        assert_eq!(rt.backend_info().entries.0, 2);
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data");
     let data: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();

@@ -58,6 +58,8 @@ struct Inner {
     count: u16,
     buf_len: u32,
     tail: Cell<u16>,
+    /// Where a consumer emulating the kernel (the poll backend) takes the next buffer.
+    head: Cell<u16>,
     in_use: Cell<usize>,
     registration: RefCell<Option<Registration>>,
 }
@@ -107,6 +109,7 @@ impl BufRing {
             count,
             buf_len,
             tail: Cell::new(0),
+            head: Cell::new(0),
             in_use: Cell::new(count as usize),
             registration: RefCell::new(None),
         };
@@ -148,6 +151,31 @@ impl BufRing {
 
     pub(crate) fn set_registration(&self, reg: Registration) {
         *self.inner.registration.borrow_mut() = Some(reg);
+    }
+
+    /// For a backend that hands buffers out itself: the next free buffer `(bid, address,
+    /// length)`, left in the ring until [`consume_free`](Self::consume_free).
+    pub(crate) fn peek_free(&self) -> Option<(u16, *mut u8, u32)> {
+        let inner = &self.inner;
+        let head = inner.head.get();
+        if head == inner.tail.get() {
+            return None;
+        }
+        let idx = (head & (inner.count - 1)) as usize;
+        // SAFETY: `idx < count`: a slot written by `recycle` (fields read one by one, since
+        // slot 0's `resv` is the tail).
+        unsafe {
+            let slot = inner.slots.as_ptr().add(idx);
+            let addr = std::ptr::addr_of!((*slot).addr).read();
+            let len = std::ptr::addr_of!((*slot).len).read();
+            let bid = std::ptr::addr_of!((*slot).bid).read();
+            Some((bid, addr as *mut u8, len))
+        }
+    }
+
+    /// Takes the buffer `peek_free` showed.
+    pub(crate) fn consume_free(&self) {
+        self.inner.head.set(self.inner.head.get().wrapping_add(1));
     }
 
     /// The kernel filled buffer `bid` with `len` bytes: hand it out.

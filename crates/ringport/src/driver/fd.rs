@@ -40,6 +40,11 @@ impl SharedFd {
         Self::new(std::os::fd::IntoRawFd::into_raw_fd(fd))
     }
 
+    /// Whether ringport owns the fd (it may then change its flags), as opposed to stdio.
+    pub fn is_owned(&self) -> bool {
+        self.inner.owned
+    }
+
     /// Gives up ownership when no operation holds the fd any more: `Err(self)` otherwise.
     pub fn try_unwrap(self) -> Result<RawFd, SharedFd> {
         match Rc::try_unwrap(self.inner) {

@@ -24,6 +24,9 @@
 pub mod cancel;
 pub(crate) mod fd;
 pub(crate) mod op;
+mod poll;
+mod pool;
+mod slots;
 mod uring;
 
 use std::cell::RefCell;
@@ -45,6 +48,8 @@ pub enum Backend {
     Auto,
     /// io_uring. Building a runtime fails, saying why, when it cannot be used.
     Uring,
+    /// epoll readiness plus a pool of threads for calls with no non-blocking form.
+    Poll,
 }
 
 impl fmt::Display for Backend {
@@ -52,6 +57,7 @@ impl fmt::Display for Backend {
         f.write_str(match self {
             Backend::Auto => "auto",
             Backend::Uring => "uring",
+            Backend::Poll => "poll",
         })
     }
 }
@@ -71,10 +77,7 @@ impl Backend {
         match v.trim() {
             "" | "auto" => Ok(None),
             "uring" => Ok(Some(Backend::Uring)),
-            "poll" => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "RINGPORT_BACKEND=poll: the poll backend is not built yet; use uring",
-            )),
+            "poll" => Ok(Some(Backend::Poll)),
             other => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("RINGPORT_BACKEND={other:?}: expected `uring`, `poll` or `auto`"),
@@ -105,6 +108,8 @@ pub struct BackendInfo {
 pub(crate) struct Config {
     pub backend: Backend,
     pub entries: u32,
+    /// Opcodes to treat as missing from the kernel's io_uring (their ops use the pool).
+    pub masked_opcodes: Vec<String>,
 }
 
 /// The outcome of one operation, as the kernel reported it.
@@ -146,35 +151,62 @@ pub(crate) trait Unpark: Send + Sync + 'static {
 }
 
 /// The one switch between backends.
+// One per runtime, inside an Rc: boxing the larger variant would only add a pointer chase to
+// every operation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Driver {
     Uring(uring::Driver),
+    Poll(poll::Driver),
+}
+
+/// Calls the same method on whichever backend runs.
+macro_rules! backend {
+    ($driver:expr, $d:ident => $e:expr) => {
+        match $driver {
+            Driver::Uring($d) => $e,
+            Driver::Poll($d) => $e,
+        }
+    };
 }
 
 impl Driver {
     pub fn new(config: &Config) -> io::Result<Driver> {
         let forced = Backend::from_env()?;
-        let backend = match (config.backend, forced) {
-            (Backend::Auto, Some(b)) => b,
-            (b, _) => b,
+        let (backend, reason) = match (config.backend, forced) {
+            (Backend::Auto, Some(b)) => (b, Some(format!("forced by RINGPORT_BACKEND={b}"))),
+            (Backend::Auto, None) => (Backend::Auto, None),
+            (b, _) => (b, Some(format!("chosen by the builder ({b})"))),
         };
-        let reason = forced.map(|b| format!("forced by RINGPORT_BACKEND={b}"));
         match backend {
-            Backend::Auto | Backend::Uring => uring::Driver::new(config, reason).map(Driver::Uring),
+            Backend::Uring => uring::Driver::new(config, reason).map(Driver::Uring),
+            Backend::Poll => poll::Driver::new(config, reason).map(Driver::Poll),
+            Backend::Auto => match uring::Driver::new(config, None) {
+                Ok(d) => Ok(Driver::Uring(d)),
+                Err(e) => {
+                    warn_fallback_once(&e);
+                    let reason = Some(format!("io_uring cannot be used: {e}"));
+                    poll::Driver::new(config, reason).map(Driver::Poll)
+                }
+            },
         }
     }
 
     pub fn info(&self) -> &BackendInfo {
-        match self {
-            Driver::Uring(d) => d.info(),
-        }
+        backend!(self, d => d.info())
     }
 
     pub fn unparker(&self) -> Arc<dyn Unpark> {
-        match self {
-            Driver::Uring(d) => d.unparker(),
-        }
+        backend!(self, d => d.unparker())
     }
 }
+
+/// Says once per process that ringport fell back from io_uring, and why.
+fn warn_fallback_once(e: &io::Error) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| tracing::warn!("io_uring cannot be used ({e}); using the poll backend"));
+}
+
+impl Driver {}
 
 /// A cheap, cloneable reference to the current thread's driver, held by in-flight operations.
 #[derive(Clone)]
@@ -236,49 +268,35 @@ impl Handle {
     }
 
     pub fn submit<T: OpCode>(&self, data: &mut T, waker: &Waker) -> usize {
-        match &mut *self.inner.driver.borrow_mut() {
-            Driver::Uring(d) => d.submit(data, waker),
-        }
+        backend!(&mut *self.inner.driver.borrow_mut(), d => d.submit(data, waker))
     }
 
     /// Whether enough submissions are queued that the loop should end its turn and hand them
     /// to the kernel now rather than run more tasks first.
     pub fn should_flush(&self) -> bool {
-        match &mut *self.inner.driver.borrow_mut() {
-            Driver::Uring(d) => d.should_flush(),
-        }
+        backend!(&mut *self.inner.driver.borrow_mut(), d => d.should_flush())
     }
 
     /// Asks the kernel to cancel an op whose future still waits for it.
     pub fn request_cancel(&self, key: usize) {
-        match &mut *self.inner.driver.borrow_mut() {
-            Driver::Uring(d) => d.request_cancel(key),
-        }
+        backend!(&mut *self.inner.driver.borrow_mut(), d => d.request_cancel(key))
     }
 
     pub fn submit_multi<T: OpCode>(&self, data: &mut T, waker: &Waker) -> usize {
-        match &mut *self.inner.driver.borrow_mut() {
-            Driver::Uring(d) => d.submit_multi(data, waker),
-        }
+        backend!(&mut *self.inner.driver.borrow_mut(), d => d.submit_multi(data, waker))
     }
 
     pub fn poll_multi(&self, key: usize, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
-        match &mut *self.inner.driver.borrow_mut() {
-            Driver::Uring(d) => d.poll_multi(key, cx),
-        }
+        backend!(&mut *self.inner.driver.borrow_mut(), d => d.poll_multi(key, cx))
     }
 
     pub fn poll_op(&self, key: usize, cx: &mut Context<'_>) -> Poll<Completion> {
-        match &mut *self.inner.driver.borrow_mut() {
-            Driver::Uring(d) => d.poll_op(key, cx),
-        }
+        backend!(&mut *self.inner.driver.borrow_mut(), d => d.poll_op(key, cx))
     }
 
     /// The op's future was dropped while in flight: keep `data` alive until the kernel is done.
     pub fn cancel(&self, key: usize, data: Box<dyn Orphan>) {
-        let leftover = match &mut *self.inner.driver.borrow_mut() {
-            Driver::Uring(d) => d.cancel(key, data),
-        };
+        let leftover = backend!(&mut *self.inner.driver.borrow_mut(), d => d.cancel(key, data));
         // Dropped after the borrow ends: the data may hold an fd whose drop submits a close.
         drop(leftover);
     }
@@ -287,12 +305,10 @@ impl Handle {
     /// (the caller then closes it directly).
     pub fn close_detached(&self, fd: std::os::fd::RawFd) -> Result<(), std::os::fd::RawFd> {
         match self.inner.driver.try_borrow_mut() {
-            Ok(mut d) => match &mut *d {
-                Driver::Uring(d) => {
-                    d.close_detached(fd);
-                    Ok(())
-                }
-            },
+            Ok(mut d) => {
+                backend!(&mut *d, d => d.close_detached(fd));
+                Ok(())
+            }
             Err(_) => Err(fd),
         }
     }
@@ -300,23 +316,23 @@ impl Handle {
     /// Flushes, waits up to `timeout` (`None`: until something completes), reaps, then wakes.
     pub fn park(&self, timeout: Option<Duration>) -> io::Result<()> {
         let mut released = self.inner.released.borrow_mut();
-        match &mut *self.inner.driver.borrow_mut() {
-            Driver::Uring(d) => d.park(timeout, &mut released)?,
-        }
+        backend!(&mut *self.inner.driver.borrow_mut(), d => d.park(timeout, &mut released)?);
         // The driver is free again: waking or dropping may re-enter it.
         released.wake_all();
         Ok(())
     }
 
     /// Cancels every operation still in flight and waits until the kernel is done with them.
+    /// Data released by a step is dropped between steps, and may start more work (an fd's
+    /// close): shutdown ends only after a step that released nothing found nothing in flight.
     pub fn shutdown(&self) {
         loop {
             let mut released = self.inner.released.borrow_mut();
-            let done = match &mut *self.inner.driver.borrow_mut() {
-                Driver::Uring(d) => d.shutdown_step(&mut released),
-            };
+            let done =
+                backend!(&mut *self.inner.driver.borrow_mut(), d => d.shutdown_step(&mut released));
+            let released_any = !released.dropped.is_empty() || !released.wakers.is_empty();
             released.wake_all();
-            if done {
+            if done && !released_any {
                 break;
             }
         }
@@ -355,19 +371,6 @@ impl Drop for EnterGuard {
 }
 
 impl Handle {
-    /// Whether the backend runs the named opcode itself (see [`BackendInfo::opcodes`]).
-    pub fn has_opcode(&self, name: &str) -> bool {
-        self.inner
-            .driver
-            .borrow()
-            .info()
-            .opcodes
-            .iter()
-            .any(|&(n, ok)| n == name && ok)
-    }
-}
-
-impl Handle {
     /// Registers `ring` with this driver (once) and returns its buffer group id.
     pub fn register_buf_ring(&self, ring: &crate::buf::BufRing) -> io::Result<u16> {
         let owner = Rc::as_ptr(&self.inner) as usize;
@@ -380,17 +383,13 @@ impl Handle {
                 "this BufRing is registered with another runtime",
             ));
         }
-        let bgid = match &mut *self.inner.driver.borrow_mut() {
-            Driver::Uring(d) => d.register_buf_ring(ring)?,
-        };
+        let bgid = backend!(&mut *self.inner.driver.borrow_mut(), d => d.register_buf_ring(ring)?);
         let weak = Rc::downgrade(&self.inner);
         let unregister = Box::new(move || match weak.upgrade() {
             // The driver is gone, and with it the ring's registration.
             None => true,
             Some(inner) => match inner.driver.try_borrow_mut() {
-                Ok(mut d) => match &mut *d {
-                    Driver::Uring(d) => d.unregister_buf_ring(bgid),
-                },
+                Ok(mut d) => backend!(&mut *d, d => d.unregister_buf_ring(bgid)),
                 Err(_) => false,
             },
         });

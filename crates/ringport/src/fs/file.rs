@@ -4,10 +4,10 @@ use super::{Metadata, OpenOptions};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::fd::SharedFd;
 use crate::driver::op::{close, fallocate, fsync, read, statx, write};
-use crate::driver::{Handle, Op};
+use crate::driver::Op;
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
 use std::path::Path;
 
 /// An open file. Every call is one operation handed to the kernel with its buffer; the buffer
@@ -189,38 +189,14 @@ impl File {
         Op::new(op).await.0.result.map(drop)
     }
 
-    /// Sets the length, cutting or extending with zeros. `FTRUNCATE` on the ring (Linux 6.9+);
-    /// on older kernels on the blocking pool.
+    /// Sets the length, cutting or extending with zeros (`FTRUNCATE`, Linux 6.9; on older
+    /// kernels the driver runs it on its syscall pool).
     pub async fn set_len(&self, len: u64) -> io::Result<()> {
-        if Handle::current().has_opcode("FTRUNCATE") {
-            let op = fallocate::Ftruncate {
-                fd: self.fd.clone(),
-                len,
-            };
-            return Op::new(op).await.0.result.map(drop);
-        }
-        // The pool gets its own fd, so a cancelled call can never touch a reused number.
-        let fd = self.dup()?;
-        let len = libc::off_t::try_from(len)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "length too large"))?;
-        crate::spawn_blocking(move || {
-            // SAFETY: `fd` is an open fd owned by this closure.
-            if unsafe { libc::ftruncate(fd.as_raw_fd(), len) } < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        })
-        .await?
-    }
-
-    fn dup(&self) -> io::Result<OwnedFd> {
-        // SAFETY: F_DUPFD_CLOEXEC on an fd we hold open; the result is checked.
-        let fd = unsafe { libc::fcntl(self.fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a fresh fd we own.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        let op = fallocate::Ftruncate {
+            fd: self.fd.clone(),
+            len,
+        };
+        Op::new(op).await.0.result.map(drop)
     }
 
     /// Reserves `len` bytes of disk at `offset`, growing the file when needed (`FALLOCATE`).

@@ -42,6 +42,7 @@ pub struct Builder {
     budget: usize,
     max_blocking_threads: usize,
     blocking_keep_alive: Duration,
+    masked_opcodes: Vec<String>,
 }
 
 impl Default for Builder {
@@ -52,6 +53,7 @@ impl Default for Builder {
             budget: 128,
             max_blocking_threads: 64,
             blocking_keep_alive: Duration::from_secs(10),
+            masked_opcodes: Vec::new(),
         }
     }
 }
@@ -88,11 +90,25 @@ impl Builder {
         self
     }
 
+    /// Treats these io_uring opcodes (names as `ringport info` shows them, e.g. `"STATX"`) as
+    /// missing from the kernel, as an older kernel would: their operations then run on the
+    /// syscall pool, and a required one makes `Auto` choose the poll backend. For testing the
+    /// fallbacks; there is no other reason to use it.
+    pub fn mask_opcodes<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.masked_opcodes = names.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Creates the runtime on this thread.
     pub fn build(self) -> io::Result<Runtime> {
         let config = driver::Config {
             backend: self.backend,
             entries: self.entries,
+            masked_opcodes: self.masked_opcodes,
         };
         let driver = driver::Handle::new(driver::Driver::new(&config)?);
         let shared = executor::Shared::new(driver.unparker());

@@ -16,6 +16,11 @@ pub fn builder() -> ringport::Builder {
     Runtime::builder().backend(Backend::Auto)
 }
 
+/// Whether the suite runs on io_uring (some assertions are about the ring itself).
+pub fn is_uring() -> bool {
+    runtime().backend() == ringport::Backend::Uring
+}
+
 /// Runs `f` in a fresh runtime.
 pub fn run<F: std::future::Future>(f: F) -> F::Output {
     runtime().block_on(f)

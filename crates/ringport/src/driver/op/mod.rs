@@ -35,7 +35,9 @@ use std::task::{Context, Poll};
 /// owned by the op through a heap pointer (or be `'static`), so that it stays valid and at the
 /// same address when the op value is moved, until the op is dropped. The driver moves a
 /// cancelled op into its own storage while the kernel may still use that memory.
-pub(crate) unsafe trait OpCode: super::uring::UringOp + Unpin + 'static {
+pub(crate) unsafe trait OpCode:
+    super::uring::UringOp + super::poll::PollOp + Unpin + 'static
+{
     /// A completion that arrives after the op's future was dropped: release whatever the
     /// kernel handed over (an accepted fd is closed, a ring buffer goes back to its ring).
     fn orphan_completion(&mut self, _res: i32, _flags: u32) {}

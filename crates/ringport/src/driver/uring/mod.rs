@@ -11,9 +11,11 @@ mod setup;
 
 pub(crate) use op::UringOp;
 
+use super::poll::PollEntry;
+use super::pool::SyscallPool;
+use super::slots::{Cancelled, Slots};
 use super::{BackendInfo, Completion, Config, OpCode, Orphan, Released, Unpark};
-use io_uring::{cqueue, opcode, squeue, types, EnterFlags, IoUring};
-use slab::Slab;
+use io_uring::{opcode, squeue, types, EnterFlags, IoUring};
 use std::collections::VecDeque;
 use std::io;
 use std::mem;
@@ -31,28 +33,9 @@ const TAG_DETACHED: u64 = u64::MAX;
 /// and leaks their memory (never frees it under the kernel's feet).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// The state of one in-flight operation.
-enum Lifecycle {
-    /// Submitted; nobody has polled since (cannot happen today: `submit` stores the waker).
-    Submitted,
-    /// Submitted, and this waker waits for the completion.
-    Waiting(Waker),
-    /// The future was dropped: the op's data is kept alive here until the (last) completion.
-    Ignored(Box<dyn Orphan>),
-    /// The kernel completed it; the future has yet to collect the result.
-    Completed(Completion),
-    /// A multishot op: completions not yet collected, the waiting waker, and whether the
-    /// kernel posted the last one.
-    Multi {
-        queue: VecDeque<Completion>,
-        waker: Option<Waker>,
-        done: bool,
-    },
-}
-
 pub(crate) struct Driver {
     ring: IoUring,
-    ops: Slab<Lifecycle>,
+    ops: Slots,
     /// Entries that did not fit in a full submission queue, in order.
     backlog: VecDeque<squeue::Entry>,
     /// Operations in flight that no slot tracks (cancels, detached closes).
@@ -66,28 +49,38 @@ pub(crate) struct Driver {
     next_bgid: u16,
     /// How `io_uring_enter` names the ring: its registered index (no fd lookup per call).
     enter_fd: EnterFd,
+    /// Which opcodes the kernel runs; the others go to `pool`.
+    supported: [bool; 256],
+    /// Runs ops whose opcode the kernel lacks (threads start only when needed).
+    pool: SyscallPool,
+    /// Results of ops that did not go to the ring, for the next `park`.
+    fallback: Vec<(usize, i32)>,
 }
 
 impl Driver {
     pub fn new(config: &Config, reason: Option<String>) -> io::Result<Driver> {
         let (ring, flags) = setup::build(config.entries)?;
-        let (mut info, _probe) = setup::describe(&ring, flags, reason)?;
+        let (mut info, supported) = setup::describe(&ring, flags, reason, &config.masked_opcodes)?;
         let enter_fd = EnterFd::register(ring.as_raw_fd());
+        let wake = Arc::new(EventFd::new()?);
         if enter_fd.registered {
             info.features.push("REGISTERED_RING_FD");
         }
         Ok(Driver {
             ring,
-            ops: Slab::with_capacity(config.entries as usize),
+            ops: Slots::with_capacity(config.entries as usize),
             backlog: VecDeque::new(),
             detached: 0,
-            wake: Arc::new(EventFd::new()?),
+            wake: wake.clone(),
             wake_buf: Box::new(0),
             wake_armed: false,
             shutdown: None,
             info,
             next_bgid: 0,
             enter_fd,
+            supported,
+            pool: SyscallPool::new(64, wake.clone()),
+            fallback: Vec::new(),
         })
     }
 
@@ -100,65 +93,41 @@ impl Driver {
     }
 
     pub fn submit<T: OpCode>(&mut self, data: &mut T, waker: &Waker) -> usize {
-        let key = self.ops.insert(Lifecycle::Waiting(waker.clone()));
-        let entry = data.uring_entry().user_data(key as u64);
-        self.push(entry);
+        let key = self.ops.insert(waker);
+        self.start(key, data);
         key
     }
 
     pub fn submit_multi<T: OpCode>(&mut self, data: &mut T, waker: &Waker) -> usize {
-        let key = self.ops.insert(Lifecycle::Multi {
-            queue: VecDeque::new(),
-            waker: Some(waker.clone()),
-            done: false,
-        });
-        let entry = data.uring_entry().user_data(key as u64);
-        self.push(entry);
+        let key = self.ops.insert_multi(waker);
+        self.start(key, data);
         key
     }
 
-    pub fn poll_multi(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
-        let Some(Lifecycle::Multi { queue, waker, done }) = self.ops.get_mut(key) else {
-            unreachable!("polled a multishot op the driver does not know");
+    fn start<T: OpCode>(&mut self, key: usize, data: &mut T) {
+        let entry = data.uring_entry();
+        if self.supported[entry.get_opcode() as usize] {
+            self.push(entry.user_data(key as u64));
+            return;
+        }
+        // Per-op fallback: the kernel lacks this opcode, so its blocking form runs on the pool.
+        let call = match data.poll_entry() {
+            PollEntry::Ready(res) => return self.fallback.push((key, res)),
+            PollEntry::Pool(call) => Some(call),
+            PollEntry::Try(attempt) => attempt.blocking(),
         };
-        if let Some(c) = queue.pop_front() {
-            return Poll::Ready(Some(c));
+        match call {
+            Some(call) => self.pool.submit(key, call),
+            None => self.fallback.push((key, -libc::EOPNOTSUPP)),
         }
-        if *done {
-            self.ops.remove(key);
-            return Poll::Ready(None);
-        }
-        match waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            w => *w = Some(cx.waker().clone()),
-        }
-        Poll::Pending
+    }
+
+    pub fn poll_multi(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
+        self.ops.poll_multi(key, cx)
     }
 
     pub fn poll_op(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Completion> {
-        let slot = self
-            .ops
-            .get_mut(key)
-            .expect("polled an op the driver does not know");
-        match slot {
-            Lifecycle::Completed(_) => match self.ops.remove(key) {
-                Lifecycle::Completed(c) => Poll::Ready(c),
-                _ => unreachable!(),
-            },
-            Lifecycle::Waiting(w) => {
-                if !w.will_wake(cx.waker()) {
-                    w.clone_from(cx.waker());
-                }
-                Poll::Pending
-            }
-            Lifecycle::Submitted => {
-                *slot = Lifecycle::Waiting(cx.waker().clone());
-                Poll::Pending
-            }
-            Lifecycle::Ignored(_) | Lifecycle::Multi { .. } => {
-                unreachable!("polled a cancelled or multishot op as single-shot")
-            }
-        }
+        self.ops.poll_op(key, cx)
     }
 
     /// Whether the queued submissions are worth an early `park`: at least 2, and at least an
@@ -171,39 +140,29 @@ impl Driver {
     }
 
     /// Parks a dropped op's data until its completion; returns the data when it already came.
-    pub fn cancel(&mut self, key: usize, mut data: Box<dyn Orphan>) -> Option<Box<dyn Orphan>> {
-        let slot = self
-            .ops
-            .get_mut(key)
-            .expect("cancelled an op the driver does not know");
-        match slot {
-            Lifecycle::Completed(c) => {
-                // Completed but never collected: release what the kernel handed over.
-                data.completed(c.raw(), c.flags);
-                self.ops.remove(key);
-                return Some(data);
+    pub fn cancel(&mut self, key: usize, data: Box<dyn Orphan>) -> Option<Box<dyn Orphan>> {
+        match self.ops.cancel(key, data) {
+            Cancelled::Finished(data) => Some(data),
+            Cancelled::Parked => {
+                self.cancel_in_flight(key);
+                None
             }
-            Lifecycle::Multi { queue, done, .. } => {
-                for c in queue.drain(..) {
-                    data.completed(c.raw(), c.flags);
-                }
-                if *done {
-                    self.ops.remove(key);
-                    return Some(data);
-                }
-            }
-            _ => {}
         }
-        *slot = Lifecycle::Ignored(data);
-        self.push_detached(opcode::AsyncCancel::new(key as u64).build());
-        None
     }
 
     /// Asks the kernel to cancel an op whose future keeps waiting for the completion.
     pub fn request_cancel(&mut self, key: usize) {
-        if let Some(Lifecycle::Waiting(_) | Lifecycle::Submitted | Lifecycle::Multi { .. }) =
-            self.ops.get(key)
-        {
+        if self.ops.is_pending(key) {
+            self.cancel_in_flight(key);
+        }
+    }
+
+    /// A queued pool call is withdrawn; anything else gets an `ASYNC_CANCEL` (which finds
+    /// nothing, harmlessly, for a call already running on the pool).
+    fn cancel_in_flight(&mut self, key: usize) {
+        if self.pool.withdraw(key) {
+            self.fallback.push((key, -libc::ECANCELED));
+        } else {
             self.push_detached(opcode::AsyncCancel::new(key as u64).build());
         }
     }
@@ -286,7 +245,7 @@ impl Driver {
         self.arm_wake();
         let to_submit = self.ring.submission().len() as u32;
         // The kernel checks for completions already posted before it sleeps.
-        let wait = timeout != Some(Duration::ZERO);
+        let wait = timeout != Some(Duration::ZERO) && self.fallback.is_empty();
         let min_complete = u32::from(wait);
         // GETEVENTS always: with DEFER_TASKRUN completions are only posted inside an enter.
         let flags = EnterFlags::GETEVENTS;
@@ -329,6 +288,10 @@ impl Driver {
     }
 
     fn reap(&mut self, released: &mut Released) {
+        self.pool.drain(&mut self.fallback);
+        for (key, res) in self.fallback.drain(..) {
+            self.ops.complete(key, res, 0, released);
+        }
         loop {
             // Split borrows: the CQ view borrows the ring while completions update the slots.
             let Driver {
@@ -338,14 +301,12 @@ impl Driver {
                 wake_armed,
                 ..
             } = self;
-            let mut reaped = Reaped {
-                ops,
-                released: &mut *released,
-                detached,
-                wake_armed,
-            };
             for cqe in ring.completion() {
-                reaped.complete(cqe.user_data(), cqe.result(), cqe.flags());
+                match cqe.user_data() {
+                    TAG_WAKE => *wake_armed = false,
+                    TAG_DETACHED => *detached -= 1,
+                    key => ops.complete(key as usize, cqe.result(), cqe.flags(), released),
+                }
             }
             // Completions the CQ had no room for wait in the kernel's overflow list until an
             // enter with GETEVENTS flushes them: never lost, never left behind.
@@ -360,12 +321,7 @@ impl Driver {
 
     /// Operations the kernel may still be using memory of.
     fn in_flight(&self) -> usize {
-        self.ops
-            .iter()
-            .filter(|(_, s)| !matches!(s, Lifecycle::Completed(_)))
-            .count()
-            + self.detached
-            + usize::from(self.wake_armed)
+        self.ops.in_flight() + self.detached + usize::from(self.wake_armed)
     }
 
     /// One step of shutdown: cancel everything, then wait. `true` once nothing is in flight.
@@ -383,14 +339,8 @@ impl Driver {
             return true;
         }
         // (Re-)ask the kernel to cancel whatever is left: a cancel can race a fresh submit.
-        let keys: Vec<u64> = self
-            .ops
-            .iter()
-            .filter(|(_, s)| !matches!(s, Lifecycle::Completed(_)))
-            .map(|(k, _)| k as u64)
-            .collect();
-        for key in keys {
-            self.push_detached(opcode::AsyncCancel::new(key).build());
+        for key in self.ops.pending_keys() {
+            self.push_detached(opcode::AsyncCancel::new(key as u64).build());
         }
         if self.wake_armed {
             self.push_detached(opcode::AsyncCancel::new(TAG_WAKE).build());
@@ -405,12 +355,7 @@ impl Driver {
 
     /// Forgets everything the kernel may still write into, so it is never freed.
     fn leak_in_flight(&mut self) {
-        for (_, slot) in self.ops.iter_mut() {
-            if let Lifecycle::Ignored(data) = mem::replace(slot, Lifecycle::Submitted) {
-                mem::forget(data);
-            }
-        }
-        mem::forget(mem::take(&mut self.ops));
+        self.ops.leak();
         if self.wake_armed {
             mem::forget(mem::replace(&mut self.wake_buf, Box::new(0)));
         }
@@ -419,59 +364,9 @@ impl Driver {
     }
 }
 
-/// The driver's state that completions update, borrowed apart from the ring.
-struct Reaped<'a> {
-    ops: &'a mut Slab<Lifecycle>,
-    released: &'a mut Released,
-    detached: &'a mut usize,
-    wake_armed: &'a mut bool,
-}
-
-impl Reaped<'_> {
-    fn complete(&mut self, user_data: u64, res: i32, flags: u32) {
-        match user_data {
-            TAG_WAKE => *self.wake_armed = false,
-            TAG_DETACHED => *self.detached -= 1,
-            key => {
-                let key = key as usize;
-                let Some(slot) = self.ops.get_mut(key) else {
-                    debug_assert!(false, "a completion for op {key}, which is not in flight");
-                    return;
-                };
-                let more = cqueue::more(flags);
-                match slot {
-                    Lifecycle::Multi { queue, waker, done } => {
-                        queue.push_back(Completion::from_raw(res, flags));
-                        *done = !more;
-                        if let Some(w) = waker.take() {
-                            self.released.wakers.push(w);
-                        }
-                        return;
-                    }
-                    Lifecycle::Ignored(data) => {
-                        data.completed(res, flags);
-                        if !more {
-                            if let Lifecycle::Ignored(data) = self.ops.remove(key) {
-                                self.released.dropped.push(data);
-                            }
-                        }
-                        return;
-                    }
-                    _ => {}
-                }
-                let done = Lifecycle::Completed(Completion::from_raw(res, flags));
-                match mem::replace(slot, done) {
-                    Lifecycle::Waiting(w) => self.released.wakers.push(w),
-                    Lifecycle::Submitted => {}
-                    _ => debug_assert!(false, "op {key} completed twice"),
-                }
-            }
-        }
-    }
-}
-
 impl Drop for Driver {
     fn drop(&mut self) {
+        self.pool.shutdown(Duration::from_secs(1));
         self.enter_fd.unregister(self.ring.as_raw_fd());
         // The runtime drains the driver first; if it could not, never free memory the kernel
         // may still write into.

@@ -17,31 +17,32 @@ const ATTEMPTS: &[&[&str]] = &[
     &[],
 ];
 
-/// The opcodes ringport submits; `true` marks the ones it cannot do without.
+/// The opcodes ringport submits; `true` marks the ones it cannot do without. The others,
+/// when the kernel lacks them, run on the syscall pool instead (per-op fallback).
 pub(crate) const OPCODES: &[(&str, u8, bool)] = &[
     ("NOP", opcode::Nop::CODE, true),
     ("READ", opcode::Read::CODE, true),
     ("WRITE", opcode::Write::CODE, true),
-    ("READV", opcode::Readv::CODE, true),
-    ("WRITEV", opcode::Writev::CODE, true),
-    ("FSYNC", opcode::Fsync::CODE, true),
-    ("FALLOCATE", opcode::Fallocate::CODE, true),
-    ("OPENAT", opcode::OpenAt::CODE, true),
-    ("CLOSE", opcode::Close::CODE, true),
-    ("STATX", opcode::Statx::CODE, true),
-    ("RENAMEAT", opcode::RenameAt::CODE, true),
-    ("UNLINKAT", opcode::UnlinkAt::CODE, true),
-    ("MKDIRAT", opcode::MkDirAt::CODE, true),
+    ("READV", opcode::Readv::CODE, false),
+    ("WRITEV", opcode::Writev::CODE, false),
+    ("FSYNC", opcode::Fsync::CODE, false),
+    ("FALLOCATE", opcode::Fallocate::CODE, false),
+    ("OPENAT", opcode::OpenAt::CODE, false),
+    ("CLOSE", opcode::Close::CODE, false),
+    ("STATX", opcode::Statx::CODE, false),
+    ("RENAMEAT", opcode::RenameAt::CODE, false),
+    ("UNLINKAT", opcode::UnlinkAt::CODE, false),
+    ("MKDIRAT", opcode::MkDirAt::CODE, false),
     ("ASYNC_CANCEL", opcode::AsyncCancel::CODE, true),
-    ("ACCEPT", opcode::Accept::CODE, true),
-    ("CONNECT", opcode::Connect::CODE, true),
-    ("SEND", opcode::Send::CODE, true),
-    ("RECV", opcode::Recv::CODE, true),
-    ("SENDMSG", opcode::SendMsg::CODE, true),
-    ("RECVMSG", opcode::RecvMsg::CODE, true),
-    ("SHUTDOWN", opcode::Shutdown::CODE, true),
-    ("SPLICE", opcode::Splice::CODE, true),
-    ("POLL_ADD", opcode::PollAdd::CODE, true),
+    ("ACCEPT", opcode::Accept::CODE, false),
+    ("CONNECT", opcode::Connect::CODE, false),
+    ("SEND", opcode::Send::CODE, false),
+    ("RECV", opcode::Recv::CODE, false),
+    ("SENDMSG", opcode::SendMsg::CODE, false),
+    ("RECVMSG", opcode::RecvMsg::CODE, false),
+    ("SHUTDOWN", opcode::Shutdown::CODE, false),
+    ("SPLICE", opcode::Splice::CODE, false),
+    ("POLL_ADD", opcode::PollAdd::CODE, false),
     ("FTRUNCATE", opcode::Ftruncate::CODE, false),
 ];
 
@@ -88,21 +89,24 @@ pub(crate) fn describe(
     ring: &IoUring,
     setup_flags: Vec<&'static str>,
     reason: Option<String>,
-) -> io::Result<(BackendInfo, Probe)> {
+    masked: &[String],
+) -> io::Result<(BackendInfo, [bool; 256])> {
     let mut probe = Probe::new();
     ring.submitter().register_probe(&mut probe)?;
-    let opcodes: Vec<_> = OPCODES
-        .iter()
-        .map(|&(name, code, _)| (name, probe.is_supported(code)))
-        .collect();
-    if let Some(&(name, _, _)) = OPCODES
-        .iter()
-        .find(|&&(_, code, required)| required && !probe.is_supported(code))
-    {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("the kernel's io_uring lacks the {name} operation"),
-        ));
+    let mut supported = [false; 256];
+    let mut opcodes = Vec::with_capacity(OPCODES.len());
+    for &(name, code, required) in OPCODES {
+        let is_masked = masked.iter().any(|m| m.eq_ignore_ascii_case(name));
+        let ok = probe.is_supported(code) && !is_masked;
+        if required && !ok {
+            let why = if is_masked { " (masked)" } else { "" };
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("the kernel's io_uring lacks the {name} operation{why}"),
+            ));
+        }
+        supported[code as usize] = ok;
+        opcodes.push((name, ok));
     }
     let p = ring.params();
     if !p.is_feature_nodrop() || !p.is_feature_ext_arg() {
@@ -134,5 +138,5 @@ pub(crate) fn describe(
         opcodes,
         entries: (p.sq_entries(), p.cq_entries()),
     };
-    Ok((info, probe))
+    Ok((info, supported))
 }

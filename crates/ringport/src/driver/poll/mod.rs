@@ -1,0 +1,406 @@
+//! The poll backend: epoll readiness (crate `polling`) plus the syscall pool, for machines
+//! where io_uring is missing or forbidden (the libuv model).
+//!
+//! It keeps the completion contract: an operation is only queued by `submit`; the next
+//! `park` tries it without blocking (sockets with `MSG_DONTWAIT`, streams with
+//! `RWF_NOWAIT`), parks it on its fd's readiness on EAGAIN and retries it when the fd is
+//! ready, or hands blocking calls (files, paths) to the syscall pool. Every result, whatever
+//! its source, completes the same slot through the loop.
+
+mod attempt;
+pub(crate) mod op;
+
+pub(crate) use op::{PollEntry, PollOp};
+
+use super::pool::SyscallPool;
+use super::slots::{Cancelled, Slots};
+use super::{Backend, BackendInfo, Completion, Config, OpCode, Orphan, Released, Unpark};
+use attempt::Outcome;
+use op::Attempt;
+use polling::{Event, Events, Poller};
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::num::NonZeroUsize;
+use std::os::fd::{BorrowedFd, RawFd};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// The key of pool jobs nobody waits for (detached closes).
+const DETACHED: usize = usize::MAX;
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Threads the syscall pool may start.
+const POOL_THREADS: usize = 64;
+
+/// The ops waiting on one fd.
+#[derive(Default)]
+struct Waiters {
+    readers: VecDeque<usize>,
+    writers: VecDeque<usize>,
+    registered: bool,
+}
+
+pub(crate) struct Driver {
+    poller: Arc<Poller>,
+    events: Events,
+    ops: Slots,
+    /// The attempt of each op that is pending or waiting for readiness, by key.
+    attempts: Vec<Option<Attempt>>,
+    /// Submitted since the last `park`, not tried yet (never inside `submit`).
+    pending: VecDeque<usize>,
+    /// Completions produced outside `park` or not yet handed over.
+    ready: Vec<(usize, i32, u32)>,
+    fds: HashMap<RawFd, Waiters>,
+    /// Fds whose interest changed since they were last armed.
+    dirty: Vec<RawFd>,
+    pool: SyscallPool,
+    results: Vec<(usize, i32)>,
+    /// Reused lists, so a turn allocates nothing: fds the poller reported, keys to retry.
+    fired: Vec<(RawFd, bool, bool)>,
+    retry: Vec<usize>,
+    /// Detached pool jobs in flight.
+    detached: usize,
+    shutdown: Option<Instant>,
+    next_bgid: u16,
+    info: BackendInfo,
+}
+
+/// Wakes the poller from any thread. It holds the poller weakly: the driver alone owns it, so
+/// its fds close when the driver drops, and waking a runtime that is gone does nothing.
+struct PollWake(Weak<Poller>);
+
+impl Unpark for PollWake {
+    fn unpark(&self) {
+        if let Some(poller) = self.0.upgrade() {
+            let _ = poller.notify();
+        }
+    }
+}
+
+impl Driver {
+    pub fn new(_config: &Config, reason: Option<String>) -> io::Result<Driver> {
+        let poller = Arc::new(Poller::new()?);
+        let pool = SyscallPool::new(POOL_THREADS, Arc::new(PollWake(Arc::downgrade(&poller))));
+        let info = BackendInfo {
+            backend: Backend::Poll,
+            reason,
+            setup_flags: vec!["EPOLL_ONESHOT"],
+            features: vec!["SYSCALL_POOL"],
+            opcodes: Vec::new(),
+            entries: (0, 0),
+        };
+        Ok(Driver {
+            poller,
+            events: Events::with_capacity(NonZeroUsize::new(256).expect("non-zero")),
+            ops: Slots::with_capacity(256),
+            attempts: Vec::new(),
+            pending: VecDeque::new(),
+            ready: Vec::new(),
+            fds: HashMap::new(),
+            dirty: Vec::new(),
+            pool,
+            results: Vec::new(),
+            fired: Vec::new(),
+            retry: Vec::new(),
+            detached: 0,
+            shutdown: None,
+            next_bgid: 0,
+            info,
+        })
+    }
+
+    pub fn info(&self) -> &BackendInfo {
+        &self.info
+    }
+
+    pub fn unparker(&self) -> Arc<dyn Unpark> {
+        Arc::new(PollWake(Arc::downgrade(&self.poller)))
+    }
+
+    pub fn submit<T: OpCode>(&mut self, data: &mut T, waker: &Waker) -> usize {
+        let key = self.ops.insert(waker);
+        self.start(key, data.poll_entry());
+        key
+    }
+
+    pub fn submit_multi<T: OpCode>(&mut self, data: &mut T, waker: &Waker) -> usize {
+        let key = self.ops.insert_multi(waker);
+        self.start(key, data.poll_entry());
+        key
+    }
+
+    fn start(&mut self, key: usize, entry: PollEntry) {
+        match entry {
+            PollEntry::Ready(res) => self.ready.push((key, res, 0)),
+            PollEntry::Pool(call) => self.pool.submit(key, call),
+            PollEntry::Try(attempt) => {
+                self.set_attempt(key, attempt);
+                self.pending.push_back(key);
+            }
+        }
+    }
+
+    fn set_attempt(&mut self, key: usize, attempt: Attempt) {
+        if self.attempts.len() <= key {
+            self.attempts.resize_with(key + 1, || None);
+        }
+        self.attempts[key] = Some(attempt);
+    }
+
+    pub fn poll_op(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Completion> {
+        self.ops.poll_op(key, cx)
+    }
+
+    pub fn poll_multi(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
+        self.ops.poll_multi(key, cx)
+    }
+
+    /// Submissions are tried at the next park anyway; a few make it worth ending the turn.
+    pub fn should_flush(&mut self) -> bool {
+        self.pending.len() >= 2 && self.pending.len() >= self.ops.len() / 8
+    }
+
+    pub fn cancel(&mut self, key: usize, data: Box<dyn Orphan>) -> Option<Box<dyn Orphan>> {
+        match self.ops.cancel(key, data) {
+            Cancelled::Finished(data) => Some(data),
+            Cancelled::Parked => {
+                self.abort(key);
+                None
+            }
+        }
+    }
+
+    pub fn request_cancel(&mut self, key: usize) {
+        if self.ops.is_pending(key) {
+            self.abort(key);
+        }
+    }
+
+    /// Stops an op that has not finished: withdrawn from wherever it waits, it completes with
+    /// ECANCELED. One already running on the pool finishes and reports its own result.
+    fn abort(&mut self, key: usize) {
+        let waiting = self.attempts.get_mut(key).and_then(Option::take);
+        if let Some(attempt) = waiting {
+            if let Some(pos) = self.pending.iter().position(|&k| k == key) {
+                self.pending.remove(pos);
+            } else if let Some(w) = self.fds.get_mut(&attempt.fd()) {
+                w.readers.retain(|&k| k != key);
+                w.writers.retain(|&k| k != key);
+                self.dirty.push(attempt.fd());
+            }
+            self.ready.push((key, -libc::ECANCELED, 0));
+        } else if self.pool.withdraw(key) {
+            self.ready.push((key, -libc::ECANCELED, 0));
+        }
+    }
+
+    pub fn close_detached(&mut self, fd: RawFd) {
+        self.forget_fd(fd);
+        self.detached += 1;
+        self.pool
+            .submit(DETACHED, super::pool::Syscall::Close { fd });
+    }
+
+    /// Removes a closing fd from the poller (it must not stay registered under a number the
+    /// kernel may hand out again).
+    fn forget_fd(&mut self, fd: RawFd) {
+        if let Some(w) = self.fds.remove(&fd) {
+            if w.registered {
+                // SAFETY: the fd is still open here (it is closed after this).
+                let _ = self.poller.delete(unsafe { BorrowedFd::borrow_raw(fd) });
+            }
+        }
+    }
+
+    pub fn register_buf_ring(&mut self, _ring: &crate::buf::BufRing) -> io::Result<u16> {
+        // The poll backend hands ring buffers out itself: nothing to tell the kernel.
+        self.next_bgid = self.next_bgid.wrapping_add(1);
+        Ok(self.next_bgid)
+    }
+
+    pub fn unregister_buf_ring(&mut self, _bgid: u16) -> bool {
+        true
+    }
+
+    /// Tries an op; completes it, parks it on its fd, or sends it to the pool.
+    fn attempt(&mut self, key: usize) {
+        let Some(mut attempt) = self.attempts.get_mut(key).and_then(Option::take) else {
+            return;
+        };
+        loop {
+            match attempt.run() {
+                Outcome::Done(res, flags) => {
+                    self.ready.push((key, res, flags));
+                    return;
+                }
+                Outcome::More(res, flags) => self.ready.push((key, res, flags)),
+                Outcome::Wait { write } => {
+                    let fd = attempt.fd();
+                    let w = self.fds.entry(fd).or_default();
+                    if write {
+                        w.writers.push_back(key);
+                    } else {
+                        w.readers.push_back(key);
+                    }
+                    self.dirty.push(fd);
+                    self.attempts[key] = Some(attempt);
+                    return;
+                }
+                Outcome::Pool(call) => {
+                    self.pool.submit(key, call);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Arms the poller for the fds whose waiters changed.
+    fn rearm(&mut self) {
+        while let Some(fd) = self.dirty.pop() {
+            let Some(w) = self.fds.get_mut(&fd) else {
+                continue;
+            };
+            let ev = Event::new(fd as usize, !w.readers.is_empty(), !w.writers.is_empty());
+            // SAFETY: the fd is open: an op waiting on it holds it (and closing forgets it).
+            let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+            let res = if w.registered {
+                self.poller.modify(borrowed, ev)
+            } else {
+                // SAFETY: the fd is deleted from the poller before it is closed
+                // (`forget_fd`); a number reused after an unexpected close is re-added below.
+                unsafe { self.poller.add(fd, ev) }
+            };
+            let res = match res {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    // SAFETY: as above.
+                    unsafe { self.poller.add(fd, ev) }
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                    self.poller.modify(borrowed, ev)
+                }
+                other => other,
+            };
+            match res {
+                Ok(()) => w.registered = true,
+                Err(e) => {
+                    // The fd cannot be polled (a regular file, or closed): fail its waiters.
+                    let err = -e.raw_os_error().unwrap_or(libc::EBADF);
+                    for key in w.readers.drain(..).chain(w.writers.drain(..)) {
+                        self.attempts[key] = None;
+                        self.ready.push((key, err, 0));
+                    }
+                }
+            }
+        }
+    }
+
+    /// One loop turn's I/O: try new ops, wait per `timeout`, retry ready fds, complete.
+    pub fn park(&mut self, timeout: Option<Duration>, released: &mut Released) -> io::Result<()> {
+        while let Some(key) = self.pending.pop_front() {
+            self.attempt(key);
+        }
+        self.rearm();
+        self.pool.drain(&mut self.results);
+        let quick = !self.ready.is_empty() || !self.results.is_empty();
+        let timeout = if quick { Some(Duration::ZERO) } else { timeout };
+        self.events.clear();
+        match self.poller.wait(&mut self.events, timeout) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        let mut fired = std::mem::take(&mut self.fired);
+        fired.extend(
+            self.events
+                .iter()
+                .map(|e| (e.key as RawFd, e.readable, e.writable)),
+        );
+        for &(fd, readable, writable) in &fired {
+            self.wake_fd(fd, readable, writable);
+        }
+        fired.clear();
+        self.fired = fired;
+        self.rearm();
+        self.pool.drain(&mut self.results);
+        self.complete_all(released);
+        Ok(())
+    }
+
+    /// Retries the ops waiting on a ready fd. The poller is one-shot: the fd is re-armed
+    /// afterwards for whoever still waits.
+    fn wake_fd(&mut self, fd: RawFd, readable: bool, writable: bool) {
+        let Some(w) = self.fds.get_mut(&fd) else {
+            return;
+        };
+        // An error or hang-up shows as both: every waiter retries and sees it.
+        let mut retry = std::mem::take(&mut self.retry);
+        if readable {
+            retry.extend(w.readers.drain(..));
+        }
+        if writable {
+            retry.extend(w.writers.drain(..));
+        }
+        self.dirty.push(fd);
+        for &key in &retry {
+            self.attempt(key);
+        }
+        retry.clear();
+        self.retry = retry;
+    }
+
+    fn complete_all(&mut self, released: &mut Released) {
+        for (key, res, flags) in self.ready.drain(..) {
+            self.ops.complete(key, res, flags, released);
+        }
+        for (key, res) in self.results.drain(..) {
+            if key == DETACHED {
+                self.detached -= 1;
+            } else {
+                self.ops.complete(key, res, 0, released);
+            }
+        }
+    }
+
+    fn in_flight(&self) -> usize {
+        self.ops.in_flight() + self.detached
+    }
+
+    /// One step of shutdown: cancel everything, then wait. `true` once nothing is in flight.
+    pub fn shutdown_step(&mut self, released: &mut Released) -> bool {
+        let started = *self.shutdown.get_or_insert_with(Instant::now);
+        for key in self.ops.pending_keys() {
+            self.abort(key);
+        }
+        self.complete_all(released);
+        if self.in_flight() == 0 {
+            return true;
+        }
+        if started.elapsed() > SHUTDOWN_GRACE {
+            tracing::error!(
+                in_flight = self.in_flight(),
+                "pool calls did not finish; leaking their memory"
+            );
+            self.ops.leak();
+            self.detached = 0;
+            return true;
+        }
+        if let Err(e) = self.park(Some(Duration::from_millis(100)), released) {
+            tracing::error!("waiting during shutdown failed: {e}");
+        }
+        false
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Pool threads may still write into ops' memory: never free it under them.
+        let grace = if self.in_flight() > 0 {
+            self.ops.leak();
+            Duration::ZERO
+        } else {
+            // Every call has returned: the threads are idle and leave at once.
+            Duration::from_secs(1)
+        };
+        self.pool.shutdown(grace);
+    }
+}
