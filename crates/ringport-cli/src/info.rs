@@ -49,6 +49,10 @@ fn print_text(info: &BackendInfo) {
             .unwrap_or("first choice, probe passed")
     );
     println!("kernel:      {}", kernel());
+    if info.backend == Backend::Poll {
+        println!("operations:  sockets and pipes by readiness (epoll), files on the syscall pool");
+        return;
+    }
     println!(
         "ring:        {} SQ entries, {} CQ entries",
         info.entries.0, info.entries.1
@@ -60,7 +64,7 @@ fn print_text(info: &BackendInfo) {
         let mark = if *ok {
             "yes"
         } else {
-            "no (falls back to the blocking pool)"
+            "no (runs on the syscall pool)"
         };
         println!("  {name:<14} {mark}");
     }
