@@ -245,3 +245,44 @@ fn create_new_refuses_an_existing_file_and_keeps_its_data() {
     });
     assert_eq!(std::fs::read(&path).unwrap(), b"precious");
 }
+
+#[test]
+fn open_at_with_resolve_beneath_cannot_leave_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::write(root.join("sub/inside"), b"in").unwrap();
+    std::fs::write(dir.path().join("outside"), b"out").unwrap();
+    std::os::unix::fs::symlink(dir.path().join("outside"), root.join("escape")).unwrap();
+    std::os::unix::fs::symlink("sub/inside", root.join("ok-link")).unwrap();
+    util::run(async move {
+        let rootf = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY)
+            .open(&root)
+            .await
+            .unwrap();
+        let mut beneath = OpenOptions::new();
+        beneath.read(true).resolve_beneath(true);
+        for ok in ["sub/inside", "ok-link", "sub/../sub/inside"] {
+            let f = beneath
+                .open_at(&rootf, ok)
+                .await
+                .unwrap_or_else(|e| panic!("{ok}: {e}"));
+            let BufResult(res, buf) = f.read_at(vec![0u8; 8], 0).await;
+            assert_eq!(&buf[..res.unwrap()], b"in", "{ok}");
+        }
+        for bad in ["../outside", "escape", "/etc/hostname", "sub/../../outside"] {
+            let err = beneath.open_at(&rootf, bad).await.unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EXDEV), "{bad}: {err}");
+        }
+        // Without the option, a link out of the directory is followed as usual.
+        let plain = OpenOptions::new()
+            .read(true)
+            .open_at(&rootf, "escape")
+            .await
+            .unwrap();
+        let BufResult(res, buf) = plain.read_at(vec![0u8; 8], 0).await;
+        assert_eq!(&buf[..res.unwrap()], b"out");
+    });
+}

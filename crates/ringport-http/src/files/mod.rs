@@ -10,9 +10,10 @@ use crate::Body;
 use cond::{Part, Validators};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use ringport::fs::File;
+use ringport::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// Serves the files under a directory.
 ///
@@ -40,6 +41,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct ServeDir {
     root: PathBuf,
+    /// The root, open: files are opened beneath it by the kernel (`RESOLVE_BENEATH`), so a
+    /// symlink swapped in after the path check still cannot lead out of it.
+    root_dir: Rc<File>,
 }
 
 impl ServeDir {
@@ -53,7 +57,8 @@ impl ServeDir {
                 format!("{} is not a directory", root.display()),
             ));
         }
-        Ok(ServeDir { root })
+        let root_dir = Rc::new(File::from_std(std::fs::File::open(&root)?));
+        Ok(ServeDir { root, root_dir })
     }
 
     /// The canonical root directory.
@@ -112,7 +117,18 @@ impl ServeDir {
     /// A file: 304 when the client's copy is current, else all of it (200), the range asked
     /// for (206), or 416 for a range outside it.
     async fn file<B>(&self, req: &Request<B>, path: PathBuf) -> Result<Response<Body>, StatusCode> {
-        let file = File::open(&path).await.map_err(|e| path::io_status(&e))?;
+        let rel = path
+            .strip_prefix(&self.root)
+            .map_err(|_| StatusCode::FORBIDDEN)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .resolve_beneath(true)
+            .open_at(&self.root_dir, rel)
+            .await
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::EXDEV) => StatusCode::FORBIDDEN, // it would have left the root
+                _ => path::io_status(&e),
+            })?;
         let meta = file.metadata().await.map_err(|e| path::io_status(&e))?;
         let v = Validators::new(&meta);
         let mut res = Response::new(Body::empty());

@@ -77,9 +77,15 @@ pub(crate) enum Syscall {
         len: i64,
     },
     OpenAt {
+        dirfd: i32,
         path: *const libc::c_char,
         flags: i32,
         mode: libc::mode_t,
+    },
+    OpenAt2 {
+        dirfd: i32,
+        path: *const libc::c_char,
+        how: *const libc::open_how,
     },
     Close {
         fd: i32,
@@ -195,8 +201,15 @@ impl Syscall {
                 } as i64),
                 Fallocate { fd, mode, off, len } => ret(libc::fallocate(fd, mode, off, len) as i64),
                 Ftruncate { fd, len } => ret(libc::ftruncate(fd, len) as i64),
-                OpenAt { path, flags, mode } => {
-                    ret(libc::openat(libc::AT_FDCWD, path, flags, mode as libc::c_uint) as i64)
+                OpenAt {
+                    dirfd,
+                    path,
+                    flags,
+                    mode,
+                } => ret(libc::openat(dirfd, path, flags, mode as libc::c_uint) as i64),
+                OpenAt2 { dirfd, path, how } => {
+                    let size = std::mem::size_of::<libc::open_how>();
+                    ret(libc::syscall(libc::SYS_openat2, dirfd, path, how, size))
                 }
                 Close { fd } => ret(libc::close(fd) as i64),
                 Statx {

@@ -1,6 +1,7 @@
 //! `OpenOptions`: how to open a file, `direct` and `dsync` included.
 
 use super::{cstring, File};
+use crate::driver::fd::SharedFd;
 use crate::driver::{op::open::OpenAt, Op};
 use std::io;
 use std::path::Path;
@@ -33,6 +34,7 @@ pub struct OpenOptions {
     dsync: bool,
     mode: u32,
     custom_flags: i32,
+    resolve_beneath: bool,
 }
 
 impl Default for OpenOptions {
@@ -55,6 +57,7 @@ impl OpenOptions {
             dsync: false,
             mode: 0o666,
             custom_flags: 0,
+            resolve_beneath: false,
         }
     }
 
@@ -113,6 +116,15 @@ impl OpenOptions {
         self
     }
 
+    /// Refuses, in the kernel, any path that would leave the directory it is opened in (with
+    /// [`open_at`](Self::open_at)) or the working directory: `..` above it, an absolute path,
+    /// or a symbolic link pointing out (`openat2` with `RESOLVE_BENEATH`, Linux 5.6). Such a
+    /// path fails with `EXDEV`. There is no window between a check and the open.
+    pub fn resolve_beneath(&mut self, on: bool) -> &mut Self {
+        self.resolve_beneath = on;
+        self
+    }
+
     /// Extra `open(2)` flags, or-ed in.
     pub fn custom_flags(&mut self, flags: i32) -> &mut Self {
         self.custom_flags = flags;
@@ -157,12 +169,36 @@ impl OpenOptions {
 
     /// Opens `path` with these options (an `OPENAT` on the ring).
     pub async fn open(&self, path: impl AsRef<Path>) -> io::Result<File> {
-        let path = path.as_ref();
+        self.open_in(None, path.as_ref()).await
+    }
+
+    /// Opens `path` relative to the directory `dir` (an `OPENAT` on the ring); with
+    /// [`resolve_beneath`](Self::resolve_beneath) it cannot leave `dir`.
+    pub async fn open_at(&self, dir: &File, path: impl AsRef<Path>) -> io::Result<File> {
+        self.open_in(Some(dir.shared_fd().clone()), path.as_ref())
+            .await
+    }
+
+    async fn open_in(&self, dir: Option<SharedFd>, path: &Path) -> io::Result<File> {
         let flags = self.flags()?;
+        let how = self.resolve_beneath.then(|| {
+            // SAFETY: open_how is plain data; zero is valid and the fields are set below.
+            let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+            how.flags = flags as u64;
+            how.mode = if flags & libc::O_CREAT != 0 {
+                u64::from(self.mode)
+            } else {
+                0
+            };
+            how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+            Box::new(how)
+        });
         let op = OpenAt {
+            dir,
             path: cstring(path)?,
             flags,
             mode: self.mode,
+            how,
         };
         let (done, _) = Op::new(op).await;
         let fd = done.result.map_err(|e| {

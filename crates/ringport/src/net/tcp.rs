@@ -220,6 +220,8 @@ impl TcpIncoming<'_> {
 pub struct TcpStream {
     inner: FdStream,
     shut: Cell<(bool, bool)>,
+    /// The pipe `send_file` splices through, kept between calls that left it empty.
+    splice_pipe: Cell<Option<SplicePipe>>,
 }
 
 impl fmt::Debug for TcpStream {
@@ -236,6 +238,7 @@ impl TcpStream {
         TcpStream {
             inner: FdStream::socket(fd),
             shut: Cell::new((false, false)),
+            splice_pipe: Cell::new(None),
         }
     }
 
@@ -326,7 +329,16 @@ impl TcpStream {
     /// Sends `len` bytes of `file` from `offset` with `SPLICE` through a pipe: the bytes never
     /// enter user space. Returns the bytes sent, fewer when the file ends first.
     pub async fn send_file(&self, file: &File, offset: u64, len: u64) -> io::Result<u64> {
-        send_file(file.shared_fd(), self.inner.fd(), offset, len).await
+        // One pipe per stream, reused: taken out for the call (so concurrent calls never share
+        // it) and put back only when the call drained it. A call cut short (an error, or its
+        // future dropped) closes the pipe with whatever it still held.
+        let pipe = match self.splice_pipe.take() {
+            Some(pipe) => pipe,
+            None => SplicePipe::new()?,
+        };
+        let sent = send_file_through(&pipe, file.shared_fd(), self.inner.fd(), offset, len).await?;
+        self.splice_pipe.set(Some(pipe));
+        Ok(sent)
     }
 
     /// `TCP_NODELAY`: send small writes at once.
@@ -443,30 +455,55 @@ impl crate::io::AsyncWrite for OwnedWriteHalf {
 /// How much one splice moves through the pipe at most.
 const SPLICE_CHUNK: u32 = 1 << 20;
 
-/// file -> pipe -> socket with `SPLICE`, chunk by chunk.
+/// The pipe a splice goes through, with its capacity.
+pub(crate) struct SplicePipe {
+    r: SharedFd,
+    w: SharedFd,
+    chunk: u32,
+}
+
+impl SplicePipe {
+    pub(crate) fn new() -> io::Result<SplicePipe> {
+        let (r, w) = crate::pipe::raw_pipe()?;
+        // A bigger pipe means fewer round trips; the default size is fine when refused.
+        // SAFETY: fcntl on an fd we own; the result is only a hint.
+        let cap = unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, SPLICE_CHUNK as i32) };
+        let chunk = if cap > 0 { cap as u32 } else { 65536 };
+        Ok(SplicePipe { r, w, chunk })
+    }
+}
+
+/// file -> pipe -> `out` with `SPLICE`, chunk by chunk, through a pipe of its own.
 pub(crate) async fn send_file(
     file: &SharedFd,
     out: &SharedFd,
     offset: u64,
     len: u64,
 ) -> io::Result<u64> {
-    let (pipe_r, pipe_w) = crate::pipe::raw_pipe()?;
-    // A bigger pipe means fewer round trips; the default size is fine when refused.
-    // SAFETY: fcntl on an fd we own; the result is only a hint.
-    let cap = unsafe { libc::fcntl(pipe_w.as_raw_fd(), libc::F_SETPIPE_SZ, SPLICE_CHUNK as i32) };
-    let chunk = if cap > 0 { cap as u32 } else { 65536 };
+    send_file_through(&SplicePipe::new()?, file, out, offset, len).await
+}
+
+/// file -> `pipe` -> `out`; the pipe is empty again when this returns `Ok`.
+pub(crate) async fn send_file_through(
+    pipe: &SplicePipe,
+    file: &SharedFd,
+    out: &SharedFd,
+    offset: u64,
+    len: u64,
+) -> io::Result<u64> {
+    let (pipe_r, pipe_w, chunk) = (&pipe.r, &pipe.w, pipe.chunk);
     let mut sent = 0u64;
     while sent < len {
         let want = (len - sent).min(u64::from(chunk)) as u32;
         let off = i64::try_from(offset + sent)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset too large"))?;
-        let filled = splice_once(file, off, &pipe_w, -1, want).await?;
+        let filled = splice_once(file, off, pipe_w, -1, want).await?;
         if filled == 0 {
             break; // end of file
         }
         let mut left = filled;
         while left > 0 {
-            let n = splice_once(&pipe_r, -1, out, -1, left).await?;
+            let n = splice_once(pipe_r, -1, out, -1, left).await?;
             if n == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::WriteZero,

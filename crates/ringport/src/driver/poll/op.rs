@@ -225,8 +225,20 @@ impl PollOp for fallocate::Ftruncate {
 
 impl PollOp for open::OpenAt {
     fn poll_entry(&mut self) -> PollEntry {
-        let (path, flags, mode) = (self.path.as_ptr(), self.flags, self.mode);
-        PollEntry::Pool(Syscall::OpenAt { path, flags, mode })
+        let (dirfd, path) = (self.dirfd(), self.path.as_ptr());
+        PollEntry::Pool(match &self.how {
+            Some(how) => Syscall::OpenAt2 {
+                dirfd,
+                path,
+                how: &**how,
+            },
+            None => Syscall::OpenAt {
+                dirfd,
+                path,
+                flags: self.flags,
+                mode: self.mode,
+            },
+        })
     }
 }
 

@@ -95,10 +95,18 @@ impl UringOp for fallocate::Ftruncate {
 
 impl UringOp for open::OpenAt {
     fn uring_entry(&mut self) -> Entry {
-        opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), self.path.as_ptr())
-            .flags(self.flags)
-            .mode(self.mode)
-            .build()
+        let dirfd = types::Fd(self.dirfd());
+        match &self.how {
+            Some(how) => {
+                // OpenHow is a transparent wrapper of the kernel's open_how, as libc's is.
+                let how = (&**how as *const libc::open_how).cast::<types::OpenHow>();
+                opcode::OpenAt2::new(dirfd, self.path.as_ptr(), how).build()
+            }
+            None => opcode::OpenAt::new(dirfd, self.path.as_ptr())
+                .flags(self.flags)
+                .mode(self.mode)
+                .build(),
+        }
     }
 }
 

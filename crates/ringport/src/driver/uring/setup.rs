@@ -28,6 +28,7 @@ pub(crate) const OPCODES: &[(&str, u8, bool)] = &[
     ("FSYNC", opcode::Fsync::CODE, false),
     ("FALLOCATE", opcode::Fallocate::CODE, false),
     ("OPENAT", opcode::OpenAt::CODE, false),
+    ("OPENAT2", opcode::OpenAt2::CODE, false),
     ("CLOSE", opcode::Close::CODE, false),
     ("STATX", opcode::Statx::CODE, false),
     ("RENAMEAT", opcode::RenameAt::CODE, false),
