@@ -2,13 +2,21 @@
 //! and writes BENCHMARKS.md at the workspace root.
 //!
 //! ```text
-//! cargo run --release -p ringport-bench -- all        # or: randread | roundtrip | timers
+//! cargo run --release -p ringport-bench -- all   # or one or more of: randread roundtrip
+//!                                                 #   timers echo idle
 //!     [--secs S]        randread seconds per run (default 8)
 //!     [--rr-reps N]     randread runs per engine and queue depth (default 3)
 //!     [--reps N]        roundtrip and timers runs per engine (default 3)
 //!     [--nops N]        roundtrip NOPs per run (default 2000000)
 //!     [--reads N]       roundtrip 1-byte reads per run (default 1000000)
 //!     [--timers N]      timers per run (default 1000000)
+//!     [--echo-reps N]   echo runs per server and connection count (default 3)
+//!     [--echo-warmup S] echo warm-up seconds (default 1)
+//!     [--echo-secs S]   echo measured seconds (default 5)
+//!     [--echo-conns L]  echo connection counts, comma-separated (default 100,1000)
+//!     [--echo-engines L] echo servers besides ringport (default tokio,compio,monoio)
+//!     [--idle-reps N]   idle runs per server (default 3)
+//!     [--idle-conns N]  idle connections (default 10000)
 //! ```
 //!
 //! The parent re-executes itself as `ringport-bench worker CASE --engine E ...`; a worker prints
@@ -18,6 +26,8 @@
 #![allow(missing_docs)]
 
 mod child;
+mod echo;
+mod idle;
 mod randread;
 mod report;
 mod roundtrip;
@@ -101,9 +111,13 @@ pub fn data_dir() -> PathBuf {
     workspace_root().join("target").join("bench-data")
 }
 
+/// The cases the parent runs; `all` is every one, in this order.
+const CASES: [&str; 6] = ["all", "randread", "roundtrip", "timers", "echo", "idle"];
+
 fn usage() -> String {
-    "usage: ringport-bench all|randread|roundtrip|timers [--secs S] [--rr-reps N] [--reps N] \
-     [--nops N] [--reads N] [--timers N]"
+    "usage: ringport-bench all|CASE... (randread roundtrip timers echo idle) [--secs S] [--rr-reps N] \
+     [--reps N] [--nops N] [--reads N] [--timers N] [--echo-reps N] [--echo-warmup S] \
+     [--echo-secs S] [--echo-conns L] [--echo-engines L] [--idle-reps N] [--idle-conns N]"
         .to_string()
 }
 
@@ -112,7 +126,7 @@ fn main() -> ExitCode {
     let result = Args::parse(raw.clone().into_iter()).and_then(|args| {
         match args.pos.first().map(String::as_str) {
             Some("worker") => worker(&args),
-            Some("all" | "randread" | "roundtrip" | "timers") => parent(&args, &raw),
+            Some(c) if CASES.contains(&c) => parent(&args, &raw),
             _ => Err(usage()),
         }
     });
@@ -130,15 +144,23 @@ fn worker(args: &Args) -> Result<(), String> {
         Some("randread") => randread::worker(args),
         Some("roundtrip") => roundtrip::worker(args),
         Some("timers") => timers::worker(args),
+        Some("echo-server") => echo::server(args),
+        Some("echo-load") => echo::load(args),
+        Some("idle-server") => idle::server(args),
+        Some("idle-client") => idle::client(args),
         other => Err(format!("unknown worker case {other:?}")),
     }
 }
 
 fn parent(args: &Args, raw: &[String]) -> Result<(), String> {
-    let case = args.pos[0].as_str();
+    // Several cases may be named (`echo idle`): they go into one BENCHMARKS.md.
+    if let Some(bad) = args.pos.iter().find(|c| !CASES.contains(&c.as_str())) {
+        return Err(format!("unknown case {bad}\n{}", usage()));
+    }
+    let wants = |case: &str| args.pos.iter().any(|c| c == "all" || c == case);
     let command = format!("cargo run --release -p ringport-bench -- {}", raw.join(" "));
     let mut doc = report::Doc::start(&command);
-    if matches!(case, "all" | "randread") {
+    if wants("randread") {
         let opts = randread::Opts {
             secs: args.get("secs", 8)?,
             reps: args.get("rr-reps", 3)?,
@@ -146,7 +168,7 @@ fn parent(args: &Args, raw: &[String]) -> Result<(), String> {
         doc.add(randread::run(&opts)?);
     }
     let reps = args.get("reps", 3)?;
-    if matches!(case, "all" | "roundtrip") {
+    if wants("roundtrip") {
         let opts = roundtrip::Opts {
             reps,
             nops: args.get("nops", 2_000_000)?,
@@ -154,12 +176,23 @@ fn parent(args: &Args, raw: &[String]) -> Result<(), String> {
         };
         doc.add(roundtrip::run(&opts)?);
     }
-    if matches!(case, "all" | "timers") {
+    if wants("timers") {
         let opts = timers::Opts {
             reps,
             n: args.get("timers", 1_000_000)?,
         };
         doc.add(timers::run(&opts));
+    }
+    if wants("echo") {
+        doc.add(echo::run(&echo::Opts::new(args)?)?);
+    }
+    if wants("idle") {
+        let opts = idle::Opts {
+            reps: args.get("idle-reps", 3)?,
+            conns: args.get("idle-conns", 10_000)?,
+            settle: std::time::Duration::from_secs(1),
+        };
+        doc.add(idle::run(&opts)?);
     }
     let path = workspace_root().join("BENCHMARKS.md");
     doc.finish(&path)

@@ -199,13 +199,16 @@ const METHOD: &str = "
 ## Method
 
 Each engine runs as its own subprocess: this binary re-executing itself as a worker
-(`ringport-bench worker CASE --engine E ...`), or fio. Every child is pinned to CPU 0 with
-`sched_setaffinity` (its threads too: tokio's blocking pool shares that one core), and its CPU
-seconds are the user + system time `wait4` reports for it: all its threads, process start-up
-and teardown included. A worker times its own measured loop and prints one `RESULT` line.
-Where a case runs several times, the figure is the median run's and every run is listed.
-Ratios are always ringport ÷ peer. The figures are only as quiet as the machine was: see the
-load average above (taken before the first case; threads blocked in disk reads count in it too).
+(`ringport-bench worker CASE --engine E ...`), or fio. Every engine's child is pinned to CPU 0
+with `sched_setaffinity` (its threads too: tokio's blocking pool shares that one core), and its
+CPU seconds are the user + system time `wait4` reports for it: all its threads, process start-up
+and teardown included. In the network cases (echo, idle) the server is that child and the
+load (the load generator, the idle client) is a second worker pinned to CPU 1; echo also takes
+the server's CPU time over its measured window alone (see there). A worker times its own
+measured loop and prints one `RESULT` line. Where a case runs several times, the figure is the
+median run's and every run is listed. Ratios are always ringport ÷ peer. The figures are only
+as quiet as the machine was: see the load average above (taken before the first case; threads
+blocked in disk reads count in it too).
 
 ";
 

@@ -215,8 +215,8 @@ fn ringport_loop(op: &str, n: u64, path: &str) -> Result<f64, String> {
     })
 }
 
-/// The ring, with the best of ringport's setup flag sets this kernel accepts.
-fn build_ring() -> Result<(IoUring, String), String> {
+/// A ring of `entries`, with the best of ringport's setup flag sets this kernel accepts.
+pub fn build_ring(entries: u32) -> Result<(IoUring, String), String> {
     let attempts: [&[&str]; 4] = [
         &[
             "SINGLE_ISSUER",
@@ -239,7 +239,7 @@ fn build_ring() -> Result<(IoUring, String), String> {
                 _ => b.setup_taskrun_flag(),
             };
         }
-        match b.build(ENTRIES) {
+        match b.build(entries) {
             Ok(ring) if flags.is_empty() => return Ok((ring, "none".into())),
             Ok(ring) => return Ok((ring, flags.join("+"))),
             Err(e) => last = e.to_string(),
@@ -249,7 +249,7 @@ fn build_ring() -> Result<(IoUring, String), String> {
 }
 
 fn raw_loop(op: &str, n: u64, path: &str) -> Result<(f64, String), String> {
-    let (mut ring, flags) = build_ring()?;
+    let (mut ring, flags) = build_ring(ENTRIES)?;
     let file = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
     let mut byte = Box::new(0u8);
     let (entry, want) = if op == "nop" {
