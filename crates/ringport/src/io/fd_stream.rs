@@ -4,6 +4,7 @@ use crate::buf::{BufResult, BufRing, IoBuf, IoBufMut, RingBuf};
 use crate::driver::fd::SharedFd;
 use crate::driver::op::{read, recv, send, shutdown, write};
 use crate::driver::{Completion, Handle, MultiOp, Op};
+use socket2::SockAddr;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -105,6 +106,30 @@ impl FdStream {
 }
 
 impl FdStream {
+    /// Sends one datagram to `addr` (`SENDMSG`).
+    pub async fn send_to<B: IoBuf>(&self, buf: B, addr: SockAddr) -> BufResult<usize, B> {
+        let op = send::SendTo::new(self.fd.clone(), buf, addr);
+        let (done, op) = Op::new(op).await;
+        BufResult(done.result.map(|n| n as usize), op.buf)
+    }
+
+    /// Receives one datagram and its sender's address, converted by `addr` (`RECVMSG`).
+    pub async fn recv_from<B: IoBufMut, A>(
+        &self,
+        buf: B,
+        addr: impl FnOnce(SockAddr) -> io::Result<A>,
+    ) -> BufResult<(usize, A), B> {
+        let op = recv::RecvFrom::new(self.fd.clone(), buf);
+        let (done, op) = Op::new(op).await;
+        match done.result {
+            Ok(n) => {
+                let (buf, from) = op.into_parts(n);
+                BufResult(addr(from).map(|a| (n as usize, a)), buf)
+            }
+            Err(e) => BufResult(Err(e), op.buf),
+        }
+    }
+
     /// One receive into a buffer the kernel picks from `ring` when data arrives; `None` at
     /// end of stream.
     pub async fn recv_buf(&self, ring: &BufRing) -> io::Result<Option<RingBuf>> {

@@ -4,8 +4,6 @@ use super::addr::{bind_addr, ToSocketAddrs};
 use super::{new_socket, not_inet, sock};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::fd::SharedFd;
-use crate::driver::op::{recv, send};
-use crate::driver::Op;
 use crate::io::FdStream;
 use socket2::{Domain, SockAddr, Type};
 use std::fmt;
@@ -62,29 +60,16 @@ impl UdpSocket {
 
     /// Sends one datagram to `addr` (host names are resolved on the blocking pool).
     pub async fn send_to<B: IoBuf>(&self, buf: B, addr: impl ToSocketAddrs) -> BufResult<usize, B> {
-        let target = match addr.to_target().resolve().await {
-            Ok(addrs) => addrs[0],
-            Err(e) => return BufResult(Err(e), buf),
-        };
-        let op = send::SendTo::new(self.fd().clone(), buf, SockAddr::from(target));
-        let (done, op) = Op::new(op).await;
-        BufResult(done.result.map(|n| n as usize), op.buf)
+        match addr.to_target().resolve().await {
+            Ok(addrs) => self.inner.send_to(buf, SockAddr::from(addrs[0])).await,
+            Err(e) => BufResult(Err(e), buf),
+        }
     }
 
     /// Receives one datagram and its sender's address.
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
-        let op = recv::RecvFrom::new(self.fd().clone(), buf);
-        let (done, op) = Op::new(op).await;
-        match done.result {
-            Ok(n) => {
-                let (buf, addr) = op.into_parts(n);
-                match addr.as_socket() {
-                    Some(addr) => BufResult(Ok((n as usize, addr)), buf),
-                    None => BufResult(Err(not_inet("sender")), buf),
-                }
-            }
-            Err(e) => BufResult(Err(e), op.buf),
-        }
+        let inet = |a: SockAddr| a.as_socket().ok_or_else(|| not_inet("sender"));
+        self.inner.recv_from(buf, inet).await
     }
 
     /// Sends one datagram to the connected peer.

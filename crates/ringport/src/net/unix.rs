@@ -3,8 +3,6 @@
 use super::{accept_fd, connect_fd, new_socket, sock};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::fd::SharedFd;
-use crate::driver::op::{recv, send};
-use crate::driver::Op;
 use crate::io::{impl_stream_traits, FdStream};
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::fmt;
@@ -260,29 +258,15 @@ impl UnixDatagram {
 
     /// Sends one datagram to a path.
     pub async fn send_to<B: IoBuf>(&self, buf: B, path: impl AsRef<Path>) -> BufResult<usize, B> {
-        let addr = match path_addr(path.as_ref()) {
-            Ok(a) => a,
-            Err(e) => return BufResult(Err(e), buf),
-        };
-        let op = send::SendTo::new(self.inner.fd().clone(), buf, addr);
-        let (done, op) = Op::new(op).await;
-        BufResult(done.result.map(|n| n as usize), op.buf)
+        match path_addr(path.as_ref()) {
+            Ok(addr) => self.inner.send_to(buf, addr).await,
+            Err(e) => BufResult(Err(e), buf),
+        }
     }
 
     /// Receives one datagram and its sender's address.
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
-        let op = recv::RecvFrom::new(self.inner.fd().clone(), buf);
-        let (done, op) = Op::new(op).await;
-        match done.result {
-            Ok(n) => {
-                let (buf, addr) = op.into_parts(n);
-                match unix_addr(addr) {
-                    Ok(addr) => BufResult(Ok((n as usize, addr)), buf),
-                    Err(e) => BufResult(Err(e), buf),
-                }
-            }
-            Err(e) => BufResult(Err(e), op.buf),
-        }
+        self.inner.recv_from(buf, unix_addr).await
     }
 
     /// Sends one datagram to the connected peer.
