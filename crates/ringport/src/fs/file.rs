@@ -92,23 +92,11 @@ impl File {
 
     /// Reads exactly the buffer's capacity at `pos`, however many reads it takes; end of file
     /// first is `UnexpectedEof`, with the bytes read so far kept in the buffer.
-    pub async fn read_exact_at<B: IoBufMut>(&self, mut buf: B, pos: u64) -> BufResult<(), B> {
-        let total = buf.bytes_total();
-        let mut done = 0;
-        while done < total {
-            let BufResult(res, slice) = self.read_at(buf.slice(done..), pos + done as u64).await;
-            buf = slice.into_inner();
-            match res {
-                Ok(0) => {
-                    let msg = format!("end of file after {done} of {total} bytes");
-                    return BufResult(Err(io::Error::new(io::ErrorKind::UnexpectedEof, msg)), buf);
-                }
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return BufResult(Err(e), buf),
-            }
-        }
-        BufResult(Ok(()), buf)
+    pub async fn read_exact_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<(), B> {
+        crate::io::fill(buf, async |part, done| {
+            self.read_at(part, pos + done as u64).await
+        })
+        .await
     }
 
     /// Writes the buffer's initialised bytes at `pos`; may write fewer.
@@ -125,25 +113,11 @@ impl File {
     }
 
     /// Writes all the buffer's initialised bytes at `pos`, however many writes it takes.
-    pub async fn write_all_at<B: IoBuf>(&self, mut buf: B, pos: u64) -> BufResult<(), B> {
-        let total = buf.bytes_init();
-        let mut done = 0;
-        while done < total {
-            let BufResult(res, slice) = self
-                .write_at(buf.slice(done..total), pos + done as u64)
-                .await;
-            buf = slice.into_inner();
-            match res {
-                Ok(0) => {
-                    let msg = format!("wrote 0 bytes after {done} of {total}");
-                    return BufResult(Err(io::Error::new(io::ErrorKind::WriteZero, msg)), buf);
-                }
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return BufResult(Err(e), buf),
-            }
-        }
-        BufResult(Ok(()), buf)
+    pub async fn write_all_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<(), B> {
+        crate::io::drain(buf, async |part, done| {
+            self.write_at(part, pos + done as u64).await
+        })
+        .await
     }
 
     /// Reads into several buffers at `pos`, filling them in order (one `READV`).

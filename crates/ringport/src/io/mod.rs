@@ -16,7 +16,7 @@ mod fd_stream;
 pub(crate) use fd_stream::FdStream;
 pub use fd_stream::RecvMultishot;
 
-use crate::buf::{BufResult, IoBuf, IoBufMut};
+use crate::buf::{BufResult, IoBuf, IoBufMut, Slice};
 use std::future::Future;
 use std::io;
 
@@ -73,16 +73,50 @@ pub trait AsyncWriteExt: AsyncWrite {
 
 impl<T: AsyncWrite + ?Sized> AsyncWriteExt for T {}
 
-async fn read_exact<R: AsyncRead + ?Sized, B: IoBufMut>(r: &mut R, mut buf: B) -> BufResult<(), B> {
+async fn read_exact<R: AsyncRead + ?Sized, B: IoBufMut>(r: &mut R, buf: B) -> BufResult<(), B> {
+    fill(buf, async |part, _| r.read(part).await).await
+}
+
+/// Fills the buffer's whole capacity with `read(unfilled part, bytes done so far)`, however
+/// many calls it takes. End of input first is `UnexpectedEof`, with the bytes read so far kept
+/// in the buffer; `Interrupted` is retried.
+pub(crate) async fn fill<B: IoBufMut>(
+    mut buf: B,
+    mut read: impl AsyncFnMut(Slice<B>, usize) -> BufResult<usize, Slice<B>>,
+) -> BufResult<(), B> {
     let total = buf.bytes_total();
     let mut done = 0;
     while done < total {
-        let BufResult(res, slice) = r.read(buf.slice(done..)).await;
-        buf = slice.into_inner();
+        let BufResult(res, part) = read(buf.slice(done..), done).await;
+        buf = part.into_inner();
         match res {
             Ok(0) => {
-                let msg = format!("end of stream after {done} of {total} bytes");
+                let msg = format!("end of input after {done} of {total} bytes");
                 return BufResult(Err(io::Error::new(io::ErrorKind::UnexpectedEof, msg)), buf);
+            }
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return BufResult(Err(e), buf),
+        }
+    }
+    BufResult(Ok(()), buf)
+}
+
+/// Writes all the buffer's initialised bytes with `write(unwritten part, bytes done so far)`,
+/// however many calls it takes. A write of 0 bytes is `WriteZero`; `Interrupted` is retried.
+pub(crate) async fn drain<B: IoBuf>(
+    mut buf: B,
+    mut write: impl AsyncFnMut(Slice<B>, usize) -> BufResult<usize, Slice<B>>,
+) -> BufResult<(), B> {
+    let total = buf.bytes_init();
+    let mut done = 0;
+    while done < total {
+        let BufResult(res, part) = write(buf.slice(done..total), done).await;
+        buf = part.into_inner();
+        match res {
+            Ok(0) => {
+                let msg = format!("wrote 0 bytes after {done} of {total}");
+                return BufResult(Err(io::Error::new(io::ErrorKind::WriteZero, msg)), buf);
             }
             Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -113,23 +147,8 @@ async fn read_to_end<R: AsyncRead + ?Sized>(
     }
 }
 
-async fn write_all<W: AsyncWrite + ?Sized, B: IoBuf>(w: &mut W, mut buf: B) -> BufResult<(), B> {
-    let total = buf.bytes_init();
-    let mut done = 0;
-    while done < total {
-        let BufResult(res, slice) = w.write(buf.slice(done..total)).await;
-        buf = slice.into_inner();
-        match res {
-            Ok(0) => {
-                let msg = format!("wrote 0 bytes after {done} of {total}");
-                return BufResult(Err(io::Error::new(io::ErrorKind::WriteZero, msg)), buf);
-            }
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return BufResult(Err(e), buf),
-        }
-    }
-    BufResult(Ok(()), buf)
+async fn write_all<W: AsyncWrite + ?Sized, B: IoBuf>(w: &mut W, buf: B) -> BufResult<(), B> {
+    drain(buf, async |part, _| w.write(part).await).await
 }
 
 impl AsyncReadAt for crate::fs::File {
