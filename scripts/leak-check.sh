@@ -13,7 +13,10 @@ export RUSTFLAGS="-Zsanitizer=address"
 export RUSTDOCFLAGS="-Zsanitizer=address"
 export ASAN_OPTIONS="detect_leaks=1"
 export CARGO_TARGET_DIR=target/asan
-for t in driver_cancel_leak driver_cancel_outcomes runtime_shutdown; do
-    echo "leak-check: $t"
-    cargo +nightly test -q -p ringport --target x86_64-unknown-linux-gnu --test "$t"
+for backend in ${RINGPORT_BACKENDS:-uring poll}; do
+    for t in driver_cancel_leak driver_cancel_outcomes runtime_shutdown net_bufring; do
+        echo "leak-check: $t on $backend"
+        RINGPORT_BACKEND=$backend \
+            cargo +nightly test -q -p ringport --target x86_64-unknown-linux-gnu --test "$t"
+    done
 done
