@@ -82,16 +82,14 @@ impl Drop for Inner {
         if !self.owned {
             return;
         }
-        // Close through the ring when a runtime is running here; otherwise (or while the driver
-        // is busy reaping) close directly: nothing else can use the fd any more.
-        let fd = match Handle::try_current() {
-            Some(handle) => match handle.close_detached(self.fd) {
-                Ok(()) => return,
-                Err(fd) => fd,
+        // Close through the driver when a runtime is running here; outside one, directly:
+        // nothing else can use the fd any more.
+        match Handle::try_current() {
+            Some(handle) => handle.close_detached(self.fd),
+            // SAFETY: we own the fd and nothing else refers to it.
+            None => unsafe {
+                libc::close(self.fd);
             },
-            None => self.fd,
-        };
-        // SAFETY: we own the fd and nothing else refers to it.
-        unsafe { libc::close(fd) };
+        }
     }
 }

@@ -216,6 +216,8 @@ pub(crate) struct Handle {
 
 pub(crate) struct HandleInner {
     driver: RefCell<Driver>,
+    /// Fds whose last holder dropped while the driver was busy: closed at the next park.
+    closing: RefCell<Vec<std::os::fd::RawFd>>,
     /// Filled by a `park` while the driver is borrowed, drained right after it is not.
     released: RefCell<Released>,
 }
@@ -235,6 +237,7 @@ impl Handle {
         Handle {
             inner: Rc::new(HandleInner {
                 driver: RefCell::new(driver),
+                closing: RefCell::new(Vec::new()),
                 released: RefCell::new(Released::default()),
             }),
         }
@@ -301,22 +304,32 @@ impl Handle {
         drop(leftover);
     }
 
-    /// Closes an fd through the backend, without waiting; `Err(fd)` when the driver is busy
-    /// (the caller then closes it directly).
-    pub fn close_detached(&self, fd: std::os::fd::RawFd) -> Result<(), std::os::fd::RawFd> {
+    /// Closes an fd through the backend, without waiting. When the driver is busy (the fd
+    /// was dropped from inside it), the close is queued for the next park: the backend must
+    /// see every close (the poll backend forgets the fd's registration first).
+    pub fn close_detached(&self, fd: std::os::fd::RawFd) {
         match self.inner.driver.try_borrow_mut() {
-            Ok(mut d) => {
-                backend!(&mut *d, d => d.close_detached(fd));
-                Ok(())
-            }
-            Err(_) => Err(fd),
+            Ok(mut d) => backend!(&mut *d, d => d.close_detached(fd)),
+            Err(_) => self.inner.closing.borrow_mut().push(fd),
+        }
+    }
+
+    /// Hands the queued closes to the backend.
+    fn flush_closes(&self, d: &mut Driver) {
+        let mut closing = self.inner.closing.borrow_mut();
+        for fd in closing.drain(..) {
+            backend!(&mut *d, d => d.close_detached(fd));
         }
     }
 
     /// Flushes, waits up to `timeout` (`None`: until something completes), reaps, then wakes.
     pub fn park(&self, timeout: Option<Duration>) -> io::Result<()> {
         let mut released = self.inner.released.borrow_mut();
-        backend!(&mut *self.inner.driver.borrow_mut(), d => d.park(timeout, &mut released)?);
+        {
+            let mut d = self.inner.driver.borrow_mut();
+            self.flush_closes(&mut d);
+            backend!(&mut *d, d => d.park(timeout, &mut released)?);
+        }
         // The driver is free again: waking or dropping may re-enter it.
         released.wake_all();
         Ok(())

@@ -1,4 +1,4 @@
-//! The poll backend: epoll readiness (crate `polling`) plus the syscall pool, for machines
+//! The poll backend: epoll readiness plus the syscall pool, for machines
 //! where io_uring is missing or forbidden (the libuv model).
 //!
 //! It keeps the completion contract: an operation is only queued by `submit`; the next
@@ -8,6 +8,7 @@
 //! its source, completes the same slot through the loop.
 
 mod attempt;
+mod epoll;
 pub(crate) mod op;
 
 pub(crate) use op::{PollEntry, PollOp};
@@ -16,12 +17,11 @@ use super::pool::SyscallPool;
 use super::slots::{Cancelled, Slots};
 use super::{Backend, BackendInfo, Completion, Config, OpCode, Orphan, Released, Unpark};
 use attempt::Outcome;
+use epoll::{Epoll, Ready};
 use op::Attempt;
-use polling::{Event, Events, Poller};
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::num::NonZeroUsize;
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::RawFd;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -41,8 +41,8 @@ struct Waiters {
 }
 
 pub(crate) struct Driver {
-    poller: Arc<Poller>,
-    events: Events,
+    poller: Arc<Epoll>,
+    events: Vec<libc::epoll_event>,
     ops: Slots,
     /// The attempt of each op that is pending or waiting for readiness, by key.
     attempts: Vec<Option<Attempt>>,
@@ -56,7 +56,7 @@ pub(crate) struct Driver {
     pool: SyscallPool,
     results: Vec<(usize, i32)>,
     /// Reused lists, so a turn allocates nothing: fds the poller reported, keys to retry.
-    fired: Vec<(RawFd, bool, bool)>,
+    fired: Vec<Ready>,
     retry: Vec<usize>,
     /// Detached pool jobs in flight.
     detached: usize,
@@ -67,31 +67,31 @@ pub(crate) struct Driver {
 
 /// Wakes the poller from any thread. It holds the poller weakly: the driver alone owns it, so
 /// its fds close when the driver drops, and waking a runtime that is gone does nothing.
-struct PollWake(Weak<Poller>);
+struct PollWake(Weak<Epoll>);
 
 impl Unpark for PollWake {
     fn unpark(&self) {
         if let Some(poller) = self.0.upgrade() {
-            let _ = poller.notify();
+            poller.notify();
         }
     }
 }
 
 impl Driver {
     pub fn new(_config: &Config, reason: Option<String>) -> io::Result<Driver> {
-        let poller = Arc::new(Poller::new()?);
+        let poller = Arc::new(Epoll::new()?);
         let pool = SyscallPool::new(POOL_THREADS, Arc::new(PollWake(Arc::downgrade(&poller))));
         let info = BackendInfo {
             backend: Backend::Poll,
             reason,
-            setup_flags: vec!["EPOLL_ONESHOT"],
+            setup_flags: vec!["EPOLLET"],
             features: vec!["SYSCALL_POOL"],
             opcodes: Vec::new(),
             entries: (0, 0),
         };
         Ok(Driver {
             poller,
-            events: Events::with_capacity(NonZeroUsize::new(256).expect("non-zero")),
+            events: Vec::with_capacity(256),
             ops: Slots::with_capacity(256),
             attempts: Vec::new(),
             pending: VecDeque::new(),
@@ -155,9 +155,10 @@ impl Driver {
         self.ops.poll_multi(key, cx)
     }
 
-    /// Submissions are tried at the next park anyway; a few make it worth ending the turn.
+    /// Never: attempts are system calls made on the loop thread anyway, so ending a turn early
+    /// only adds waits (the budget alone bounds a turn).
     pub fn should_flush(&mut self) -> bool {
-        self.pending.len() >= 2 && self.pending.len() >= self.ops.len() / 8
+        false
     }
 
     pub fn cancel(&mut self, key: usize, data: Box<dyn Orphan>) -> Option<Box<dyn Orphan>> {
@@ -206,8 +207,7 @@ impl Driver {
     fn forget_fd(&mut self, fd: RawFd) {
         if let Some(w) = self.fds.remove(&fd) {
             if w.registered {
-                // SAFETY: the fd is still open here (it is closed after this).
-                let _ = self.poller.delete(unsafe { BorrowedFd::borrow_raw(fd) });
+                self.poller.delete(fd);
             }
         }
     }
@@ -254,33 +254,16 @@ impl Driver {
         }
     }
 
-    /// Arms the poller for the fds whose waiters changed.
+    /// Registers the fds that ops started waiting on (once per fd: interest is persistent).
     fn rearm(&mut self) {
         while let Some(fd) = self.dirty.pop() {
             let Some(w) = self.fds.get_mut(&fd) else {
                 continue;
             };
-            let ev = Event::new(fd as usize, !w.readers.is_empty(), !w.writers.is_empty());
-            // SAFETY: the fd is open: an op waiting on it holds it (and closing forgets it).
-            let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-            let res = if w.registered {
-                self.poller.modify(borrowed, ev)
-            } else {
-                // SAFETY: the fd is deleted from the poller before it is closed
-                // (`forget_fd`); a number reused after an unexpected close is re-added below.
-                unsafe { self.poller.add(fd, ev) }
-            };
-            let res = match res {
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                    // SAFETY: as above.
-                    unsafe { self.poller.add(fd, ev) }
-                }
-                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-                    self.poller.modify(borrowed, ev)
-                }
-                other => other,
-            };
-            match res {
+            if w.registered || (w.readers.is_empty() && w.writers.is_empty()) {
+                continue;
+            }
+            match self.poller.register(fd) {
                 Ok(()) => w.registered = true,
                 Err(e) => {
                     // The fd cannot be polled (a regular file, or closed): fail its waiters.
@@ -303,19 +286,14 @@ impl Driver {
         self.pool.drain(&mut self.results);
         let quick = !self.ready.is_empty() || !self.results.is_empty();
         let timeout = if quick { Some(Duration::ZERO) } else { timeout };
-        self.events.clear();
-        match self.poller.wait(&mut self.events, timeout) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
         let mut fired = std::mem::take(&mut self.fired);
-        fired.extend(
-            self.events
-                .iter()
-                .map(|e| (e.key as RawFd, e.readable, e.writable)),
-        );
-        for &(fd, readable, writable) in &fired {
+        self.poller.wait(&mut self.events, &mut fired, timeout)?;
+        for &Ready {
+            fd,
+            readable,
+            writable,
+        } in &fired
+        {
             self.wake_fd(fd, readable, writable);
         }
         fired.clear();
@@ -326,8 +304,8 @@ impl Driver {
         Ok(())
     }
 
-    /// Retries the ops waiting on a ready fd. The poller is one-shot: the fd is re-armed
-    /// afterwards for whoever still waits.
+    /// Retries the ops waiting on a ready fd; those that meet EAGAIN again wait for the next
+    /// edge.
     fn wake_fd(&mut self, fd: RawFd, readable: bool, writable: bool) {
         let Some(w) = self.fds.get_mut(&fd) else {
             return;
@@ -340,7 +318,6 @@ impl Driver {
         if writable {
             retry.extend(w.writers.drain(..));
         }
-        self.dirty.push(fd);
         for &key in &retry {
             self.attempt(key);
         }
