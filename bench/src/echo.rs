@@ -75,7 +75,7 @@ impl Opts {
 }
 
 #[derive(Clone)]
-struct Run {
+pub(crate) struct Run {
     msgs: f64,
     /// The window's length, as the load generator timed it.
     secs: f64,
@@ -88,19 +88,23 @@ struct Run {
     load_delay: f64,
     /// The whole server process, from `wait4`.
     srv_total: f64,
-    backend: String,
+    pub(crate) backend: String,
 }
 
 impl Run {
-    fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.msgs / self.secs
     }
-    fn us_per_msg(&self) -> f64 {
+    pub(crate) fn us_per_msg(&self) -> f64 {
         self.srv_cpu * 1e6 / self.msgs
+    }
+    /// Server and load generator CPU use, and their waits for CPU, as shares of the window.
+    pub(crate) fn shares(&self) -> [f64; 4] {
+        [self.srv_cpu, self.srv_delay, self.load_cpu, self.load_delay].map(|s| s / self.secs)
     }
     /// Whether the server or the load generator waited for its CPU (something else ran on
     /// its core) for more than `CONTENDED` of the window.
-    fn contended(&self) -> bool {
+    pub(crate) fn contended(&self) -> bool {
         self.srv_delay.max(self.load_delay) > CONTENDED * self.secs
     }
 }
@@ -365,10 +369,21 @@ fn conn_checks(conns: usize, best: &[Option<Run>]) -> Vec<Check> {
 
 /// One run: server on CPU 0, load generator on CPU 1, joined by the window pipe.
 fn one(engine: &str, conns: usize, opts: &Opts) -> Result<Run, String> {
+    one_env(engine, conns, opts, &[])
+}
+
+/// [`one`], with `env` added to the server's environment (`RINGPORT_BACKEND=poll`).
+pub(crate) fn one_env(
+    engine: &str,
+    conns: usize,
+    opts: &Opts,
+    env: &[(&str, &str)],
+) -> Result<Run, String> {
     let (ctl_read, ctl_write) = pipe()?;
     let max = (opts.warmup + opts.secs).ceil() as u64 + 60;
     let max = max.to_string();
     let mut cmd = child::worker(&["echo-server", "--engine", engine, "--max-secs", &max]);
+    cmd.envs(env.iter().copied());
     cmd.stdin(Stdio::from(ctl_read));
     // `spawn` drops `cmd`, closing our copy of the read end.
     let mut server = child::spawn(cmd, 0)?;
@@ -420,7 +435,7 @@ fn one(engine: &str, conns: usize, opts: &Opts) -> Result<Run, String> {
 }
 
 /// A pipe, both ends close-on-exec (a child gets one end only as its stdin).
-fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
+pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
     let mut fds = [0; 2];
     // SAFETY: `fds` has room for the two fds pipe2 writes.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo run --release -p ringport-bench -- all   # or one or more of: randread roundtrip
-//!                                                 #   timers echo idle
+//!                                                 #   timers echo idle http http-file poll
+//!                                                 #   copy
 //!     [--secs S]        randread seconds per run (default 8)
 //!     [--rr-reps N]     randread runs per engine and queue depth (default 3)
 //!     [--reps N]        roundtrip and timers runs per engine (default 3)
@@ -17,6 +18,17 @@
 //!     [--echo-engines L] echo servers besides ringport (default tokio,compio,monoio)
 //!     [--idle-reps N]   idle runs per server (default 3)
 //!     [--idle-conns N]  idle connections (default 10000)
+//!     [--http-reps N]   http runs per server (default 3)
+//!     [--http-warmup S] http warm-up seconds (default 1)
+//!     [--http-secs S]   http measured seconds (default 5)
+//!     [--http-conns N]  http connections (default 100)
+//!     [--file-reps N]   http-file runs per server and file (default 3)
+//!     [--file-warmup S] http-file warm-up seconds (default 1)
+//!     [--file-secs S]   http-file measured seconds (default 5)
+//!     [--poll-rr-reps N] poll randread runs per engine (default 3; its echo part takes
+//!                       the --echo-* options, its reads --secs)
+//!     [--copy-reps N]   copy runs per engine and scenario (default 3; needs
+//!                       `cargo build --release -p ringport-cli` first)
 //! ```
 //!
 //! The parent re-executes itself as `ringport-bench worker CASE --engine E ...`; a worker prints
@@ -26,8 +38,11 @@
 #![allow(missing_docs)]
 
 mod child;
+mod copy;
 mod echo;
+mod http;
 mod idle;
+mod poll;
 mod randread;
 mod report;
 mod roundtrip;
@@ -112,12 +127,26 @@ pub fn data_dir() -> PathBuf {
 }
 
 /// The cases the parent runs; `all` is every one, in this order.
-const CASES: [&str; 6] = ["all", "randread", "roundtrip", "timers", "echo", "idle"];
+const CASES: [&str; 10] = [
+    "all",
+    "randread",
+    "roundtrip",
+    "timers",
+    "echo",
+    "idle",
+    "http",
+    "http-file",
+    "poll",
+    "copy",
+];
 
 fn usage() -> String {
-    "usage: ringport-bench all|CASE... (randread roundtrip timers echo idle) [--secs S] [--rr-reps N] \
-     [--reps N] [--nops N] [--reads N] [--timers N] [--echo-reps N] [--echo-warmup S] \
-     [--echo-secs S] [--echo-conns L] [--echo-engines L] [--idle-reps N] [--idle-conns N]"
+    "usage: ringport-bench all|CASE... (randread roundtrip timers echo idle http http-file \
+     poll copy) [--secs S] [--rr-reps N] [--reps N] [--nops N] [--reads N] [--timers N] \
+     [--echo-reps N] [--echo-warmup S] [--echo-secs S] [--echo-conns L] [--echo-engines L] \
+     [--idle-reps N] [--idle-conns N] [--http-reps N] [--http-warmup S] [--http-secs S] \
+     [--http-conns N] [--file-reps N] [--file-warmup S] [--file-secs S] [--poll-rr-reps N] \
+     [--copy-reps N]"
         .to_string()
 }
 
@@ -148,6 +177,8 @@ fn worker(args: &Args) -> Result<(), String> {
         Some("echo-load") => echo::load(args),
         Some("idle-server") => idle::server(args),
         Some("idle-client") => idle::client(args),
+        Some("copy-net") => copy::worker(args),
+        Some("http-server") => http::server(args),
         other => Err(format!("unknown worker case {other:?}")),
     }
 }
@@ -193,6 +224,23 @@ fn parent(args: &Args, raw: &[String]) -> Result<(), String> {
             settle: std::time::Duration::from_secs(1),
         };
         doc.add(idle::run(&opts)?);
+    }
+    if wants("http") {
+        doc.add(http::run_hello(&http::Opts::hello(args)?)?);
+    }
+    if wants("http-file") {
+        doc.add(http::run_files(&http::Opts::files(args)?)?);
+    }
+    if wants("poll") {
+        for section in poll::run(&poll::Opts::new(args)?)? {
+            doc.add(section);
+        }
+    }
+    if wants("copy") {
+        let opts = copy::Opts {
+            reps: args.get("copy-reps", 3)?,
+        };
+        doc.add(copy::run(&opts)?);
     }
     let path = workspace_root().join("BENCHMARKS.md");
     doc.finish(&path)

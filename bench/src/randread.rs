@@ -220,7 +220,7 @@ fn fio(path: &Path, qd: usize, secs: u64) -> Result<Run, String> {
 
 /// Creates the 1 GiB file when it is missing or has the wrong size: buffered writes of
 /// pseudo-random bytes, fsync, rename into place, then `sync`.
-fn ensure_file(path: &Path) -> Result<(), String> {
+pub(crate) fn ensure_file(path: &Path) -> Result<(), String> {
     if std::fs::metadata(path).is_ok_and(|m| m.len() == FILE_SIZE) {
         return Ok(());
     }
@@ -269,12 +269,19 @@ pub fn worker(args: &Args) -> Result<(), String> {
     let qd: usize = args.get("qd", 1)?;
     let secs: u64 = args.get("secs", 8)?;
     let path = args.req("file")?.to_string();
-    let (ops, elapsed) = match engine {
+    let (ops, elapsed, backend) = match engine {
         "ringport" => ringport_loop(&path, qd, secs)?,
-        "tokio" => tokio_loop(&path, qd, secs)?,
+        "tokio" => {
+            let (ops, elapsed) = tokio_loop(&path, qd, secs)?;
+            (ops, elapsed, "tokio".to_string())
+        }
         other => return Err(format!("unknown randread engine {other}")),
     };
-    child::emit(&[("ops", ops.to_string()), ("secs", format!("{elapsed:.6}"))]);
+    child::emit(&[
+        ("ops", ops.to_string()),
+        ("secs", format!("{elapsed:.6}")),
+        ("backend", backend),
+    ]);
     Ok(())
 }
 
@@ -282,8 +289,11 @@ fn offset(rng: &mut XorShift) -> u64 {
     (rng.next_u64() % BLOCKS) * BLOCK
 }
 
-fn ringport_loop(path: &str, qd: usize, secs: u64) -> Result<(u64, f64), String> {
-    ringport::run(async move {
+/// The reads, and the backend the runtime chose (`RINGPORT_BACKEND` may force one).
+fn ringport_loop(path: &str, qd: usize, secs: u64) -> Result<(u64, f64, String), String> {
+    let rt = ringport::Runtime::new().map_err(|e| format!("ringport runtime: {e}"))?;
+    let backend = rt.backend().to_string();
+    let (ops, elapsed) = rt.block_on(async move {
         let file = ringport::fs::OpenOptions::new()
             .read(true)
             .direct(true)
@@ -317,8 +327,9 @@ fn ringport_loop(path: &str, qd: usize, secs: u64) -> Result<(u64, f64), String>
         for t in tasks {
             total += t.await.map_err(|e| e.to_string())??;
         }
-        Ok((total, start.elapsed().as_secs_f64()))
-    })
+        Ok::<_, String>((total, start.elapsed().as_secs_f64()))
+    })?;
+    Ok((ops, elapsed, backend))
 }
 
 /// One page, aligned as `O_DIRECT` needs.

@@ -199,7 +199,8 @@ const METHOD: &str = "
 ## Method
 
 Each engine runs as its own subprocess: this binary re-executing itself as a worker
-(`ringport-bench worker CASE --engine E ...`), or fio. Every engine's child is pinned to CPU 0
+(`ringport-bench worker CASE --engine E ...`), or an outside command (fio; cp, dd and the
+`ringport` binary in the copy case). Every engine's child is pinned to CPU 0
 with `sched_setaffinity` (its threads too: tokio's blocking pool shares that one core), and its
 CPU seconds are the user + system time `wait4` reports for it: all its threads, process start-up
 and teardown included. In the network cases (echo, idle) the server is that child and the

@@ -1,0 +1,1198 @@
+//! Cases `http` and `http-file`: an HTTP/1.1 server on CPU 0 under `wrk` on CPU 1.
+//!
+//! `http`: a plaintext "Hello, World!" from ringport-http, from hyper 1.x on tokio's
+//! current-thread runtime, and from nginx with one worker (`return 200`). `http-file`: a
+//! 1 MiB and a 1 GiB static file from ringport-http's `ServeDir` (file bodies go out with
+//! splice) and from nginx (`sendfile on`).
+//!
+//! Each run starts the server, checks one response by hand, runs `wrk` once to warm up and
+//! once measured. The server's CPU time over the measured run is taken by the parent from
+//! `/proc/PID/stat` (the whole process tree: nginx's master and worker) just before `wrk`
+//! starts and just after it ends; `wrk` reports its own figures through a Lua `done` hook that
+//! prints a `RESULT` line.
+
+use crate::child::{self, Outcome, Running};
+use crate::echo::{control_thread, listener, need_fds, pipe, set_backend};
+use crate::report::{grouped, Check, Section, Target};
+use crate::{Args, XorShift};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The plaintext body every server answers `GET /` with.
+const BODY: &str = "Hello, World!";
+const HELLO_SERVERS: [&str; 3] = ["ringport", "hyper", "nginx"];
+const FILE_SERVERS: [&str; 2] = ["ringport", "nginx"];
+/// The static files: name, size, and the connections `wrk` keeps open for it.
+const FILES: [(&str, u64, usize); 2] = [
+    ("http-1MiB.bin", 1 << 20, 16),
+    ("http-1GiB.bin", 1 << 30, 4),
+];
+/// A run where something else used CPU 0 (the server's core) for this share of the measured
+/// run, or `wrk` waited this share for CPU 1, is contended.
+const CONTENDED: f64 = 0.05;
+/// The backlog nginx listens with (the workers get the same through `echo::listener`).
+const BACKLOG: u32 = 4096;
+
+pub struct Opts {
+    pub reps: usize,
+    /// Seconds of the warm-up `wrk` run and of the measured one (whole seconds: `wrk -d`).
+    pub warmup: u64,
+    pub secs: u64,
+    /// Connections for the plaintext case (the file case has its own per file).
+    pub conns: usize,
+}
+
+impl Opts {
+    /// `http`: `--http-reps`, `--http-warmup`, `--http-secs`, `--http-conns`.
+    pub fn hello(args: &Args) -> Result<Opts, String> {
+        Ok(Opts {
+            reps: args.get("http-reps", 3)?,
+            warmup: args.get("http-warmup", 1)?,
+            secs: args.get("http-secs", 5)?,
+            conns: args.get("http-conns", 100)?,
+        })
+    }
+
+    /// `http-file`: `--file-reps`, `--file-warmup`, `--file-secs`.
+    pub fn files(args: &Args) -> Result<Opts, String> {
+        Ok(Opts {
+            reps: args.get("file-reps", 3)?,
+            warmup: args.get("file-warmup", 1)?,
+            secs: args.get("file-secs", 5)?,
+            conns: 0,
+        })
+    }
+}
+
+#[derive(Clone)]
+struct Run {
+    /// Complete responses and bytes received (partial responses included), as `wrk` counted.
+    requests: f64,
+    bytes: f64,
+    /// `wrk`'s measured duration.
+    secs: f64,
+    /// Server CPU seconds over the measured `wrk` run, and CPU 0's busy seconds that were not
+    /// the server's (other processes, kernel threads, steal).
+    srv_cpu: f64,
+    others0: f64,
+    /// `wrk`'s whole-process CPU seconds (`wait4`) and wall seconds, and its wait for CPU.
+    load_cpu: f64,
+    load_wall: f64,
+    load_delay: f64,
+    p50_us: f64,
+    p99_us: f64,
+    /// The whole server process (tree), from `wait4`.
+    srv_total: f64,
+    backend: String,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.requests / self.secs
+    }
+    /// Megabytes (10^6 bytes) per second.
+    fn mbps(&self) -> f64 {
+        self.bytes / self.secs / 1e6
+    }
+    fn us_per_req(&self) -> f64 {
+        self.srv_cpu * 1e6 / self.requests
+    }
+    fn us_per_mb(&self) -> f64 {
+        self.srv_cpu * 1e6 / (self.bytes / 1e6)
+    }
+    fn contended(&self) -> bool {
+        self.others0.max(self.load_delay) > CONTENDED * self.secs
+    }
+    fn star(&self) -> &'static str {
+        if self.contended() {
+            "*"
+        } else {
+            ""
+        }
+    }
+    fn cpu_cells(&self) -> [String; 2] {
+        [
+            format!(
+                "{:.0} % / {:.0} %",
+                100.0 * self.srv_cpu / self.secs,
+                100.0 * self.others0 / self.secs
+            ),
+            format!(
+                "{:.0} % / {:.0} %",
+                100.0 * self.load_cpu / self.load_wall,
+                100.0 * self.load_delay / self.secs
+            ),
+        ]
+    }
+}
+
+/// What one load takes: the URL path, connections, `wrk --timeout`, and the check of the
+/// response made before the load.
+struct Load<'a> {
+    path: &'a str,
+    conns: usize,
+    timeout_s: u64,
+    expect: Expect,
+}
+
+#[derive(Clone, Copy)]
+enum Expect {
+    Body(&'static str),
+    Length(u64),
+}
+
+/// Every run of every server for one load, interleaved, with one extra run for a server whose
+/// runs were all contended; then each server's median clean run.
+fn runs_of(
+    case: &str,
+    servers: &[&str],
+    load: &Load<'_>,
+    opts: &Opts,
+    ctx: &Ctx,
+) -> Vec<Result<(Run, Vec<Run>), String>> {
+    let mut all: Vec<Vec<Run>> = vec![Vec::new(); servers.len()];
+    let mut failed: Vec<Option<String>> = vec![None; servers.len()];
+    let mut attempt = |i: usize, label: &str, all: &mut Vec<Vec<Run>>| {
+        let server = servers[i];
+        eprintln!(
+            "{case}: {server}, {} × {} connections, {label}",
+            load.path, load.conns
+        );
+        match one(server, load, opts, ctx) {
+            Ok(r) => {
+                if r.contended() {
+                    eprintln!(
+                        "{case}: {server}: contended (others on CPU 0 {:.0} %, wrk waited for \
+                         CPU {:.0} %)",
+                        100.0 * r.others0 / r.secs,
+                        100.0 * r.load_delay / r.secs
+                    );
+                }
+                all[i].push(r);
+            }
+            Err(e) => {
+                eprintln!("{case}: {server}: {e}");
+                failed[i] = Some(e);
+            }
+        }
+    };
+    for rep in 0..opts.reps {
+        for i in 0..servers.len() {
+            attempt(i, &format!("run {} of {}", rep + 1, opts.reps), &mut all);
+        }
+    }
+    for i in 0..servers.len() {
+        if !all[i].is_empty() && all[i].iter().all(Run::contended) {
+            attempt(i, "extra run (every run so far contended)", &mut all);
+        }
+    }
+    all.into_iter()
+        .zip(failed)
+        .map(|(runs, failed)| {
+            let clean: Vec<Run> = runs.iter().filter(|r| !r.contended()).cloned().collect();
+            let pool = if clean.is_empty() { &runs } else { &clean };
+            match child::median(pool, Run::rate) {
+                Some((m, _)) => Ok((m, runs)),
+                None => Err(failed.unwrap_or_else(|| "no run".into())),
+            }
+        })
+        .collect()
+}
+
+/// A check of ringport against a peer, with no verdict on a contended run.
+fn check(
+    what: String,
+    ours: Option<&Run>,
+    peer: Option<&Run>,
+    f: fn(&Run) -> f64,
+    show: fn(f64) -> String,
+    target: Target,
+) -> Check {
+    let shown = |r: Option<&Run>| {
+        r.map_or("failed".into(), |r| {
+            let mark = if r.contended() { " (contended)" } else { "" };
+            format!("{}{mark}", show(f(r)))
+        })
+    };
+    Check {
+        what,
+        ours: shown(ours),
+        peer: shown(peer),
+        ratio: ours
+            .zip(peer)
+            .and_then(|(o, p)| (!o.contended() && !p.contended()).then(|| f(o) / f(p))),
+        target,
+    }
+}
+
+/// Versions and paths every note uses.
+struct Ctx {
+    /// The directory served (the files of `http-file`).
+    root: PathBuf,
+    /// The Lua script that makes `wrk` print its `RESULT` line.
+    script: PathBuf,
+}
+
+impl Ctx {
+    fn new() -> Result<Ctx, String> {
+        let dir = crate::data_dir();
+        let root = dir.join("http");
+        std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+        let script = dir.join("wrk-result.lua");
+        std::fs::write(&script, WRK_LUA).map_err(|e| format!("{}: {e}", script.display()))?;
+        Ok(Ctx { root, script })
+    }
+}
+
+/// `wrk`'s report as one `RESULT` line (durations and latencies in µs).
+const WRK_LUA: &str = r#"-- Written by ringport-bench: prints wrk's summary as one line.
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "RESULT requests=%.0f bytes=%.0f duration_us=%.0f connect=%.0f read=%.0f write=%.0f " ..
+    "status=%.0f timeout=%.0f p50_us=%.0f p99_us=%.0f\n",
+    summary.requests, summary.bytes, summary.duration, e.connect, e.read, e.write,
+    e.status, e.timeout, latency:percentile(50), latency:percentile(99)))
+end
+"#;
+
+fn versions() -> (String, String) {
+    let out = |cmd: &str, arg: &str| {
+        Command::new(cmd)
+            .arg(arg)
+            .output()
+            .ok()
+            .map(|o| {
+                let text = [o.stdout, o.stderr].concat();
+                String::from_utf8_lossy(&text)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            })
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| format!("{cmd}: not found"))
+    };
+    let wrk = out("wrk", "--version");
+    // "wrk debian/4.1.0-3+b2 [epoll] Copyright (C) 2012 Will Glozer": the first three words.
+    let wrk = wrk.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+    (wrk, out("nginx", "-v"))
+}
+
+pub fn run_hello(opts: &Opts) -> Result<Section, String> {
+    let ctx = Ctx::new()?;
+    let load = Load {
+        path: "/",
+        conns: opts.conns,
+        timeout_s: 5,
+        expect: Expect::Body(BODY),
+    };
+    let results = runs_of("http", &HELLO_SERVERS, &load, opts, &ctx);
+    let mut rows = Vec::new();
+    let mut best: Vec<Option<Run>> = Vec::new();
+    let mut backends = Vec::new();
+    for (server, res) in HELLO_SERVERS.iter().zip(results) {
+        match res {
+            Ok((m, every)) => {
+                backends.push(format!("{server}: {}", m.backend));
+                let every: Vec<String> = every
+                    .iter()
+                    .map(|r| format!("{}{}", grouped(r.rate()), r.star()))
+                    .collect();
+                let [srv, load] = m.cpu_cells();
+                rows.push(vec![
+                    server.to_string(),
+                    format!("{}{}", grouped(m.rate()), m.star()),
+                    format!("{:.2}", m.us_per_req()),
+                    srv,
+                    load,
+                    format!("{:.2} / {:.2}", m.p50_us / 1e3, m.p99_us / 1e3),
+                    format!("{:.2}", m.srv_total),
+                    every.join(" / "),
+                ]);
+                best.push(Some(m));
+            }
+            Err(e) => {
+                rows.push(vec![server.to_string(), format!("failed: {e}")]);
+                best.push(None);
+            }
+        }
+    }
+    let rate = |r: f64| grouped(r);
+    let us = |u: f64| format!("{u:.2} µs");
+    let mut checks = Vec::new();
+    for (i, target) in [(1, Target::AtLeast(1.2)), (2, Target::AtLeast(1.0))] {
+        checks.push(check(
+            format!("requests/s vs {}", HELLO_SERVERS[i]),
+            best[0].as_ref(),
+            best[i].as_ref(),
+            Run::rate,
+            rate,
+            target,
+        ));
+    }
+    for i in [1, 2] {
+        checks.push(check(
+            format!("server CPU per request vs {}", HELLO_SERVERS[i]),
+            best[0].as_ref(),
+            best[i].as_ref(),
+            Run::us_per_req,
+            us,
+            Target::None,
+        ));
+    }
+    let (wrk, nginx) = versions();
+    let mut notes = vec![
+        format!(
+            "Load: `wrk -t1 -c{} -d{}s --timeout {}s -s wrk-result.lua http://127.0.0.1:PORT/` \
+             ({wrk}) pinned to CPU 1, after a warm-up run of {} s with the same connections; \
+             the server is pinned to CPU 0. Runs per server: {}, servers interleaved; the \
+             figures are the median run's (by requests/s). The Lua script only defines \
+             `done`, which prints wrk's own summary (requests, bytes, duration, errors, latency \
+             percentiles): wrk's request path is unchanged. A run with any wrk error (connect, \
+             read, write, timeout, non-2xx status) fails.",
+            opts.conns, opts.secs, load.timeout_s, opts.warmup, opts.reps
+        ),
+        format!(
+            "Every server answers `GET /` with `200`, `Content-Type: text/plain`, \
+             `Content-Length: 13`, `Date` and the body `{BODY}` (nginx adds `Server: nginx` \
+             and `Connection: keep-alive`); before the load, one request made by hand checks \
+             the status and the body."
+        ),
+        "ringport: `ringport_http::Server::from_listener(..).serve_with_shutdown(handler, \
+         pending())` on `Runtime::new()`, the handler answering `/` with \
+         `Response::new(Body::from(\"Hello, World!\"))` and the content type (other paths go \
+         to `ServeDir`; see http-file). hyper 1.x: tokio `new_current_thread().enable_io()`, \
+         an accept loop spawning `http1::Builder::new().serve_connection(TokioIo::new(stream), \
+         service_fn(..))` per connection (`TCP_NODELAY`, no timer, so no header-read \
+         timeout: ringport-http arms its read and write timeouts on every request), a \
+         `Full<Bytes>` body. nginx: see below."
+            .to_string(),
+        nginx_note(&nginx),
+        SERVER_CPU_NOTE.to_string(),
+        "Reading the figures: as in echo, both sides spend most of their time in the kernel's \
+         loopback TCP path (`perf record` of the servers while this case was written: 79 % of \
+         the ringport server's cycles in the kernel, 83 % of hyper's; in ringport's user \
+         space the largest items were `parse_head`, the connection task, and the timers of \
+         the per-request read/write timeouts: the timer heap, `Timeout::poll` and \
+         `clock_gettime`, about 4 % together). With wrk near 100 % of its core, requests/s \
+         is the load generator's ceiling more than the server's; server CPU µs per request is \
+         the server's own figure."
+            .to_string(),
+        contention_note(),
+    ];
+    if !backends.is_empty() {
+        notes.push(format!("Backends: {}.", backends.join("; ")));
+    }
+    Ok(Section {
+        title: "http: plaintext \"Hello, World!\" over keep-alive connections, server on one \
+                core"
+            .into(),
+        notes,
+        header: vec![
+            "server",
+            "requests/s",
+            "server CPU µs per request",
+            "server CPU use / others on CPU 0",
+            "wrk CPU use / wait for CPU",
+            "latency p50 / p99 (ms)",
+            "server CPU s, whole run",
+            "requests/s, every run",
+        ],
+        rows,
+        checks,
+    })
+}
+
+fn contention_note() -> String {
+    format!(
+        "Contention guard: \"others on CPU 0\" is the time CPU 0 was busy (user, nice, system, \
+         irq, softirq and steal in `/proc/stat`) over the measured run less the server's own \
+         CPU time, as a share of the run: other processes, kernel threads and the \
+         hypervisor's steal on the server's core. (Not the server's `run_delay`, as in echo: \
+         ringport's blocking-pool thread, which `ServeDir` uses, shares CPU 0 with the loop \
+         and waits for it by design.) \"wrk wait for CPU\" is `run_delay` summed over \
+         `/proc/PID/task/*/schedstat` of wrk's threads, sampled every 50 ms while it runs. A \
+         run where either exceeds {:.0} % is contended, marked *: left out of the median while \
+         a clean run exists (a server with no clean run gets one extra), and a check on it \
+         gets no verdict (n/a). \"wrk CPU use\" is wrk's whole-process CPU time from `wait4` \
+         ÷ its wall time. Both CPU-time sources are clock-tick based, and kernel threads \
+         (softirq, page-cache work) run on CPU 0 too, so \"others\" reads a few per cent \
+         on a quiet machine.",
+        CONTENDED * 100.0
+    )
+}
+
+const SERVER_CPU_NOTE: &str = "Server CPU µs per request = the server's CPU time over the \
+    measured wrk run ÷ requests completed in it. The parent reads user + system time from \
+    `/proc/PID/stat` of every process of the server (the worker; nginx's master and its \
+    worker, found through `/proc/PID/task/*/children`) just before starting wrk and just \
+    after it exits, so wrk's start-up, its connection set-up and its teardown (a few ms) are \
+    inside the window; the clock-tick resolution (10 ms) is under 0.5 % of a 5 s run. \
+    \"server CPU s, whole run\" is the server's `wait4` figure, warm-up and start-up \
+    included (nginx's master reaps its worker, so it holds both).";
+
+fn nginx_note(version: &str) -> String {
+    format!(
+        "nginx ({version}): `nginx -p PREFIX -c PREFIX/nginx.conf -e PREFIX/error.log -g \
+         'daemon off;'` started by the parent on CPU 0 (`sched_setaffinity` before exec, as \
+         `taskset -c 0` does; the worker inherits it), stopped with SIGTERM (and the \
+         parent-death signal set, so it cannot outlive the run). The generated config: \
+         `worker_processes 1; events {{ worker_connections 4096; }}`, and in `http`: \
+         `access_log off; sendfile on; tcp_nopush on; server_tokens off; \
+         keepalive_requests 1000000;` (so that nginx, like the other servers, never closes a \
+         keep-alive connection during a run; its default is 1000), `listen \
+         127.0.0.1:PORT backlog={BACKLOG}; location = / {{ default_type text/plain; return \
+         200 \"{BODY}\"; }} location / {{ root DIR; }}`, temp paths inside PREFIX."
+    )
+}
+
+pub fn run_files(opts: &Opts) -> Result<Section, String> {
+    let ctx = Ctx::new()?;
+    for (name, size, _) in FILES {
+        ensure_file(&ctx.root.join(name), size)?;
+    }
+    let mut rows = Vec::new();
+    let mut checks = Vec::new();
+    let mut backends = Vec::new();
+    for (name, size, conns) in FILES {
+        // Read once, so the first server does not pay for the page cache.
+        warm_cache(&ctx.root.join(name))?;
+        let path = format!("/{name}");
+        let load = Load {
+            path: &path,
+            conns,
+            timeout_s: 60,
+            expect: Expect::Length(size),
+        };
+        let results = runs_of("http-file", &FILE_SERVERS, &load, opts, &ctx);
+        let mut best: Vec<Option<Run>> = Vec::new();
+        for (server, res) in FILE_SERVERS.iter().zip(results) {
+            match res {
+                Ok((m, every)) => {
+                    if !backends.iter().any(|b: &String| b.starts_with(server)) {
+                        backends.push(format!("{server}: {}", m.backend));
+                    }
+                    let every: Vec<String> = every
+                        .iter()
+                        .map(|r| format!("{}{}", grouped(r.mbps()), r.star()))
+                        .collect();
+                    let [srv, load] = m.cpu_cells();
+                    rows.push(vec![
+                        size_name(size),
+                        conns.to_string(),
+                        server.to_string(),
+                        format!("{}{}", grouped(m.mbps()), m.star()),
+                        format!("{:.1}", m.rate()),
+                        format!("{:.0}", m.us_per_mb()),
+                        srv,
+                        load,
+                        every.join(" / "),
+                    ]);
+                    best.push(Some(m));
+                }
+                Err(e) => {
+                    rows.push(vec![
+                        size_name(size),
+                        conns.to_string(),
+                        server.to_string(),
+                        format!("failed: {e}"),
+                    ]);
+                    best.push(None);
+                }
+            }
+        }
+        let (ours, peer) = (best[0].as_ref(), best[1].as_ref());
+        checks.push(check(
+            format!("{}: MB/s vs nginx", size_name(size)),
+            ours,
+            peer,
+            Run::mbps,
+            grouped,
+            Target::AtLeast(1.0),
+        ));
+        checks.push(check(
+            format!("{}: requests/s vs nginx", size_name(size)),
+            ours,
+            peer,
+            Run::rate,
+            |r| format!("{r:.1}"),
+            Target::None,
+        ));
+        checks.push(check(
+            format!("{}: server CPU per MB vs nginx", size_name(size)),
+            ours,
+            peer,
+            Run::us_per_mb,
+            |u| format!("{u:.0} µs"),
+            Target::None,
+        ));
+    }
+    let (wrk, nginx) = versions();
+    let mut notes = vec![
+        format!(
+            "Files under `{}`, written once with pseudo-random bytes and read once before \
+             their runs (so both servers find them in the page cache): {}.",
+            ctx.root.display(),
+            FILES
+                .iter()
+                .map(|(n, s, c)| format!("`{n}` ({}, wrk with {c} connections)", size_name(*s)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        format!(
+            "Load: `wrk -t1 -cC -d{}s --timeout 60s -s wrk-result.lua \
+             http://127.0.0.1:PORT/FILE` ({wrk}) pinned to CPU 1, after a warm-up run of {} s; \
+             server on CPU 0; runs per server and file: {}, interleaved; the figures are the \
+             median run's (by requests/s). MB/s = bytes wrk received (heads and bodies, \
+             partial responses at the end included) ÷ its duration, MB = 10^6 bytes. Before \
+             the load one request by hand checks the status (200) and `Content-Length`. A run \
+             with any wrk error fails.",
+            opts.secs, opts.warmup, opts.reps
+        ),
+        "ringport: `ServeDir::new(DIR)` behind `Server::from_listener(..)` (as in http): per \
+         request it canonicalizes the path on the blocking pool, opens the file beneath the \
+         root, takes its metadata, and sends the body with `TcpStream::send_file` (splice \
+         through a pipe, 4 MiB per call). nginx: `sendfile on; tcp_nopush on;` and the \
+         config below."
+            .to_string(),
+        nginx_note(&nginx),
+        SERVER_CPU_NOTE
+            .replace("per request", "per MB")
+            .replace("÷ requests completed in it", "÷ MB wrk received in it"),
+        contention_note(),
+        "Reading the figures: over loopback, the TCP work of a segment (transmit, and the \
+         receiver's softirq delivery) is done by whichever process makes it go out: the \
+         server when it writes into an open window, the client when its ACK opens the window \
+         for data already queued. wrk reads with 8 KiB `read`s on one core; once it is the \
+         slower side, the server's send queue fills and the transmits move into wrk's ACK \
+         path. `perf record` of wrk while this case was written (1 MiB, 16 connections): \
+         against ringport 42 % of wrk's cycles were under `tcp_write_xmit` and 50 % under \
+         `net_rx_action`, against nginx 2 % and 4 %. So when wrk's CPU use is near 100 %, \
+         MB/s is wrk's ceiling, and the server CPU per MB of that server leaves out transmit \
+         work wrk did for it: compare server CPU only between runs where wrk was not \
+         saturated. ringport's file bodies go out through io_uring `SPLICE`, which the \
+         kernel runs on its io-wq threads (`iou-wrk-*`, threads of the server process, so \
+         counted as its CPU)."
+            .to_string(),
+    ];
+    if !backends.is_empty() {
+        notes.push(format!("Backends: {}.", backends.join("; ")));
+    }
+    Ok(Section {
+        title: "http-file: static files over keep-alive connections, server on one core".into(),
+        notes,
+        header: vec![
+            "file",
+            "connections",
+            "server",
+            "MB/s",
+            "requests/s",
+            "server CPU µs per MB",
+            "server CPU use / others on CPU 0",
+            "wrk CPU use / wait for CPU",
+            "MB/s, every run",
+        ],
+        rows,
+        checks,
+    })
+}
+
+fn size_name(size: u64) -> String {
+    if size >= 1 << 30 {
+        format!("{} GiB", size >> 30)
+    } else {
+        format!("{} MiB", size >> 20)
+    }
+}
+
+/// Writes `path` with `size` pseudo-random bytes when it is missing or has another size.
+fn ensure_file(path: &Path, size: u64) -> Result<(), String> {
+    if std::fs::metadata(path).is_ok_and(|m| m.len() == size) {
+        return Ok(());
+    }
+    eprintln!(
+        "http-file: writing {} ({})",
+        path.display(),
+        size_name(size)
+    );
+    let tmp = path.with_extension("part");
+    let fail = |e: std::io::Error| format!("{}: {e}", tmp.display());
+    let mut f = std::fs::File::create(&tmp).map_err(fail)?;
+    let mut rng = XorShift::new(size);
+    let mut chunk = vec![0u8; (1 << 20).min(size as usize)];
+    for _ in 0..size / chunk.len() as u64 {
+        for w in chunk.chunks_exact_mut(8) {
+            w.copy_from_slice(&rng.next_u64().to_le_bytes());
+        }
+        f.write_all(&chunk).map_err(fail)?;
+    }
+    f.sync_all().map_err(fail)?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(fail)
+}
+
+fn warm_cache(path: &Path) -> Result<(), String> {
+    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut f = std::fs::File::open(path).map_err(fail)?;
+    let mut buf = vec![0u8; 1 << 20];
+    while f.read(&mut buf).map_err(fail)? > 0 {}
+    Ok(())
+}
+
+/// One run: start the server, check one response, warm up, measure, stop.
+fn one(server: &str, load: &Load<'_>, opts: &Opts, ctx: &Ctx) -> Result<Run, String> {
+    let srv = Srv::start(server, ctx, opts)?;
+    let url = format!("http://127.0.0.1:{}{}", srv.port, load.path);
+    probe(srv.port, load.path, load.expect)?;
+    if opts.warmup > 0 {
+        wrk(ctx, &url, load, opts.warmup)?;
+    }
+    let pids = srv.pids();
+    let (busy0, (cpu0, _)) = (cpu_busy(0)?, cpu_and_delay(&pids)?);
+    let w = wrk(ctx, &url, load, opts.secs)?;
+    let (cpu1, _) =
+        cpu_and_delay(&pids).map_err(|e| format!("{e} (a server process ended during the run)"))?;
+    let busy1 = cpu_busy(0)?;
+    let out = srv.stop()?;
+    let num = |k: &str| w.out.num(k);
+    Ok(Run {
+        requests: num("requests")?,
+        bytes: num("bytes")?,
+        secs: num("duration_us")? / 1e6,
+        srv_cpu: cpu1 - cpu0,
+        others0: (busy1 - busy0 - (cpu1 - cpu0)).max(0.0),
+        load_cpu: w.out.cpu_s,
+        load_wall: w.out.wall_s,
+        load_delay: w.delay,
+        p50_us: num("p50_us")?,
+        p99_us: num("p99_us")?,
+        srv_total: out.cpu_s,
+        backend: out
+            .kv
+            .get("backend")
+            .cloned()
+            .unwrap_or_else(|| "epoll".into()),
+    })
+}
+
+/// One request by hand: the status must be 200 and the body (or its length) what the load
+/// expects.
+fn probe(port: u16, path: &str, expect: Expect) -> Result<(), String> {
+    let what = format!("checking GET {path}");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let fail = |e: std::io::Error| format!("{what}: {e}");
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(fail)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(fail)?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).map_err(fail)?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    let head_end = loop {
+        if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if got.len() > 64 * 1024 {
+            return Err(format!("{what}: no end of head in 64 KiB"));
+        }
+        let n = s.read(&mut buf).map_err(fail)?;
+        if n == 0 {
+            return Err(format!("{what}: closed before the head ended"));
+        }
+        got.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&got[..head_end]).to_string();
+    let status = head.lines().next().unwrap_or("");
+    if !status.starts_with("HTTP/1.1 200") {
+        return Err(format!("{what}: answered {status:?}"));
+    }
+    let length: Option<u64> = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("content-length")
+            .then(|| v.trim().parse().ok())?
+    });
+    match expect {
+        Expect::Length(n) if length == Some(n) => Ok(()),
+        Expect::Length(n) => Err(format!("{what}: Content-Length {length:?}, not {n}")),
+        Expect::Body(body) => {
+            while got.len() - head_end < body.len() {
+                let n = s.read(&mut buf).map_err(fail)?;
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            if &got[head_end..] == body.as_bytes() && length == Some(body.len() as u64) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{what}: body {:?}",
+                    String::from_utf8_lossy(&got[head_end..])
+                ))
+            }
+        }
+    }
+}
+
+/// What `wrk` printed, and how long its threads waited for CPU.
+struct Wrk {
+    out: Outcome,
+    delay: f64,
+}
+
+fn wrk(ctx: &Ctx, url: &str, load: &Load<'_>, secs: u64) -> Result<Wrk, String> {
+    let mut cmd = Command::new("wrk");
+    cmd.arg("-t1")
+        .arg(format!("-c{}", load.conns))
+        .arg(format!("-d{secs}s"))
+        .arg("--timeout")
+        .arg(format!("{}s", load.timeout_s))
+        .arg("-s")
+        .arg(&ctx.script)
+        .arg(url)
+        .stdin(Stdio::null());
+    let running = child::spawn(cmd, 1)?;
+    let pid = running.pid();
+    // wrk's threads are gone once it exits: sample their wait for CPU while it runs, keeping
+    // the largest sum seen (a thread that has exited drops out of the sum).
+    let done = AtomicBool::new(false);
+    let (out, delay) = std::thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            let mut most = 0.0f64;
+            while !done.load(Ordering::Relaxed) {
+                if let Ok((_, d)) = cpu_and_delay(&[pid]) {
+                    most = most.max(d);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            most
+        });
+        let out = running.finish();
+        done.store(true, Ordering::Relaxed);
+        (out, sampler.join().unwrap_or(0.0))
+    });
+    let out = out.map_err(|e| format!("wrk: {e}"))?;
+    if !out.kv.contains_key("requests") {
+        return Err(format!("wrk printed no RESULT line: {}", out.stdout.trim()));
+    }
+    let errors: Vec<String> = ["connect", "read", "write", "status", "timeout"]
+        .iter()
+        .filter_map(|k| {
+            let n = out.num(k).unwrap_or(1.0);
+            (n > 0.0).then(|| format!("{k} {n}"))
+        })
+        .collect();
+    if !errors.is_empty() {
+        return Err(format!("wrk counted errors: {}", errors.join(", ")));
+    }
+    Ok(Wrk { out, delay })
+}
+
+/// A server under test: a worker of this binary, or nginx. Stopped, whatever happens, when
+/// dropped.
+struct Srv {
+    run: Option<Running>,
+    /// The worker's stdin: closing it ends the worker.
+    ctl: Option<OwnedFd>,
+    /// nginx's prefix directory (config, pid file, error log), removed at the end.
+    nginx: Option<PathBuf>,
+    port: u16,
+}
+
+impl Srv {
+    fn start(server: &str, ctx: &Ctx, opts: &Opts) -> Result<Srv, String> {
+        if server == "nginx" {
+            return Srv::nginx(ctx);
+        }
+        let (ctl_read, ctl_write) = pipe()?;
+        let max = (opts.warmup + opts.secs + 60).to_string();
+        let root = ctx.root.to_string_lossy();
+        let mut cmd = child::worker(&[
+            "http-server",
+            "--engine",
+            server,
+            "--root",
+            &root,
+            "--max-secs",
+            &max,
+        ]);
+        cmd.stdin(Stdio::from(ctl_read));
+        let mut run = child::spawn(cmd, 0)?;
+        let line = match run.line() {
+            Ok(line) => line,
+            Err(e) => return Err(run.finish().err().unwrap_or(e)),
+        };
+        let port = line
+            .strip_prefix("LISTEN ")
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| format!("http server printed {line:?}"))?;
+        Ok(Srv {
+            run: Some(run),
+            ctl: Some(ctl_write),
+            nginx: None,
+            port,
+        })
+    }
+
+    fn nginx(ctx: &Ctx) -> Result<Srv, String> {
+        // A free port: the kernel picks one, and nginx binds it right after.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("finding a free port: {e}"))?
+            .port();
+        let prefix = std::env::temp_dir().join(format!(
+            "ringport-bench-nginx-{}-{port}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&prefix).map_err(|e| format!("{}: {e}", prefix.display()))?;
+        // From here on, dropping `srv` removes the prefix (and stops nginx once started).
+        let mut srv = Srv {
+            run: None,
+            ctl: None,
+            nginx: Some(prefix.clone()),
+            port,
+        };
+        let conf = prefix.join("nginx.conf");
+        std::fs::write(&conf, nginx_conf(&prefix, &ctx.root, port))
+            .map_err(|e| format!("{}: {e}", conf.display()))?;
+        let mut cmd = Command::new("nginx");
+        cmd.arg("-p")
+            .arg(format!("{}/", prefix.display()))
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(prefix.join("error.log"))
+            .args(["-g", "daemon off;"])
+            .stdin(Stdio::null());
+        // SAFETY: the hook runs in the forked child before exec and makes one raw syscall
+        // (async-signal-safe, no allocation, no locks).
+        unsafe {
+            cmd.pre_exec(|| {
+                // nginx's master gets SIGTERM (a fast shutdown of it and its worker) if this
+                // process dies first.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        srv.run = Some(child::spawn(cmd, 0)?);
+        // Ready when it accepts a connection and its worker exists.
+        let give_up = Instant::now() + Duration::from_secs(10);
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        loop {
+            let pid = srv.pid();
+            if exited(pid) {
+                let why = srv.run.take().map(Running::finish);
+                let log = std::fs::read_to_string(prefix.join("error.log")).unwrap_or_default();
+                return Err(format!(
+                    "nginx ended at start-up ({}): {}",
+                    match why {
+                        Some(Err(e)) => e,
+                        _ => "exit status 0".into(),
+                    },
+                    log.trim()
+                ));
+            }
+            if srv.pids().len() > 1
+                && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+            {
+                return Ok(srv);
+            }
+            if Instant::now() > give_up {
+                return Err("nginx did not accept connections within 10 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn pid(&self) -> libc::pid_t {
+        self.run.as_ref().map_or(0, Running::pid)
+    }
+
+    /// The server's processes: the child and its descendants (nginx's worker).
+    fn pids(&self) -> Vec<libc::pid_t> {
+        let mut pids = vec![self.pid()];
+        let mut i = 0;
+        while i < pids.len() {
+            let more = children(pids[i]);
+            pids.extend(more);
+            i += 1;
+        }
+        pids
+    }
+
+    /// Ends the server and waits for it: closes a worker's stdin, or sends nginx SIGTERM.
+    fn stop(mut self) -> Result<Outcome, String> {
+        self.ctl = None;
+        let pids = self.pids();
+        let run = self.run.take().ok_or("server already stopped")?;
+        if self.nginx.is_some() {
+            terminate(&run, &pids);
+        }
+        run.finish()
+    }
+}
+
+impl Drop for Srv {
+    fn drop(&mut self) {
+        self.ctl = None;
+        let pids = self.pids();
+        if let Some(run) = self.run.take() {
+            if self.nginx.is_some() {
+                terminate(&run, &pids);
+            }
+            // Running's own drop kills and reaps what is left of the child.
+            drop(run);
+        }
+        if let Some(prefix) = self.nginx.take() {
+            let _ = std::fs::remove_dir_all(prefix);
+        }
+    }
+}
+
+/// Direct children of `pid` (all its threads').
+fn children(pid: libc::pid_t) -> Vec<libc::pid_t> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"));
+    tasks
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|s| {
+            s.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// SIGTERM to nginx's master, up to 5 s for it to stop its worker and exit, then SIGKILL to
+/// whatever of `pids` (master first, worker after) is still there.
+fn terminate(run: &Running, pids: &[libc::pid_t]) {
+    let master = run.pid();
+    // SAFETY: a signal to our own child, not reaped yet (we hold its `Running`).
+    unsafe { libc::kill(master, libc::SIGTERM) };
+    let give_up = Instant::now() + Duration::from_secs(5);
+    while !exited(master) && Instant::now() < give_up {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for &pid in pids.iter().skip(1) {
+        // The worker: nginx's master reaps it before exiting; one still running is orphaned.
+        if !exited(pid) && parent_of(pid).is_some_and(|p| p == master || p == 1) {
+            // SAFETY: a signal to the nginx worker we started (checked by its parent above).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// Whether `pid` is gone or a zombie.
+fn exited(pid: libc::pid_t) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => stat_fields(&s)
+            .first()
+            .is_none_or(|st| *st == "Z" || *st == "X"),
+    }
+}
+
+fn parent_of(pid: libc::pid_t) -> Option<libc::pid_t> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_fields(&s).get(1)?.parse().ok()
+}
+
+/// The fields of `/proc/PID/stat` after the command name: state first (field 3).
+fn stat_fields(s: &str) -> Vec<&str> {
+    s.rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect())
+}
+
+/// Seconds CPU `cpu` has been busy since boot, from `/proc/stat`: user, nice, system, irq,
+/// softirq and steal (time the hypervisor gave to someone else); idle and iowait are not busy.
+pub(crate) fn cpu_busy(cpu: usize) -> Result<f64, String> {
+    let stat = std::fs::read_to_string("/proc/stat").map_err(|e| format!("/proc/stat: {e}"))?;
+    let name = format!("cpu{cpu}");
+    let line = stat
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name.as_str()))
+        .ok_or_else(|| format!("/proc/stat has no {name}"))?;
+    let f: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    if f.len() < 8 {
+        return Err(format!("/proc/stat: unexpected {line:?}"));
+    }
+    // SAFETY: sysconf has no memory effects.
+    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    // user nice system idle iowait irq softirq steal
+    Ok((f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / tick)
+}
+
+/// CPU seconds (user + system, all threads, exited ones included) and seconds waited for CPU
+/// (`run_delay` of the live threads) of `pids`, summed. An error when one is gone.
+fn cpu_and_delay(pids: &[libc::pid_t]) -> Result<(f64, f64), String> {
+    // SAFETY: sysconf has no memory effects.
+    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let (mut cpu, mut delay_ns) = (0.0, 0u64);
+    for &pid in pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_err(|e| format!("/proc/{pid}/stat: {e}"))?;
+        let f = stat_fields(&stat);
+        // utime and stime are fields 14 and 15: 11 and 12 after the state (field 3).
+        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
+        let (Some(u), Some(s)) = (ticks(11), ticks(12)) else {
+            return Err(format!("/proc/{pid}/stat: unexpected {stat:?}"));
+        };
+        if f[0] == "Z" {
+            return Err(format!("process {pid} has exited"));
+        }
+        cpu += (u + s) / tick;
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"));
+        for t in tasks.into_iter().flatten().filter_map(Result::ok) {
+            let s = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+            delay_ns += s
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Ok((cpu, delay_ns as f64 / 1e9))
+}
+
+fn nginx_conf(prefix: &Path, root: &Path, port: u16) -> String {
+    let p = prefix.display();
+    format!(
+        "# Written by ringport-bench for one run.
+worker_processes 1;
+pid {p}/nginx.pid;
+error_log {p}/error.log warn;
+events {{
+    worker_connections 4096;
+}}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    server_tokens off;
+    keepalive_requests 1000000;
+    default_type application/octet-stream;
+    client_body_temp_path {p}/body;
+    proxy_temp_path {p}/proxy;
+    fastcgi_temp_path {p}/fastcgi;
+    uwsgi_temp_path {p}/uwsgi;
+    scgi_temp_path {p}/scgi;
+    server {{
+        listen 127.0.0.1:{port} backlog={BACKLOG};
+        location = / {{
+            default_type text/plain;
+            return 200 \"{BODY}\";
+        }}
+        location / {{
+            root {root};
+        }}
+    }}
+}}
+",
+        root = root.display()
+    )
+}
+
+// ---- the worker side: `worker http-server --engine ringport|hyper --root DIR --max-secs S` ----
+
+pub fn server(args: &Args) -> Result<(), String> {
+    let engine = args.req("engine")?.to_string();
+    let root = PathBuf::from(args.req("root")?);
+    let max = Duration::from_secs(args.get("max-secs", 120)?);
+    // Ends the process (printing the backend) when the parent closes our stdin.
+    control_thread("http-server", max, false);
+    need_fds(4096)?;
+    let l = listener()?;
+    let port = l.local_addr().map_err(|e| e.to_string())?.port();
+    match engine.as_str() {
+        "ringport" => ringport_server(l, port, root),
+        "hyper" => hyper_server(l, port),
+        other => Err(format!("unknown http engine {other}")),
+    }
+}
+
+fn ringport_server(l: std::net::TcpListener, port: u16, root: PathBuf) -> Result<(), String> {
+    use ringport_http::files::ServeDir;
+    use ringport_http::http::{header, HeaderValue, Response};
+    use ringport_http::{Body, Server};
+    let rt = ringport::Runtime::new().map_err(|e| format!("ringport runtime: {e}"))?;
+    let info = rt.backend_info();
+    set_backend(format!("{} ({})", info.backend, info.setup_flags.join("+")));
+    rt.block_on(async move {
+        let dir = ServeDir::new(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+        let dir = Rc::new(dir);
+        let listener = ringport::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
+        let server = Server::from_listener(listener);
+        println!("LISTEN {port}");
+        let handler = move |req: ringport_http::http::Request<_>| {
+            let dir = dir.clone();
+            async move {
+                if req.uri().path() == "/" {
+                    let mut res = Response::new(Body::from(BODY));
+                    let plain = HeaderValue::from_static("text/plain");
+                    res.headers_mut().insert(header::CONTENT_TYPE, plain);
+                    res
+                } else {
+                    dir.handle(&req).await
+                }
+            }
+        };
+        server
+            .serve_with_shutdown(handler, std::future::pending())
+            .await
+            .map_err(|e| format!("serve: {e}"))
+    })
+}
+
+fn hyper_server(l: std::net::TcpListener, port: u16) -> Result<(), String> {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    use hyper::header::{HeaderValue, CONTENT_TYPE};
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    set_backend("tokio (epoll)".into());
+    rt.block_on(async move {
+        l.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let listener = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
+        println!("LISTEN {port}");
+        loop {
+            let (stream, _) = listener
+                .accept()
+                .await
+                .map_err(|e| format!("accept: {e}"))?;
+            stream.set_nodelay(true).map_err(|e| e.to_string())?;
+            tokio::spawn(async move {
+                let hello = service_fn(|_req| async {
+                    let mut res =
+                        hyper::Response::new(Full::new(Bytes::from_static(BODY.as_bytes())));
+                    let plain = HeaderValue::from_static("text/plain");
+                    res.headers_mut().insert(CONTENT_TYPE, plain);
+                    Ok::<_, std::convert::Infallible>(res)
+                });
+                let io = TokioIo::new(stream);
+                let _ = http1::Builder::new().serve_connection(io, hello).await;
+            });
+        }
+    })
+}
