@@ -27,7 +27,7 @@
 //!     [--file-secs S]   http-file measured seconds (default 5)
 //!     [--poll-rr-reps N] poll randread runs per engine (default 3; its echo part takes
 //!                       the --echo-* options, its reads --secs)
-//!     [--copy-reps N]   copy runs per engine and scenario (default 3; needs
+//!     [--copy-reps N]   copy runs per engine and scenario (default 5; needs
 //!                       `cargo build --release -p ringport-cli` first)
 //! ```
 //!
@@ -238,7 +238,7 @@ fn parent(args: &Args, raw: &[String]) -> Result<(), String> {
     }
     if wants("copy") {
         let opts = copy::Opts {
-            reps: args.get("copy-reps", 3)?,
+            reps: args.get("copy-reps", 5)?,
         };
         doc.add(copy::run(&opts)?);
     }

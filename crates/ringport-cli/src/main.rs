@@ -2,6 +2,7 @@
 //!
 //! `main -> run(parse) -> ExitCode`: arguments become a validated command before any I/O.
 
+mod copy;
 mod info;
 mod serve;
 
@@ -22,6 +23,8 @@ enum Command {
     Info(info::Args),
     /// Serve the files of a directory over HTTP/1.1 (listings, ranges, revalidation).
     Serve(serve::Args),
+    /// Copy a file or, with -r, a tree (`-` for stdin or stdout), showing progress.
+    Copy(copy::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,5 +42,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Info(args) => info::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Copy(args) => copy::run(args),
     }
 }

@@ -11,10 +11,15 @@
 //! # Ok(()) }
 //! ```
 
+mod copy;
 mod fd_stream;
+mod progress;
 
+pub use copy::{copy_with_progress, Copy, CopySink, CopySource, Strategy};
+pub use copy::{DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH};
 pub(crate) use fd_stream::FdStream;
 pub use fd_stream::RecvMultishot;
+pub use progress::{Progress, Snapshot, State};
 
 use crate::buf::{BufResult, IoBuf, IoBufMut, Slice};
 use std::future::Future;

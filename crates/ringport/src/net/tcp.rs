@@ -473,17 +473,6 @@ impl SplicePipe {
     }
 }
 
-/// file -> pipe -> `out` with `SPLICE`, chunk by chunk, through a pipe of its own.
-#[allow(dead_code)] // for io::copy's file-to-socket path, being written (issue 5)
-pub(crate) async fn send_file(
-    file: &SharedFd,
-    out: &SharedFd,
-    offset: u64,
-    len: u64,
-) -> io::Result<u64> {
-    send_file_through(&SplicePipe::new()?, file, out, offset, len).await
-}
-
 /// file -> `pipe` -> `out`; the pipe is empty again when this returns `Ok`.
 pub(crate) async fn send_file_through(
     pipe: &SplicePipe,

@@ -129,10 +129,14 @@ impl Epoll {
     }
 
     fn drain_wake(&self) {
-        self.woken.store(false, Ordering::SeqCst);
         let mut buf = 0u64;
         // SAFETY: reads 8 bytes into a live u64 from our non-blocking eventfd.
         unsafe { libc::read(self.wake.as_raw_fd(), (&mut buf as *mut u64).cast(), 8) };
+        // Only now: a `notify` between clearing the flag and the read would have its write
+        // drained here and leave the flag set, so every later `notify` would skip its write
+        // and the loop could sleep with work pending. One that comes after the read and before
+        // this store skips its write harmlessly: the loop is awake and checks every source.
+        self.woken.store(false, Ordering::SeqCst);
     }
 
     /// Ends a `wait` from any thread.
