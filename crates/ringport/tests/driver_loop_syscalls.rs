@@ -111,7 +111,7 @@ fn loop_thread_makes_no_blocking_file_syscalls() {
     assert!(status.success(), "the traced workload failed");
 
     let text = std::fs::read_to_string(&log).unwrap();
-    let lines: Vec<(u32, &str, &str)> = text.lines().filter_map(parse).collect();
+    let lines: Vec<(u32, &str, &str)> = text.lines().filter_map(util::strace::parse).collect();
     let markers: Vec<_> = lines.iter().filter(|l| l.1 == "getppid").collect();
     assert_eq!(markers.len(), 2, "expected two markers in:\n{text}");
     let loop_tid = markers[0].0;
@@ -129,7 +129,7 @@ fn loop_thread_makes_no_blocking_file_syscalls() {
         }
         if inside {
             assert!(
-                !(FORBIDDEN.contains(&name) && on_a_file(line)),
+                !(FORBIDDEN.contains(&name) && util::strace::on_a_file(line)),
                 "the loop thread made a blocking file syscall: {line}"
             );
             *counts.entry(name).or_default() += 1;
@@ -148,38 +148,4 @@ fn loop_thread_makes_no_blocking_file_syscalls() {
         waits > 0,
         "the loop never entered the kernel to wait: {counts:?}"
     );
-}
-
-/// Whether a traced call touches the file system: a path argument, or an fd that strace's
-/// `-y` shows as a path (an eventfd or a pipe is not a file: reading one never blocks here).
-fn on_a_file(line: &str) -> bool {
-    let args = line.split_once('(').map_or("", |(_, a)| a);
-    let first = args.split(',').next().unwrap_or("");
-    let path_call = [
-        "open",
-        "openat",
-        "openat2",
-        "statx",
-        "newfstatat",
-        "rename",
-        "renameat",
-        "renameat2",
-        "unlink",
-        "unlinkat",
-        "mkdir",
-        "mkdirat",
-    ];
-    let name = line.split_whitespace().nth(1).unwrap_or("");
-    let name = name.split('(').next().unwrap_or("");
-    path_call.contains(&name) || first.contains("</")
-}
-
-/// `1234 name(args...` or `1234 <... name resumed>...`: the thread id and the syscall name.
-fn parse(line: &str) -> Option<(u32, &str, &str)> {
-    let (tid, rest) = line.split_once(' ')?;
-    let tid = tid.parse().ok()?;
-    let rest = rest.trim_start();
-    let rest = rest.strip_prefix("<... ").unwrap_or(rest);
-    let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
-    Some((tid, &rest[..end], line))
 }

@@ -85,7 +85,7 @@ fn copies_make_no_file_syscall_on_the_loop_thread() {
         .expect("strace must be installed (.ci/run installs it)");
     assert!(status.success(), "the traced copies failed");
     let text = std::fs::read_to_string(&log).unwrap();
-    let lines: Vec<(u32, &str, &str)> = text.lines().filter_map(parse).collect();
+    let lines: Vec<(u32, &str, &str)> = text.lines().filter_map(util::strace::parse).collect();
     let markers: Vec<_> = lines.iter().filter(|l| l.1 == "getppid").collect();
     assert_eq!(markers.len(), 2, "two markers in:\n{text}");
     let loop_tid = markers[0].0;
@@ -99,29 +99,11 @@ fn copies_make_no_file_syscall_on_the_loop_thread() {
         if name == "getppid" {
             inside = !inside;
         } else if inside {
-            assert!(!on_a_file(line), "the loop thread touched a file: {line}");
+            assert!(
+                !util::strace::on_a_file(line),
+                "the loop thread touched a file: {line}"
+            );
         }
     }
     assert!(others > 0, "the copies ran on other threads: none traced");
-}
-
-/// Whether a traced call names a file: a path argument, or an fd `-y` shows as a path (a
-/// pipe, socket or eventfd is not a file).
-fn on_a_file(line: &str) -> bool {
-    let args = line.split_once('(').map_or("", |(_, a)| a);
-    let first = args.split(',').next().unwrap_or("");
-    let name = line.split_whitespace().nth(1).unwrap_or("");
-    let name = name.split('(').next().unwrap_or("");
-    let path_call = ["openat", "statx", "newfstatat"].contains(&name) && first.contains('"');
-    path_call || (first.contains("</") && !first.contains("pipe:") && !first.contains("socket:"))
-}
-
-/// `1234 name(args...` or `1234 <... name resumed>...`: the thread id and the syscall name.
-fn parse(line: &str) -> Option<(u32, &str, &str)> {
-    let (tid, rest) = line.split_once(' ')?;
-    let tid = tid.parse().ok()?;
-    let rest = rest.trim_start();
-    let rest = rest.strip_prefix("<... ").unwrap_or(rest);
-    let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
-    Some((tid, &rest[..end], line))
 }

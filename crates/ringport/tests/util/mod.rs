@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different subset of these helpers
 
 pub mod alloc;
+pub mod strace;
 
 use ringport::{Backend, Runtime};
 use std::time::{Duration, Instant};

@@ -1,0 +1,37 @@
+//! Reading `strace -f -y` output: which thread made which call, and whether it touched a file.
+
+/// `1234 name(args...` or `1234 <... name resumed>...`: the thread id, the syscall name and the
+/// whole line.
+pub fn parse(line: &str) -> Option<(u32, &str, &str)> {
+    let (tid, rest) = line.split_once(' ')?;
+    let tid = tid.parse().ok()?;
+    let rest = rest.trim_start();
+    let rest = rest.strip_prefix("<... ").unwrap_or(rest);
+    let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
+    Some((tid, &rest[..end], line))
+}
+
+/// Whether a traced call touches the file system: a call that takes a path, or an fd that
+/// `-y` shows as a path (an eventfd, a pipe or a socket is not a file: `<anon_inode:…>`,
+/// `<pipe:…>`, `<TCP:…>`).
+pub fn on_a_file(line: &str) -> bool {
+    const PATH_CALLS: &[&str] = &[
+        "open",
+        "openat",
+        "openat2",
+        "statx",
+        "newfstatat",
+        "rename",
+        "renameat",
+        "renameat2",
+        "unlink",
+        "unlinkat",
+        "mkdir",
+        "mkdirat",
+    ];
+    let args = line.split_once('(').map_or("", |(_, a)| a);
+    let first = args.split(',').next().unwrap_or("");
+    let name = line.split_whitespace().nth(1).unwrap_or("");
+    let name = name.split('(').next().unwrap_or("");
+    PATH_CALLS.contains(&name) || first.contains("</")
+}
