@@ -196,3 +196,46 @@ macro_rules! impl_stream_traits {
     )*};
 }
 pub(crate) use impl_stream_traits;
+
+/// Implements `AsyncRead` for types whose `inner` field is an `FdStream`.
+macro_rules! impl_read_trait {
+    ($($ty:ty),* $(,)?) => {$(
+        impl $crate::io::AsyncRead for $ty {
+            fn read<B: $crate::buf::IoBufMut>(
+                &mut self,
+                buf: B,
+            ) -> impl std::future::Future<Output = $crate::buf::BufResult<usize, B>> {
+                self.inner.read(buf)
+            }
+        }
+    )*};
+}
+pub(crate) use impl_read_trait;
+
+/// Implements `AsyncWrite` for types whose `inner` field is an `FdStream`. `shutdown` shuts a
+/// socket's writing half down (`half_close: true`); other streams have no half-close and
+/// report `Ok` (a pipe ends when its writer is dropped).
+macro_rules! impl_write_trait {
+    ($($ty:ty => half_close: $half:expr),* $(,)?) => {$(
+        impl $crate::io::AsyncWrite for $ty {
+            fn write<B: $crate::buf::IoBuf>(
+                &mut self,
+                buf: B,
+            ) -> impl std::future::Future<Output = $crate::buf::BufResult<usize, B>> {
+                self.inner.write(buf)
+            }
+
+            fn shutdown(&mut self) -> impl std::future::Future<Output = std::io::Result<()>> {
+                let inner = &self.inner;
+                async move {
+                    if $half {
+                        inner.shutdown(std::net::Shutdown::Write).await
+                    } else {
+                        Ok(())
+                    }
+                }
+            }
+        }
+    )*};
+}
+pub(crate) use impl_write_trait;

@@ -7,7 +7,7 @@ use crate::driver::fd::SharedFd;
 use crate::driver::op::{accept, splice};
 use crate::driver::{MultiOp, Op};
 use crate::fs::File;
-use crate::io::{impl_stream_traits, FdStream};
+use crate::io::{impl_read_trait, impl_stream_traits, impl_write_trait, FdStream};
 use socket2::{Domain, SockAddr, Type};
 use std::cell::Cell;
 use std::fmt;
@@ -409,15 +409,6 @@ impl OwnedReadHalf {
     }
 }
 
-impl crate::io::AsyncRead for OwnedReadHalf {
-    fn read<B: IoBufMut>(
-        &mut self,
-        buf: B,
-    ) -> impl std::future::Future<Output = BufResult<usize, B>> {
-        self.inner.read(buf)
-    }
-}
-
 /// The writing half of a [`TcpStream`]. Dropping it does not shut the connection down; call
 /// [`shutdown_write`](Self::shutdown_write).
 #[derive(Debug)]
@@ -438,19 +429,8 @@ impl OwnedWriteHalf {
 }
 
 impl_stream_traits!(TcpStream);
-
-impl crate::io::AsyncWrite for OwnedWriteHalf {
-    fn write<B: IoBuf>(
-        &mut self,
-        buf: B,
-    ) -> impl std::future::Future<Output = BufResult<usize, B>> {
-        self.inner.write(buf)
-    }
-
-    fn shutdown(&mut self) -> impl std::future::Future<Output = io::Result<()>> {
-        self.inner.shutdown(Shutdown::Write)
-    }
-}
+impl_read_trait!(OwnedReadHalf);
+impl_write_trait!(OwnedWriteHalf => half_close: true);
 
 /// How much one splice moves through the pipe at most.
 const SPLICE_CHUNK: u32 = 1 << 20;

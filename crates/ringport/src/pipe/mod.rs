@@ -90,27 +90,8 @@ impl Receiver {
     }
 }
 
-impl crate::io::AsyncRead for Receiver {
-    fn read<B: IoBufMut>(
-        &mut self,
-        buf: B,
-    ) -> impl std::future::Future<Output = BufResult<usize, B>> {
-        self.inner.read(buf)
-    }
-}
-
-impl crate::io::AsyncWrite for Sender {
-    fn write<B: IoBuf>(
-        &mut self,
-        buf: B,
-    ) -> impl std::future::Future<Output = BufResult<usize, B>> {
-        self.inner.write(buf)
-    }
-
-    fn shutdown(&mut self) -> impl std::future::Future<Output = io::Result<()>> {
-        std::future::ready(Ok(()))
-    }
-}
+crate::io::impl_read_trait!(Receiver);
+crate::io::impl_write_trait!(Sender => half_close: false);
 
 impl AsRawFd for Sender {
     fn as_raw_fd(&self) -> RawFd {

@@ -7,7 +7,6 @@ pub use tty::Tty;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::fd::SharedFd;
 use crate::io::FdStream;
-use std::io;
 
 /// The process's standard input as an async stream (fd 0, never closed by ringport).
 pub fn stdin() -> Stdin {
@@ -44,15 +43,6 @@ impl Stdin {
     }
 }
 
-impl crate::io::AsyncRead for Stdin {
-    fn read<B: IoBufMut>(
-        &mut self,
-        buf: B,
-    ) -> impl std::future::Future<Output = BufResult<usize, B>> {
-        self.inner.read(buf)
-    }
-}
-
 macro_rules! output {
     ($name:ident, $doc:literal) => {
         #[doc = $doc]
@@ -67,22 +57,12 @@ macro_rules! output {
                 self.inner.write(buf).await
             }
         }
-
-        impl crate::io::AsyncWrite for $name {
-            fn write<B: IoBuf>(
-                &mut self,
-                buf: B,
-            ) -> impl std::future::Future<Output = BufResult<usize, B>> {
-                self.inner.write(buf)
-            }
-
-            /// Standard streams stay open: nothing to shut down.
-            fn shutdown(&mut self) -> impl std::future::Future<Output = io::Result<()>> {
-                std::future::ready(Ok(()))
-            }
-        }
     };
 }
 
 output!(Stdout, "Standard output.");
 output!(Stderr, "Standard error.");
+
+crate::io::impl_read_trait!(Stdin);
+// Standard streams stay open: nothing to shut down.
+crate::io::impl_write_trait!(Stdout => half_close: false, Stderr => half_close: false);
