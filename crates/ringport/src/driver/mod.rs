@@ -262,6 +262,11 @@ impl Handle {
         EnterGuard { prev }
     }
 
+    /// The backend in use, without copying the whole report.
+    pub fn backend(&self) -> Backend {
+        self.inner.driver.borrow().info().backend
+    }
+
     pub fn info(&self) -> BackendInfo {
         self.inner.driver.borrow().info().clone()
     }

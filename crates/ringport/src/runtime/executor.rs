@@ -49,20 +49,13 @@ impl Shared {
     /// Schedules a woken task: straight onto the local queue on the loop thread, else through
     /// the remote queue and one coalesced wake-up of the loop.
     fn schedule(self: &Arc<Self>, runnable: Runnable) {
-        if self.is_current() {
-            let pushed = CONTEXT.with(|c| match &*c.borrow() {
-                Some(ctx) => {
-                    ctx.local.borrow_mut().push_back(runnable);
-                    None
-                }
-                None => Some(runnable),
-            });
-            match pushed {
-                None => return,
-                Some(runnable) => return self.push_remote(Some(runnable)),
-            }
+        if !self.is_current() {
+            return self.push_remote(Some(runnable));
         }
-        self.push_remote(Some(runnable));
+        CONTEXT.with(|c| match &*c.borrow() {
+            Some(ctx) => ctx.local.borrow_mut().push_back(runnable),
+            None => self.push_remote(Some(runnable)),
+        })
     }
 
     /// Makes sure the loop wakes up (when called from another thread).

@@ -145,7 +145,7 @@ impl Runtime {
 
     /// The backend in use.
     pub fn backend(&self) -> Backend {
-        self.driver.info().backend
+        self.driver.backend()
     }
 
     /// The backend in use, with the kernel features found and the reason for the choice.
