@@ -255,7 +255,7 @@ impl AsyncWrite for HashSink {
         BufResult(Ok(n), buf)
     }
 
-    async fn shutdown(&mut self) -> io::Result<()> {
+    async fn shutdown_write(&mut self) -> io::Result<()> {
         Ok(())
     }
 }

@@ -36,8 +36,17 @@ pub trait AsyncWrite {
     /// Writes some of the buffer's initialised bytes.
     fn write<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>>;
 
-    /// Ends the writing side (a socket's `shutdown(Write)`, a pipe's close).
-    fn shutdown(&mut self) -> impl Future<Output = io::Result<()>>;
+    /// Hands any bytes the writer still holds (an encryption layer's records, an adapter's
+    /// buffer) to the stream below. Plain streams hold none: the default does nothing.
+    fn flush(&mut self) -> impl Future<Output = io::Result<()>> {
+        std::future::ready(Ok(()))
+    }
+
+    /// Ends the writing side (a socket's `shutdown(Write)`, a pipe's close), after flushing.
+    ///
+    /// Named `shutdown_write` rather than `shutdown` so that it does not clash with the
+    /// sockets' own `shutdown(how)` (`TcpStream::shutdown(Shutdown::Write)` does the same).
+    fn shutdown_write(&mut self) -> impl Future<Output = io::Result<()>>;
 }
 
 /// Positional reads (files).
@@ -189,7 +198,7 @@ macro_rules! impl_stream_traits {
                 <$ty>::write(self, buf)
             }
 
-            fn shutdown(&mut self) -> impl std::future::Future<Output = std::io::Result<()>> {
+            fn shutdown_write(&mut self) -> impl std::future::Future<Output = std::io::Result<()>> {
                 <$ty>::shutdown_write(self)
             }
         }
@@ -212,7 +221,7 @@ macro_rules! impl_read_trait {
 }
 pub(crate) use impl_read_trait;
 
-/// Implements `AsyncWrite` for types whose `inner` field is an `FdStream`. `shutdown` shuts a
+/// Implements `AsyncWrite` for types whose `inner` field is an `FdStream`. `shutdown_write` shuts a
 /// socket's writing half down (`half_close: true`); other streams have no half-close and
 /// report `Ok` (a pipe ends when its writer is dropped).
 macro_rules! impl_write_trait {
@@ -225,7 +234,7 @@ macro_rules! impl_write_trait {
                 self.inner.write(buf)
             }
 
-            fn shutdown(&mut self) -> impl std::future::Future<Output = std::io::Result<()>> {
+            fn shutdown_write(&mut self) -> impl std::future::Future<Output = std::io::Result<()>> {
                 let inner = &self.inner;
                 async move {
                     if $half {
