@@ -161,7 +161,19 @@ fn read(path: &Path, what: &str) -> io::Result<Vec<u8>> {
 }
 
 fn bad_pem(path: &Path, e: pem::Error) -> io::Error {
-    pem_error(format!("TLS: {} is not valid PEM: {e}", path.display()))
+    let why = match e {
+        pem::Error::MissingSectionEnd { end_marker } => format!(
+            "a block has no -----END {}----- line",
+            String::from_utf8_lossy(&end_marker)
+        ),
+        pem::Error::IllegalSectionStart { line } => format!(
+            "a malformed -----BEGIN line: {:?}",
+            String::from_utf8_lossy(&line)
+        ),
+        pem::Error::Base64Decode(e) => format!("a block is not valid base64 ({e})"),
+        e => e.to_string(),
+    };
+    pem_error(format!("TLS: {} is not valid PEM: {why}", path.display()))
 }
 
 fn pem_error(message: String) -> io::Error {

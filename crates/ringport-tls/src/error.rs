@@ -227,7 +227,7 @@ fn certificate(err: &CertificateError, cx: &Context<'_>) -> (TlsErrorKind, Strin
                 if presented.is_empty() {
                     "no name".to_string()
                 } else {
-                    presented.join(", ")
+                    presented.iter().map(|n| bare_name(n)).collect::<Vec<_>>().join(", ")
                 },
                 expected.to_str(),
                 expected.to_str()
@@ -311,6 +311,15 @@ fn alert_received(alert: AlertDescription, cx: &Context<'_>) -> (TlsErrorKind, S
     }
 }
 
+/// `localhost` for webpki's `DnsName("localhost")`, `127.0.0.1` for `IpAddress(127.0.0.1)`.
+fn bare_name(presented: &str) -> &str {
+    let inner = presented
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or(presented);
+    inner.trim_matches('"')
+}
+
 /// `2026-12-01 13:45:00 UTC`.
 fn utc(t: UnixTime) -> String {
     let secs = t.as_secs();
@@ -359,5 +368,12 @@ mod tests {
         assert!(!looks_like_http_request(b"\x16\x03\x01\x02\x00"));
         assert!(!looks_like_http_request(b"get / HTTP/1.1"));
         assert!(!looks_like_http_request(b"SSH-2.0-OpenSSH"));
+    }
+
+    #[test]
+    fn presented_names_lose_their_wrapping() {
+        assert_eq!(bare_name("DnsName(\"localhost\")"), "localhost");
+        assert_eq!(bare_name("IpAddress(127.0.0.1)"), "127.0.0.1");
+        assert_eq!(bare_name("plain"), "plain");
     }
 }
