@@ -44,12 +44,18 @@ fn unknown_ca() {
         let (client, server) = handshake(pki.server(&[]), other.client(&[]), "localhost").await;
         let (kind, text) = explain(client.as_ref().unwrap_err());
         assert_eq!(kind, Some(TlsErrorKind::UnknownIssuer), "{text}");
-        assert!(text.contains("certificate for localhost is not signed by a CA"), "{text}");
+        assert!(
+            text.contains("certificate for localhost is not signed by a CA"),
+            "{text}"
+        );
         assert!(text.contains("--cacert"), "{text}");
         // The client told the server why (an alert), and the server says so.
         let (kind, text) = explain(server.as_ref().unwrap_err());
         assert_eq!(kind, Some(TlsErrorKind::PeerRefused), "{text}");
-        assert!(text.contains("client refused this server's certificate"), "{text}");
+        assert!(
+            text.contains("client refused this server's certificate"),
+            "{text}"
+        );
     });
 }
 
@@ -80,7 +86,10 @@ fn expired_and_not_yet_valid() {
         let (client, _) = handshake(server, pki.client(&[]), "localhost").await;
         let (kind, text) = explain(client.as_ref().unwrap_err());
         assert_eq!(kind, Some(TlsErrorKind::Expired), "{text}");
-        assert!(text.contains("expired on 2021-01-01 00:00:00 UTC"), "{text}");
+        assert!(
+            text.contains("expired on 2021-01-01 00:00:00 UTC"),
+            "{text}"
+        );
         assert!(text.contains("it is now 20"), "{text}");
 
         let (cert, key) = pki.leaf("new", &["localhost"], Some(((2090, 1, 1), (2099, 1, 1))));
@@ -102,7 +111,10 @@ fn a_key_that_does_not_match_its_certificate() {
     assert_eq!(kind, Some(TlsErrorKind::KeyMismatch), "{text}");
     assert!(text.contains(&*other_key.to_string_lossy()), "{text}");
     assert!(text.contains(&*pki.cert.to_string_lossy()), "{text}");
-    assert!(text.contains("does not belong to the certificate"), "{text}");
+    assert!(
+        text.contains("does not belong to the certificate"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -193,7 +205,10 @@ fn a_peer_that_speaks_something_else() {
         let pki = Pki::new();
         let (c, mut s) = util::tcp_pair().await;
         let server = ringport::spawn(async move {
-            s.write_all(b"SSH-2.0-OpenSSH_9.2\r\n".to_vec()).await.0.unwrap();
+            s.write_all(b"SSH-2.0-OpenSSH_9.2\r\n".to_vec())
+                .await
+                .0
+                .unwrap();
             let _ = s.read(vec![0u8; 4096]).await;
         });
         let err = TlsConnector::new(pki.client(&[]))
@@ -239,7 +254,10 @@ fn the_peer_hangs_up_during_the_handshake() {
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
         let (kind, text) = explain(&err);
         assert_eq!(kind, Some(TlsErrorKind::HandshakeEof), "{text}");
-        assert!(text.contains("closed the connection during the handshake"), "{text}");
+        assert!(
+            text.contains("closed the connection during the handshake"),
+            "{text}"
+        );
         server.await.unwrap();
     });
 }
@@ -248,6 +266,8 @@ fn the_peer_hangs_up_during_the_handshake() {
 fn bad_server_names_are_refused_in_one_line() {
     let err = server_name("not a host").unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
-    assert!(err.to_string().contains("not a valid DNS name or IP address"));
+    assert!(err
+        .to_string()
+        .contains("not a valid DNS name or IP address"));
     assert_eq!(server_name("[::1]").unwrap().to_str(), "::1");
 }

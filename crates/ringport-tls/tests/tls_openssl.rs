@@ -42,7 +42,10 @@ fn openssl() -> Command {
         .arg("version")
         .output()
         .is_ok_and(|o| o.status.success());
-    assert!(found, "these tests need the openssl command (.ci/run installs it)");
+    assert!(
+        found,
+        "these tests need the openssl command (.ci/run installs it)"
+    );
     Command::new("openssl")
 }
 
@@ -52,7 +55,14 @@ fn ringport_client_against_openssl_s_server() {
         let pki = Pki::new();
         for (flag, expected) in VERSIONS {
             let mut server = openssl()
-                .args(["s_server", "-accept", "127.0.0.1:0", "-naccept", "1", "-rev"])
+                .args([
+                    "s_server",
+                    "-accept",
+                    "127.0.0.1:0",
+                    "-naccept",
+                    "1",
+                    "-rev",
+                ])
                 .args(["-alpn", "http/1.1", flag])
                 .arg("-cert")
                 .arg(&pki.cert)
@@ -131,8 +141,15 @@ fn openssl_s_client_against_ringport_server() {
             drop(stdin);
             let stdout = String::from_utf8_lossy(&out.stdout);
             let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(stdout.contains("from ringport"), "{flag}: {stdout:?} {stderr:?}");
-            assert!(out.status.success(), "s_client {flag}: {}: {stderr}", out.status);
+            assert!(
+                stdout.contains("from ringport"),
+                "{flag}: {stdout:?} {stderr:?}"
+            );
+            assert!(
+                out.status.success(),
+                "s_client {flag}: {}: {stderr}",
+                out.status
+            );
         }
     });
 }
@@ -147,7 +164,12 @@ fn openssl_client_with_no_common_version() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let client = openssl()
-            .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-tls1_2"])
+            .args([
+                "s_client",
+                "-connect",
+                &format!("127.0.0.1:{port}"),
+                "-tls1_2",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

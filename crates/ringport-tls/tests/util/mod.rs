@@ -2,6 +2,8 @@
 //! test (a CA and leaves signed by it), configurations and connected pairs.
 #![allow(dead_code)] // each test binary uses a different subset of these helpers
 
+pub mod alloc;
+
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use ringport::net::{TcpListener, TcpStream};
 use ringport::{Backend, Runtime};
