@@ -2,8 +2,9 @@
 //!
 //! [`TlsConnector`] and [`TlsAcceptor`] run the handshake over any ringport stream with owned
 //! reads and writes (`TcpStream`, `UnixStream`, their halves, pipes) and hand out a
-//! [`TlsStream`], which is itself a ringport stream: it implements [`AsyncRead`] and
-//! [`AsyncWrite`] with owned buffers, so it goes wherever a plain stream goes.
+//! [`TlsStream`], which is itself a ringport stream: it implements
+//! [`AsyncRead`](ringport::io::AsyncRead) and [`AsyncWrite`](ringport::io::AsyncWrite) with
+//! owned buffers, so it goes wherever a plain stream goes.
 //!
 //! ```no_run
 //! use ringport::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};

@@ -567,30 +567,26 @@ impl<S: OwnedRead + OwnedWrite> TlsStream<S> {
 }
 
 impl<S: OwnedRead + OwnedWrite> AsyncRead for TlsStream<S> {
-    fn read<B: IoBufMut>(&mut self, mut buf: B) -> impl Future<Output = BufResult<usize, B>> {
-        async move {
-            let (ptr, cap) = (buf.stable_mut_ptr(), buf.bytes_total());
-            // SAFETY: an `IoBufMut` is valid for writes of `bytes_total()` bytes from
-            // `stable_mut_ptr()`, and the buffer is owned by this future across every poll.
-            let res = poll_fn(|cx| unsafe { self.poll_read_raw(cx, ptr, cap) }).await;
-            if let Ok(n) = res {
-                // SAFETY: `poll_read_raw` wrote the first `n` bytes.
-                unsafe { buf.set_init(n) };
-            }
-            BufResult(res, buf)
+    async fn read<B: IoBufMut>(&mut self, mut buf: B) -> BufResult<usize, B> {
+        let (ptr, cap) = (buf.stable_mut_ptr(), buf.bytes_total());
+        // SAFETY: an `IoBufMut` is valid for writes of `bytes_total()` bytes from
+        // `stable_mut_ptr()`, and the buffer is owned by this future across every poll.
+        let res = poll_fn(|cx| unsafe { self.poll_read_raw(cx, ptr, cap) }).await;
+        if let Ok(n) = res {
+            // SAFETY: `poll_read_raw` wrote the first `n` bytes.
+            unsafe { buf.set_init(n) };
         }
+        BufResult(res, buf)
     }
 }
 
 impl<S: OwnedRead + OwnedWrite> AsyncWrite for TlsStream<S> {
-    fn write<B: IoBuf>(&mut self, buf: B) -> impl Future<Output = BufResult<usize, B>> {
-        async move {
-            // SAFETY: an `IoBuf`'s first `bytes_init()` bytes from `stable_ptr()` are
-            // initialised, and the buffer is owned by this future while the slice is used.
-            let src = unsafe { std::slice::from_raw_parts(buf.stable_ptr(), buf.bytes_init()) };
-            let res = poll_fn(|cx| self.poll_write(cx, src)).await;
-            BufResult(res, buf)
-        }
+    async fn write<B: IoBuf>(&mut self, buf: B) -> BufResult<usize, B> {
+        // SAFETY: an `IoBuf`'s first `bytes_init()` bytes from `stable_ptr()` are
+        // initialised, and the buffer is owned by this future while the slice is used.
+        let src = unsafe { std::slice::from_raw_parts(buf.stable_ptr(), buf.bytes_init()) };
+        let res = poll_fn(|cx| self.poll_write(cx, src)).await;
+        BufResult(res, buf)
     }
 
     fn flush(&mut self) -> impl Future<Output = io::Result<()>> {

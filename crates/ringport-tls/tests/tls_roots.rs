@@ -49,19 +49,45 @@ fn platform_roots_cacert_files_and_insecure() {
     std::env::remove_var("SSL_CERT_DIR");
     util::run(async {
         let platform = config::client_platform(&[]).unwrap();
-        assert_eq!(fetch(pki.server(&[]), platform.clone(), "localhost").await.unwrap(), b"trusted");
+        assert_eq!(
+            fetch(pki.server(&[]), platform.clone(), "localhost")
+                .await
+                .unwrap(),
+            b"trusted"
+        );
         // A server whose CA is not in the store is refused, in words.
-        let err = fetch(stranger.server(&[]), platform, "localhost").await.unwrap_err();
-        assert_eq!(TlsError::of(&err).map(TlsError::kind), Some(TlsErrorKind::UnknownIssuer), "{err}");
+        let err = fetch(stranger.server(&[]), platform, "localhost")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            TlsError::of(&err).map(TlsError::kind),
+            Some(TlsErrorKind::UnknownIssuer),
+            "{err}"
+        );
 
         // --cacert: only that CA.
         let cacert = config::client_with_ca(&stranger.ca, &[]).unwrap();
-        assert_eq!(fetch(stranger.server(&[]), cacert.clone(), "localhost").await.unwrap(), b"trusted");
+        assert_eq!(
+            fetch(stranger.server(&[]), cacert.clone(), "localhost")
+                .await
+                .unwrap(),
+            b"trusted"
+        );
         assert!(fetch(pki.server(&[]), cacert, "localhost").await.is_err());
 
         // --insecure: any CA and any name pass, and data still flows encrypted.
         let insecure = config::client_insecure(&[]);
-        assert_eq!(fetch(stranger.server(&[]), insecure.clone(), "localhost").await.unwrap(), b"trusted");
-        assert_eq!(fetch(pki.server(&[]), insecure, "example.com").await.unwrap(), b"trusted");
+        assert_eq!(
+            fetch(stranger.server(&[]), insecure.clone(), "localhost")
+                .await
+                .unwrap(),
+            b"trusted"
+        );
+        assert_eq!(
+            fetch(pki.server(&[]), insecure, "example.com")
+                .await
+                .unwrap(),
+            b"trusted"
+        );
     });
 }

@@ -38,6 +38,9 @@ pub async fn tcp_pair() -> (TcpStream, TcpStream) {
     (client, server)
 }
 
+/// A date as rcgen takes it: (year, month, day).
+pub type Ymd = (i32, u8, u8);
+
 /// A CA and the PEM files of certificates it signed, in a temporary directory.
 pub struct Pki {
     pub dir: tempfile::TempDir,
@@ -88,7 +91,7 @@ impl Pki {
         &self,
         file: &str,
         names: &[&str],
-        validity: Option<((i32, u8, u8), (i32, u8, u8))>,
+        validity: Option<(Ymd, Ymd)>,
     ) -> (PathBuf, PathBuf) {
         let key = KeyPair::generate().unwrap();
         let mut params =

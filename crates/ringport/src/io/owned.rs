@@ -36,7 +36,9 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// A stream whose reads can run as owned operations (see the [module docs](self)).
+/// A stream whose reads can run as owned operations: the future holds the fd and the buffer,
+/// not a borrow of the stream, so a layer above can keep it in flight across its own callers'
+/// futures, and a caller's future dropped meanwhile loses no received byte.
 pub trait OwnedRead {
     /// The future of one read: `'static` and `Unpin`, so it can be stored and polled later.
     type ReadFuture<B: IoBufMut>: Future<Output = BufResult<usize, B>> + Unpin + 'static;
