@@ -244,3 +244,21 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         self.algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::NamedGroup;
+
+    #[test]
+    fn the_provider_is_the_one_the_features_choose() {
+        let groups: Vec<NamedGroup> = provider().kx_groups.iter().map(|g| g.name()).collect();
+        // Only aws-lc-rs offers the post-quantum hybrid; ring does not.
+        assert_eq!(
+            groups.contains(&NamedGroup::X25519MLKEM768),
+            cfg!(feature = "aws-lc-rs"),
+            "{groups:?}"
+        );
+        assert!(groups.contains(&NamedGroup::X25519), "{groups:?}");
+    }
+}
