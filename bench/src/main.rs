@@ -29,6 +29,8 @@
 //!                       the --echo-* options, its reads --secs)
 //!     [--copy-reps N]   copy runs per engine and scenario (default 5; needs
 //!                       `cargo build --release -p ringport-cli` first)
+//!     [--tls-reps N]    tls runs per server (default 5)
+//!     [--tls-mib N]     tls MiB echoed per run (default 2048)
 //! ```
 //!
 //! The parent re-executes itself as `ringport-bench worker CASE --engine E ...`; a worker prints
@@ -47,6 +49,7 @@ mod randread;
 mod report;
 mod roundtrip;
 mod timers;
+mod tls;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -127,7 +130,7 @@ pub fn data_dir() -> PathBuf {
 }
 
 /// The cases the parent runs; `all` is every one, in this order.
-const CASES: [&str; 10] = [
+const CASES: [&str; 11] = [
     "all",
     "randread",
     "roundtrip",
@@ -138,15 +141,16 @@ const CASES: [&str; 10] = [
     "http-file",
     "poll",
     "copy",
+    "tls",
 ];
 
 fn usage() -> String {
     "usage: ringport-bench all|CASE... (randread roundtrip timers echo idle http http-file \
-     poll copy) [--secs S] [--rr-reps N] [--reps N] [--nops N] [--reads N] [--timers N] \
+     poll copy tls) [--secs S] [--rr-reps N] [--reps N] [--nops N] [--reads N] [--timers N] \
      [--echo-reps N] [--echo-warmup S] [--echo-secs S] [--echo-conns L] [--echo-engines L] \
      [--idle-reps N] [--idle-conns N] [--http-reps N] [--http-warmup S] [--http-secs S] \
      [--http-conns N] [--file-reps N] [--file-warmup S] [--file-secs S] [--poll-rr-reps N] \
-     [--copy-reps N]"
+     [--copy-reps N] [--tls-reps N] [--tls-mib N]"
         .to_string()
 }
 
@@ -179,6 +183,8 @@ fn worker(args: &Args) -> Result<(), String> {
         Some("idle-client") => idle::client(args),
         Some("copy-net") => copy::worker(args),
         Some("http-server") => http::server(args),
+        Some("tls-server") => tls::server(args),
+        Some("tls-load") => tls::load(args),
         other => Err(format!("unknown worker case {other:?}")),
     }
 }
@@ -241,6 +247,9 @@ fn parent(args: &Args, raw: &[String]) -> Result<(), String> {
             reps: args.get("copy-reps", 5)?,
         };
         doc.add(copy::run(&opts)?);
+    }
+    if wants("tls") {
+        doc.add(tls::run(&tls::Opts::new(args)?)?);
     }
     let path = workspace_root().join("BENCHMARKS.md");
     doc.finish(&path)

@@ -7,6 +7,7 @@ use crate::driver::fd::SharedFd;
 use crate::driver::op::{accept, splice};
 use crate::driver::{MultiOp, Op};
 use crate::fs::File;
+use crate::io::{impl_owned_read, impl_owned_write};
 use crate::io::{impl_read_trait, impl_stream_traits, impl_write_trait, FdStream};
 use socket2::{Domain, SockAddr, Type};
 use std::cell::Cell;
@@ -431,6 +432,8 @@ impl OwnedWriteHalf {
 impl_stream_traits!(TcpStream);
 impl_read_trait!(OwnedReadHalf);
 impl_write_trait!(OwnedWriteHalf => half_close: true);
+impl_owned_read!(TcpStream, OwnedReadHalf);
+impl_owned_write!(TcpStream => half_close: true, OwnedWriteHalf => half_close: true);
 
 /// How much one splice moves through the pipe at most.
 const SPLICE_CHUNK: u32 = 1 << 20;

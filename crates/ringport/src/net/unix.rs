@@ -3,7 +3,7 @@
 use super::{accept_fd, connect_fd, new_socket, sock};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::fd::SharedFd;
-use crate::io::{impl_stream_traits, FdStream};
+use crate::io::{impl_owned_read, impl_owned_write, impl_stream_traits, FdStream};
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::fmt;
 use std::io;
@@ -200,6 +200,8 @@ impl AsRawFd for UnixStream {
 }
 
 impl_stream_traits!(UnixStream);
+impl_owned_read!(UnixStream);
+impl_owned_write!(UnixStream => half_close: true);
 
 /// A Unix-domain datagram socket.
 pub struct UnixDatagram {
