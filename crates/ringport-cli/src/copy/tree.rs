@@ -136,12 +136,12 @@ fn walk(root: &Path, rel: &Path, out: &mut Vec<Entry>) -> u64 {
         let rel = rel.join(&name);
         let path = root.join(&rel);
         let (kind, origin) = match examine(&path) {
-            Ok(found) => found,
+            Ok((kind, origin, len)) => {
+                total += len;
+                (kind, origin)
+            }
             Err(msg) => (Kind::Unreadable(msg), Origin::STREAM),
         };
-        if let Kind::File = kind {
-            total += std::fs::symlink_metadata(&path).map_or(0, |m| m.len());
-        }
         let is_dir = matches!(kind, Kind::Dir);
         out.push(Entry {
             rel: rel.clone(),
@@ -155,8 +155,9 @@ fn walk(root: &Path, rel: &Path, out: &mut Vec<Entry>) -> u64 {
     total
 }
 
-/// What `path` is (not following a symbolic link), and its permission facts.
-fn examine(path: &Path) -> Result<(Kind, Origin), String> {
+/// What `path` is (not following a symbolic link), its permission facts, and its length
+/// when it is a file: one `lstat`.
+fn examine(path: &Path) -> Result<(Kind, Origin, u64), String> {
     let meta = std::fs::symlink_metadata(path)
         .map_err(|e| format!("cannot open {}: {}", path.display(), os(&e)))?;
     let ft = meta.file_type();
@@ -187,7 +188,8 @@ fn examine(path: &Path) -> Result<(Kind, Origin), String> {
         mode: meta.permissions().mode() & 0o7777,
         owner: Some((meta.uid(), meta.gid())),
     };
-    Ok((kind, origin))
+    let len = if ft.is_file() { meta.len() } else { 0 };
+    Ok((kind, origin, len))
 }
 
 async fn copy_entries(
