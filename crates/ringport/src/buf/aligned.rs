@@ -183,6 +183,6 @@ unsafe impl IoBufMut for AlignedBuf {
         self.ptr.as_ptr()
     }
     unsafe fn set_init(&mut self, pos: usize) {
-        self.init = self.init.max(pos.min(self.capacity()));
+        self.init = pos.min(self.capacity());
     }
 }
