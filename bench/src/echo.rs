@@ -623,7 +623,7 @@ fn ringport_server(l: std::net::TcpListener, port: u16) -> Result<(), String> {
             ringport::spawn(async move {
                 let mut buf: Vec<u8> = Vec::with_capacity(BUF);
                 loop {
-                    buf.clear();
+                    // No `clear()`: a read leaves exactly the bytes it read (IoBufMut).
                     let BufResult(res, back) = stream.read(buf).await;
                     buf = back;
                     if !matches!(res, Ok(n) if n > 0) {
