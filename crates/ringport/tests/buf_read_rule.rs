@@ -7,7 +7,6 @@ mod util;
 
 use ringport::buf::{AlignedBuf, BufResult, IoBuf};
 use ringport::fs::File;
-use ringport::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use ringport::net::{TcpListener, TcpStream, UdpSocket};
 
 #[test]
@@ -16,7 +15,7 @@ fn a_naive_echo_server_echoes_what_it_read() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let server = ringport::spawn(async move {
-            let (mut stream, _) = listener.accept().await.unwrap();
+            let (stream, _) = listener.accept().await.unwrap();
             // One buffer, reused, never cleared: what the README's echo server does.
             let mut buf = Vec::with_capacity(64);
             loop {
@@ -29,7 +28,7 @@ fn a_naive_echo_server_echoes_what_it_read() {
                 buf = back;
             }
         });
-        let mut client = TcpStream::connect(addr).await.unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
         let mut echoed = Vec::new();
         for msg in [&b"first long message"[..], b"x", b"yz"] {
             client.write_all(msg.to_vec()).await.0.unwrap();

@@ -65,7 +65,7 @@ impl Origin {
 /// Where a single-file copy writes.
 pub(super) enum Dest {
     Stdout,
-    Path(Target),
+    Path(Box<Target>),
 }
 
 impl Dest {
@@ -77,15 +77,17 @@ impl Dest {
         let found = ringport::fs::metadata(&args.dst).await;
         match found {
             Ok(m) if m.is_dir() => match args.src.file_name() {
-                Some(name) if args.src.as_os_str() != "-" => {
-                    Ok(Dest::Path(Target::lookup(args.dst.join(name)).await))
-                }
+                Some(name) if args.src.as_os_str() != "-" => Ok(Dest::Path(Box::new(
+                    Target::lookup(args.dst.join(name)).await,
+                ))),
                 _ => bail!(
                     "{} is a directory: name the file to write standard input to",
                     args.dst.display()
                 ),
             },
-            found => Ok(Dest::Path(Target::with(args.dst.clone(), found).await)),
+            found => Ok(Dest::Path(Box::new(
+                Target::with(args.dst.clone(), found).await,
+            ))),
         }
     }
 }
