@@ -40,3 +40,26 @@ pub mod time;
 pub use driver::cancel;
 pub use driver::{Backend, BackendInfo};
 pub use runtime::{run, spawn, spawn_blocking, yield_now, Builder, JoinError, JoinHandle, Runtime};
+
+/// `#[ringport::main]`: runs an `async fn main` on a runtime (see the crate's front page).
+pub use ringport_macros::main;
+/// `#[ringport::test]`: a test that is an `async fn`, on a runtime of its own.
+pub use ringport_macros::test;
+
+/// What the macros expand to; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    use std::future::Future;
+
+    /// Builds a runtime on `backend` and runs `future` on it.
+    ///
+    /// # Panics
+    ///
+    /// When the runtime cannot be started, saying why.
+    pub fn block_on<F: Future>(backend: crate::Backend, future: F) -> F::Output {
+        match crate::Runtime::builder().backend(backend).build() {
+            Ok(rt) => rt.block_on(future),
+            Err(e) => panic!("ringport: cannot start a runtime ({backend}): {e}"),
+        }
+    }
+}
