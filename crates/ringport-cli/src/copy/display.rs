@@ -260,7 +260,7 @@ fn json(tally: &Tally, last: bool) -> String {
         (true, _) => "failed",
     };
     let error = match (last, tally.error.lock().unwrap().as_deref()) {
-        (true, Some(e)) => format!(",\"error\":{}", json_string(e)),
+        (true, Some(e)) => format!(",\"error\":{}", crate::json::string(e)),
         _ => String::new(),
     };
     format!(
@@ -273,34 +273,4 @@ fn json(tally: &Tally, last: bool) -> String {
         tally.rate(),
         opt(tally.eta().map(|d| format!("{:.3}", d.as_secs_f64()))),
     )
-}
-
-/// `s` as a JSON string: quoted, with quotes, backslashes and control characters escaped.
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn json_strings_are_escaped() {
-        let s = super::json_string("a \"b\"\\c\nd\u{1}");
-        assert_eq!(s, r#""a \"b\"\\c\nd\u0001""#);
-    }
 }
