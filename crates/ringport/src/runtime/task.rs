@@ -95,8 +95,8 @@ impl From<JoinError> for std::io::Error {
 ///     }));
 ///     let other = sleeper.clone();
 ///     other.abort();
-///     let handle = std::rc::Rc::into_inner(sleeper).unwrap();
 ///     drop(other);
+///     let handle = std::rc::Rc::into_inner(sleeper).unwrap();
 ///     assert!(handle.await.unwrap_err().is_cancelled());
 /// });
 /// ```
