@@ -203,6 +203,11 @@ pub use ringport_macros::main;
 /// `#[ringport::test]`: a test that is an `async fn`, on a runtime of its own.
 pub use ringport_macros::test;
 
+/// The README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 /// What the macros expand to; not a public API.
 #[doc(hidden)]
 pub mod __private {
