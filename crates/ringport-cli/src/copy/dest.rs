@@ -85,9 +85,7 @@ impl Dest {
                     args.dst.display()
                 ),
             },
-            found => Ok(Dest::Path(Box::new(
-                Target::with(args.dst.clone(), found).await,
-            ))),
+            found => Ok(Dest::Path(Box::new(Target::with(args.dst.clone(), found)))),
         }
     }
 }
@@ -96,29 +94,22 @@ impl Dest {
 #[derive(Debug)]
 pub(super) struct Target {
     pub path: PathBuf,
-    /// What the path names, following symbolic links; `None` when nothing is there.
+    /// What the path names, following symbolic links; `None` when nothing is there (or a
+    /// symbolic link to nothing, which [`open`] finds out and refuses).
     pub existing: Option<Metadata>,
-    /// The path is a symbolic link to nothing.
-    pub dangling: bool,
 }
 
 impl Target {
     pub async fn lookup(path: PathBuf) -> Target {
         let found = ringport::fs::metadata(&path).await;
-        Target::with(path, found).await
+        Target::with(path, found)
     }
 
     /// From the result of a `metadata` (following links) already made.
-    pub async fn with(path: PathBuf, found: std::io::Result<Metadata>) -> Target {
-        let existing = found.ok();
-        let dangling = existing.is_none()
-            && ringport::fs::symlink_metadata(&path)
-                .await
-                .is_ok_and(|m| m.is_symlink());
+    pub fn with(path: PathBuf, found: std::io::Result<Metadata>) -> Target {
         Target {
             path,
-            existing,
-            dangling,
+            existing: found.ok(),
         }
     }
 
@@ -150,9 +141,6 @@ pub(super) struct Opened {
 /// Opens `t` as cp does: an existing file truncated (through a symbolic link to it), else a
 /// new one created exclusively, never through a dangling symbolic link.
 pub(super) async fn open(t: &Target, origin: Origin, direct: bool) -> anyhow::Result<Opened> {
-    if t.dangling {
-        return Err(dangling(&t.path));
-    }
     if let Some(m) = &t.existing {
         match open_existing(&t.path, direct).await {
             Ok(file) => {
@@ -180,7 +168,8 @@ pub(super) async fn open(t: &Target, origin: Origin, direct: bool) -> anyhow::Re
             regular: true,
         }),
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-            // Made since the lookup, or a symbolic link (O_EXCL never follows one).
+            // A symbolic link (O_EXCL never follows one: a dangling one lands here), or a
+            // file made since the lookup.
             let link = ringport::fs::symlink_metadata(&t.path).await;
             let target = ringport::fs::metadata(&t.path).await;
             match (link, target) {
