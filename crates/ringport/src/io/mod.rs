@@ -1,12 +1,16 @@
 //! Completion-style I/O traits: buffers move in and come back with the result.
 //!
+//! The traits take `&mut self`; ringport's streams also implement them for `&T`, and have
+//! the helpers as inherent methods on `&self`:
+//!
 //! ```no_run
-//! use ringport::io::{AsyncReadExt, AsyncWriteExt};
+//! use ringport::io::AsyncReadExt;
 //! use ringport::net::TcpStream;
 //! # async fn demo() -> std::io::Result<()> {
-//! let mut stream = TcpStream::connect("127.0.0.1:8080").await?;
-//! stream.write_all(b"ping\n".to_vec()).await.0?;
-//! let (res, buf) = stream.read_exact(vec![0u8; 5]).await.into_parts();
+//! let stream = TcpStream::connect("127.0.0.1:8080").await?;
+//! stream.write_all(b"ping\n".to_vec()).await.0?; // inherent, on &self
+//! let mut shared: &TcpStream = &stream; // what generic code over the traits takes
+//! let (res, buf) = AsyncReadExt::read_exact(&mut shared, vec![0u8; 5]).await.into_parts();
 //! res?;
 //! # Ok(()) }
 //! ```
