@@ -4,6 +4,7 @@
 
 mod copy;
 mod info;
+mod json;
 mod serve;
 
 use clap::{Parser, Subcommand};

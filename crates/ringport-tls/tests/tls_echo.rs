@@ -240,7 +240,7 @@ fn a_connection_cut_without_close_notify_is_truncation() {
     util::run(async {
         let pki = Pki::new();
         let (mut client, server) = tls_pair(pki.server(&[]), pki.client(&[])).await;
-        let (mut tcp, mut conn) = server.into_inner();
+        let (tcp, mut conn) = server.into_inner();
         // The server writes a record, then the TCP stream ends with no close_notify.
         conn.writer().write_all_compat(b"partial");
         let mut wire = Vec::new();

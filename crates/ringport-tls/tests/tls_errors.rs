@@ -4,7 +4,6 @@
 mod util;
 
 use ringport::buf::BufResult;
-use ringport::io::AsyncWriteExt;
 use ringport_tls::rustls::version;
 use ringport_tls::{config, server_name, TlsAcceptor, TlsConnector, TlsError, TlsErrorKind};
 use std::io;
@@ -158,7 +157,7 @@ fn unreadable_pem_files() {
 fn a_plain_http_client_on_the_tls_port() {
     util::run(async {
         let pki = Pki::new();
-        let (mut c, s) = util::tcp_pair().await;
+        let (c, s) = util::tcp_pair().await;
         let acceptor = TlsAcceptor::new(pki.server(&[]));
         let server = ringport::spawn(async move { acceptor.accept(s).await.map(drop) });
         c.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec())
@@ -177,7 +176,7 @@ fn a_plain_http_client_on_the_tls_port() {
 fn a_tls_client_to_a_plain_http_server() {
     util::run(async {
         let pki = Pki::new();
-        let (c, mut s) = util::tcp_pair().await;
+        let (c, s) = util::tcp_pair().await;
         // What a plain HTTP server answers to a ClientHello.
         let server = ringport::spawn(async move {
             let BufResult(res, _) = s.read(vec![0u8; 4096]).await;
@@ -203,7 +202,7 @@ fn a_tls_client_to_a_plain_http_server() {
 fn a_peer_that_speaks_something_else() {
     util::run(async {
         let pki = Pki::new();
-        let (c, mut s) = util::tcp_pair().await;
+        let (c, s) = util::tcp_pair().await;
         let server = ringport::spawn(async move {
             s.write_all(b"SSH-2.0-OpenSSH_9.2\r\n".to_vec())
                 .await

@@ -127,7 +127,7 @@ fn openssl_s_client_against_ringport_server() {
             assert_eq!(tls.sni_hostname(), Some("localhost"));
             tls.write_all(b"from ringport\n".to_vec()).await.0.unwrap();
             tls.flush().await.unwrap();
-            let mut stdin = client.stdin.take().unwrap();
+            let stdin = client.stdin.take().unwrap();
             stdin.write_all(b"from openssl\n".to_vec()).await.0.unwrap();
             let BufResult(res, buf) = tls.read_exact(vec![0u8; 13]).await;
             res.unwrap();

@@ -4,7 +4,7 @@
 mod util;
 
 use ringport::buf::BufResult;
-use ringport::io::{AsyncReadExt, AsyncWriteExt, OwnedRead, OwnedWrite};
+use ringport::io::{OwnedRead, OwnedWrite};
 use ringport::net::{TcpListener, TcpStream};
 use std::future::Future;
 use std::pin::Pin;
@@ -32,7 +32,7 @@ async fn poll_once<F: Future + Unpin>(f: &mut F) -> Option<F::Output> {
 #[test]
 fn a_stored_read_outlives_the_futures_that_polled_it() {
     util::run(async {
-        let (mut client, server) = pair().await;
+        let (client, server) = pair().await;
         let mut read = server.read_owned(vec![0u8; 64]);
         // Polled from several short-lived futures (as a TLS layer's callers would), then
         // dropped by none of them: the read stays submitted, and its bytes arrive.
@@ -50,7 +50,7 @@ fn a_stored_read_outlives_the_futures_that_polled_it() {
 #[test]
 fn owned_writes_then_shutdown_arrive_in_order() {
     util::run(async {
-        let (client, mut server) = pair().await;
+        let (client, server) = pair().await;
         let BufResult(n, _) = client.write_owned(b"one ".as_slice()).await;
         assert_eq!(n.unwrap(), 4);
         let BufResult(n, _) = client.write_owned(b"two".to_vec()).await;
@@ -65,7 +65,7 @@ fn owned_writes_then_shutdown_arrive_in_order() {
 #[test]
 fn pipes_read_and_write_owned() {
     util::run(async {
-        let (mut tx, rx) = ringport::pipe::pipe().unwrap();
+        let (tx, rx) = ringport::pipe::pipe().unwrap();
         let read = rx.read_owned(vec![0u8; 16]);
         tx.write_all(b"pipe".as_slice()).await.0.unwrap();
         let BufResult(n, buf) = read.await;
