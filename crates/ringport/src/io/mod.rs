@@ -19,7 +19,7 @@ pub use copy::{copy_with_progress, Copy, CopySink, CopySource, Strategy};
 pub use copy::{DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH};
 pub(crate) use fd_stream::FdStream;
 pub use fd_stream::RecvMultishot;
-pub use progress::{Progress, Snapshot, State};
+pub use progress::{Progress, ProgressRecorder, Snapshot, State};
 
 use crate::buf::{BufResult, IoBuf, IoBufMut, Slice};
 use std::future::Future;
