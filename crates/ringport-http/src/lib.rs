@@ -40,6 +40,7 @@ pub mod files;
 mod limits;
 pub mod parse;
 mod response;
+mod response_head;
 mod server;
 mod trigger;
 mod wire;
