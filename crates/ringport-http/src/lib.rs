@@ -34,6 +34,8 @@
 
 mod body;
 mod chunked;
+#[cfg(feature = "client")]
+pub mod client;
 mod conn;
 mod error;
 pub mod files;
@@ -46,6 +48,8 @@ mod trigger;
 mod wire;
 
 pub use body::{Body, BodyStream};
+#[cfg(feature = "client")]
+pub use client::{Client, ClientBuilder};
 pub use error::ParseError;
 pub use limits::Limits;
 pub use server::{Exchange, PeerAddr, Server};

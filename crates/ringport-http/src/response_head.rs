@@ -71,8 +71,8 @@ pub fn parse_response(
     let (Some(code), Some(minor)) = (res.code, res.version) else {
         return Err(ParseError::Malformed("incomplete status line"));
     };
-    let status = StatusCode::from_u16(code)
-        .map_err(|_| ParseError::Malformed("invalid status code"))?;
+    let status =
+        StatusCode::from_u16(code).map_err(|_| ParseError::Malformed("invalid status code"))?;
     let version = if minor == 1 {
         Version::HTTP_11
     } else {
@@ -104,7 +104,9 @@ impl ResponseHead {
         if self.headers.contains_key(header::TRANSFER_ENCODING) {
             let last = tokens(&self.headers, header::TRANSFER_ENCODING).last();
             return Ok(match last {
-                Some(t) if t.eq_ignore_ascii_case(b"chunked") && self.version == Version::HTTP_11 => {
+                Some(t)
+                    if t.eq_ignore_ascii_case(b"chunked") && self.version == Version::HTTP_11 =>
+                {
                     ResponseFraming::Chunked
                 }
                 _ => ResponseFraming::UntilClose,
