@@ -694,7 +694,21 @@ async fn segmented(
                 part.display()
             )));
         }
-        Control::Failed(e) => return Err(e),
+        Control::Failed(e) => {
+            // Bytes that cannot be trusted go; after a network or disk failure the part and
+            // its journal stay, so the same command resumes.
+            if matches!(e.kind, Failure::Changed | Failure::Protocol) {
+                let _ = ringport::fs::remove_file(&part).await;
+                let _ = ringport::fs::remove_file(&journal_path).await;
+                return Err(e);
+            }
+            let kept = format!(
+                "{} (kept {}: the same command resumes)",
+                e.message,
+                part.display()
+            );
+            return Err(GetError::new(e.kind, kept));
+        }
         Control::Complete => {}
     }
     shared

@@ -73,6 +73,8 @@ struct Failed {
     reason: String,
     /// The server pushed back (503, 429, a reset): fewer connections.
     shrink: bool,
+    /// The exit-code class if the retries run out.
+    kind: Failure,
 }
 
 impl Failed {
@@ -82,6 +84,15 @@ impl Failed {
             fatal: None,
             reason: reason.into(),
             shrink: false,
+            kind: Failure::Network,
+        }
+    }
+
+    /// The server's answer broke the rules: retried, and a protocol error in the end.
+    fn protocol(reason: impl Into<String>) -> Failed {
+        Failed {
+            kind: Failure::Protocol,
+            ..Failed::retry(reason)
         }
     }
 
@@ -89,6 +100,7 @@ impl Failed {
         Failed {
             retry_after: None,
             reason: e.message.clone(),
+            kind: e.kind,
             fatal: Some(e),
             shrink: false,
         }
@@ -139,7 +151,7 @@ pub async fn run(shared: Rc<Shared>, id: LaneId, mut first: Option<(Response<Tcp
                 if fails > shared.opts.retries || strikes > limit {
                     if shared.live.get() <= 1 || strikes > limit {
                         shared.fail(GetError::new(
-                            Failure::Network,
+                            f.kind,
                             format!("giving up after {fails} tries: {}", f.reason),
                         ));
                     }
@@ -254,7 +266,11 @@ async fn fetch(
             Err(e) => {
                 *buf = b;
                 let reset = e.kind() == std::io::ErrorKind::ConnectionReset;
-                let mut f = Failed::retry(e.to_string());
+                let mut f = if e.kind() == std::io::ErrorKind::InvalidData {
+                    Failed::protocol(e.to_string())
+                } else {
+                    Failed::retry(e.to_string())
+                };
                 f.shrink = reset;
                 return Err(f);
             }
@@ -380,9 +396,13 @@ async fn request(
                 s == StatusCode::SERVICE_UNAVAILABLE || s == StatusCode::TOO_MANY_REQUESTS;
             return Err(Failed {
                 retry_after: after,
-                fatal: None,
-                reason: format!("{} {}", s.as_u16(), s.canonical_reason().unwrap_or("")),
                 shrink: push_back,
+                kind: Failure::Status,
+                ..Failed::retry(format!(
+                    "{} {}",
+                    s.as_u16(),
+                    s.canonical_reason().unwrap_or("")
+                ))
             });
         }
         s => return Err(Failed::fatal(status_error(&source.url, s))),
@@ -400,17 +420,17 @@ async fn request(
                 return Err(changed(shared, si, &source.url, why));
             }
             if first != start {
-                return Err(Failed::retry(format!(
+                return Err(Failed::protocol(format!(
                     "the server sent bytes from {first}, asked for {start}"
                 )));
             }
             last - first + 1
         }
-        _ => return Err(Failed::retry("a 206 without a usable Content-Range")),
+        _ => return Err(Failed::protocol("a 206 without a usable Content-Range")),
     };
     if let Some(len) = res.content_length() {
         if len != expect_len {
-            return Err(Failed::retry(format!(
+            return Err(Failed::protocol(format!(
                 "Content-Length {len} does not match Content-Range ({expect_len} bytes)"
             )));
         }

@@ -205,10 +205,12 @@ pub(crate) async fn read_body<S: AsyncRead + AsyncWrite, B: IoBufMut>(
 ) -> BufResult<usize, B> {
     let cap = buf.bytes_total();
     loop {
+        // A body's last read asks for the whole buffer too: bytes past the end (a server
+        // that sent more than its Content-Length said) are kept aside, where `excess` sees
+        // them, instead of being left unread in the socket.
         let want = match state {
             BodyState::Done => return BufResult(Ok(0), buf),
-            BodyState::Length { left } => cap.min(usize::try_from(*left).unwrap_or(usize::MAX)),
-            BodyState::Chunked(_) | BodyState::UntilClose => cap,
+            BodyState::Length { .. } | BodyState::Chunked(_) | BodyState::UntilClose => cap,
         };
         if want == 0 {
             return BufResult(Ok(0), buf);
@@ -235,7 +237,19 @@ pub(crate) async fn read_body<S: AsyncRead + AsyncWrite, B: IoBufMut>(
         };
         match state {
             BodyState::Length { left } => {
-                if from_buffer {
+                let mut raw = raw;
+                let body = usize::try_from(*left).unwrap_or(usize::MAX);
+                if raw > body {
+                    if from_buffer {
+                        conn.consume(body);
+                    } else {
+                        // SAFETY: the first `raw` bytes of `buf` were just received.
+                        let got = unsafe { std::slice::from_raw_parts(buf.stable_ptr(), raw) };
+                        let rest = got[body..].to_vec();
+                        conn.unread(&rest);
+                    }
+                    raw = body;
+                } else if from_buffer {
                     conn.consume(raw);
                 }
                 if raw == 0 {
