@@ -234,7 +234,7 @@ async fn first_response(client: &Client, opts: &Opts, events: &Events) -> Result
                         .get(header::CONTENT_ENCODING)
                         .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
                     match cr {
-                        Some(ContentRange::Bytes { first: 0, total: Some(t), last }) if last + 1 == t || last + 1 <= t => {
+                        Some(ContentRange::Bytes { first: 0, total: Some(t), .. }) => {
                             return Ok(First { res, ranges: !coded, total: Some(t) });
                         }
                         _ => {
