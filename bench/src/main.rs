@@ -29,6 +29,9 @@
 //!                       the --echo-* options, its reads --secs)
 //!     [--copy-reps N]   copy runs per engine and scenario (default 5; needs
 //!                       `cargo build --release -p ringport-cli` first)
+//!     [--get-reps N]    get runs per tool and cell (default 3; needs the release binary)
+//!     [--get-cells L]   get cells, comma-separated (default A,D,F,B)
+//!     [--report PATH]   write the report there instead of BENCHMARKS.md
 //! ```
 //!
 //! The parent re-executes itself as `ringport-bench worker CASE --engine E ...`; a worker prints
@@ -40,6 +43,7 @@
 mod child;
 mod copy;
 mod echo;
+mod get;
 mod http;
 mod idle;
 mod poll;
@@ -127,7 +131,7 @@ pub fn data_dir() -> PathBuf {
 }
 
 /// The cases the parent runs; `all` is every one, in this order.
-const CASES: [&str; 10] = [
+const CASES: [&str; 11] = [
     "all",
     "randread",
     "roundtrip",
@@ -138,15 +142,16 @@ const CASES: [&str; 10] = [
     "http-file",
     "poll",
     "copy",
+    "get",
 ];
 
 fn usage() -> String {
     "usage: ringport-bench all|CASE... (randread roundtrip timers echo idle http http-file \
-     poll copy) [--secs S] [--rr-reps N] [--reps N] [--nops N] [--reads N] [--timers N] \
+     poll copy get) [--secs S] [--rr-reps N] [--reps N] [--nops N] [--reads N] [--timers N] \
      [--echo-reps N] [--echo-warmup S] [--echo-secs S] [--echo-conns L] [--echo-engines L] \
      [--idle-reps N] [--idle-conns N] [--http-reps N] [--http-warmup S] [--http-secs S] \
      [--http-conns N] [--file-reps N] [--file-warmup S] [--file-secs S] [--poll-rr-reps N] \
-     [--copy-reps N]"
+     [--copy-reps N] [--get-reps N] [--get-cells A,D,F,B]"
         .to_string()
 }
 
@@ -179,6 +184,7 @@ fn worker(args: &Args) -> Result<(), String> {
         Some("idle-client") => idle::client(args),
         Some("copy-net") => copy::worker(args),
         Some("http-server") => http::server(args),
+        Some("get-shaped") => get::shaped_worker(args),
         other => Err(format!("unknown worker case {other:?}")),
     }
 }
@@ -236,13 +242,22 @@ fn parent(args: &Args, raw: &[String]) -> Result<(), String> {
             doc.add(section);
         }
     }
+    if wants("get") {
+        for section in get::run(&get::Opts::new(args)?)? {
+            doc.add(section);
+        }
+    }
     if wants("copy") {
         let opts = copy::Opts {
             reps: args.get("copy-reps", 5)?,
         };
         doc.add(copy::run(&opts)?);
     }
-    let path = workspace_root().join("BENCHMARKS.md");
+    // `--report PATH` writes elsewhere (to merge one case's sections by hand).
+    let path = match args.opts.get("report") {
+        Some(p) => PathBuf::from(p),
+        None => workspace_root().join("BENCHMARKS.md"),
+    };
     doc.finish(&path)
         .map_err(|e| format!("writing {}: {e}", path.display()))?;
     eprintln!("wrote {}", path.display());

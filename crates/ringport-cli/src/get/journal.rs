@@ -70,10 +70,11 @@ impl Header {
         for _ in 0..4 {
             let len = u16::from_le_bytes(body.get(at..at + 2)?.try_into().ok()?) as usize;
             let s = body.get(at + 2..at + 2 + len)?;
-            strings.push(String::from_utf8_lossy(s).into_owned());
+            strings.push(String::from_utf8(s.to_vec()).ok()?);
             at += 2 + len;
         }
-        if block == 0 {
+        // Exactly what `encode` writes: anything else is damage.
+        if block == 0 || at != body.len() {
             return None;
         }
         let [url, final_url, etag, last_modified] = strings.try_into().ok()?;
