@@ -32,7 +32,7 @@ pub struct Opts {
 
 impl Opts {
     pub fn new(args: &Args) -> Result<Opts, String> {
-        let cells: String = args.get("get-cells", "A,D,F,B".to_string())?;
+        let cells: String = args.get("get-cells", "A,D,F,B,S".to_string())?;
         Ok(Opts {
             reps: args.get("get-reps", 3)?,
             cells: cells.split(',').map(|s| s.trim().to_uppercase()).collect(),
@@ -303,6 +303,9 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Each tool's name and its median run with every run's wall time, or why it failed.
+type Results = Vec<(String, Result<(Run, Vec<f64>), String>)>;
+
 /// Interleaved rounds of every tool; each tool's median wall and its runs.
 fn rounds(
     names: &[&str],
@@ -312,7 +315,7 @@ fn rounds(
     reps: usize,
     out_dir: &Path,
     limits: &[(&str, Duration)],
-) -> Vec<(String, Result<(Run, Vec<f64>), String>)> {
+) -> Results {
     let all = tools(n);
     let chosen: Vec<&Tool> = names
         .iter()
@@ -379,6 +382,9 @@ pub fn run(opts: &Opts) -> Result<Vec<Section>, String> {
     }
     if wants("B") {
         sections.push(cell_b(opts, &root, &out_dir)?);
+    }
+    if wants("S") {
+        sections.push(strict_cells(opts, &root, &out_dir)?);
     }
     Ok(sections)
 }
@@ -725,4 +731,253 @@ pub fn shaped_worker(args: &Args) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `worker get-origin --root DIR --rate BYTES_PER_SEC [--slow-rate R --slow-port-file F]`:
+/// a strict per-connection throttle, unlike nginx's `limit_rate` (which lets every request
+/// send one second's worth at once: `limit = rate × (now − start + 1) − sent` in
+/// ngx_http_write_filter_module.c). Each connection may send `rate × (time since it was
+/// accepted)` bytes and no more, whatever its requests; ranges and an ETag as nginx does.
+/// Prints `PORT p` (and a second port, for the slow server, when asked), then serves until
+/// its stdin closes.
+pub fn origin_worker(args: &Args) -> Result<(), String> {
+    let root = PathBuf::from(args.req("root")?);
+    let rates: Vec<u64> = args
+        .req("rates")?
+        .split(',')
+        .map(|r| r.parse().map_err(|_| format!("bad rate {r}")))
+        .collect::<Result<_, _>>()?;
+    let mut ports = Vec::new();
+    for rate in rates {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        ports.push(l.local_addr().map_err(|e| e.to_string())?.port());
+        let root = root.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                let root = root.clone();
+                std::thread::spawn(move || strict_conn(s, &root, rate));
+            }
+        });
+    }
+    let line: Vec<String> = ports.iter().map(|p| p.to_string()).collect();
+    println!("PORTS {}", line.join(","));
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    // Serve until the parent closes our stdin.
+    let mut sink = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut sink);
+    Ok(())
+}
+
+fn strict_conn(mut s: std::net::TcpStream, root: &Path, rate: u64) {
+    use std::io::Write as _;
+    let _ = s.set_nodelay(true);
+    let accepted = Instant::now();
+    let mut sent = 0u64;
+    let mut buf = Vec::new();
+    loop {
+        let end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            match s.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+        buf.drain(..end);
+        let path = head
+            .split(' ')
+            .nth(1)
+            .unwrap_or("/")
+            .trim_start_matches('/')
+            .to_string();
+        let Ok(mut file) = std::fs::File::open(root.join(&path)) else {
+            let _ = s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+            continue;
+        };
+        let total = file.metadata().map_or(0, |m| m.len());
+        let range = head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case("range")
+                .then(|| v.trim().to_string())
+        });
+        let (a, b, status) = match range
+            .as_deref()
+            .and_then(|r| r.strip_prefix("bytes="))
+            .and_then(|r| r.split_once('-'))
+        {
+            Some((a, b)) => {
+                let a: u64 = a.parse().unwrap_or(0);
+                let b: u64 = b.parse().unwrap_or(total - 1).min(total - 1);
+                (a, b, "206 Partial Content")
+            }
+            None => (0, total - 1, "200 OK"),
+        };
+        let mut out = format!("HTTP/1.1 {status}\r\nETag: \"strict\"\r\nAccept-Ranges: bytes\r\nContent-Length: {}\r\n", b - a + 1);
+        if status.starts_with("206") {
+            out.push_str(&format!("Content-Range: bytes {a}-{b}/{total}\r\n"));
+        }
+        out.push_str("\r\n");
+        if s.write_all(out.as_bytes()).is_err() {
+            return;
+        }
+        use std::io::Seek as _;
+        if file.seek(std::io::SeekFrom::Start(a)).is_err() {
+            return;
+        }
+        let mut left = b - a + 1;
+        let mut chunk = vec![0u8; 16 * 1024];
+        while left > 0 {
+            let n = (left as usize).min(chunk.len());
+            if file.read_exact(&mut chunk[..n]).is_err() {
+                return;
+            }
+            let due = Duration::from_secs_f64((sent + n as u64) as f64 / rate as f64);
+            if let Some(wait) = due.checked_sub(accepted.elapsed()) {
+                std::thread::sleep(wait);
+            }
+            if s.write_all(&chunk[..n]).is_err() {
+                return;
+            }
+            sent += n as u64;
+            left -= n as u64;
+        }
+    }
+}
+
+/// The strict origin as a worker on CPU 0; its ports; dropped (stdin closed) to stop it.
+struct Strict {
+    run: Option<child::Running>,
+    stdin: Option<std::process::ChildStdin>,
+    ports: Vec<u16>,
+}
+
+impl Strict {
+    fn start(root: &Path, rates: &[u64]) -> Result<Strict, String> {
+        let rates: Vec<String> = rates.iter().map(|r| r.to_string()).collect();
+        let mut cmd = child::worker(&[
+            "get-origin",
+            "--root",
+            &root.display().to_string(),
+            "--rates",
+            &rates.join(","),
+        ]);
+        cmd.stdin(Stdio::piped());
+        let mut run = child::spawn(cmd, 0)?;
+        let stdin = run.take_stdin();
+        let line = run.line()?;
+        let ports = line
+            .strip_prefix("PORTS ")
+            .ok_or_else(|| format!("origin printed {line:?}"))?
+            .split(',')
+            .map(|p| p.parse().map_err(|_| format!("bad port {p}")))
+            .collect::<Result<_, String>>()?;
+        Ok(Strict {
+            run: Some(run),
+            stdin,
+            ports,
+        })
+    }
+}
+
+impl Drop for Strict {
+    fn drop(&mut self) {
+        self.stdin = None;
+        if let Some(r) = self.run.take() {
+            let _ = r.finish();
+        }
+    }
+}
+
+/// A′ and D′: cells A and D against the strict origin.
+fn strict_cells(opts: &Opts, root: &Path, out_dir: &Path) -> Result<Section, String> {
+    let size = 256 * MIB;
+    let want_a = ensure(&root.join("a.bin"), size)?;
+    let srv = Strict::start(root, &[2 * MIB, 4 * MIB, 400 * 1024])?;
+    let (a_port, fast, slow) = (srv.ports[0], srv.ports[1], srv.ports[2]);
+    let names = ["ringport get -n N", "aria2c", "axel"];
+    let mut rows = Vec::new();
+    let mut checks = Vec::new();
+    let urls = vec![format!("http://127.0.0.1:{a_port}/a.bin")];
+    let res = rounds(&names, &urls, 16, &want_a, opts.reps, out_dir, &[]);
+    let limit = 32.0;
+    let mut wall_a = std::collections::HashMap::new();
+    for (name, r) in &res {
+        if let Ok((m, all)) = r {
+            let rate = size as f64 / MIB as f64 / m.wall;
+            rows.push(vec![
+                "A′".into(),
+                name.clone(),
+                format!("{:.2}", m.wall),
+                format!("{rate:.1} MiB/s = {:.0} % of 32", 100.0 * rate / limit),
+                format!("{:.2}", m.cpu),
+                fmt_runs(all),
+            ]);
+            wall_a.insert(name.clone(), (m.wall, rate));
+        }
+    }
+    if let Some(&(w, rate)) = wall_a.get("ringport get -n N") {
+        checks.push(Check {
+            what: "A′ (strict): rate ÷ 16 × 2 MiB/s".into(),
+            ours: format!("{rate:.1} MiB/s"),
+            peer: "32 MiB/s".into(),
+            ratio: Some(rate / limit),
+            target: Target::AtLeast(0.95),
+        });
+        if let Some(&(wa, _)) = wall_a.get("aria2c") {
+            checks.push(Check {
+                what: "A′ (strict): wall vs aria2c".into(),
+                ours: format!("{w:.2} s"),
+                peer: format!("{wa:.2} s"),
+                ratio: Some(w / wa),
+                target: Target::AtMost(0.9),
+            });
+        }
+    }
+    let want_d = ensure(&root.join("d.bin"), size)?;
+    let urls = vec![
+        format!("http://127.0.0.1:{fast}/d.bin"),
+        format!("http://127.0.0.1:{slow}/d.bin"),
+    ];
+    let res = rounds(&names, &urls, 16, &want_d, opts.reps, out_dir, &[]);
+    let sum_r = 8.0 * 4.0 + 8.0 * 400.0 / 1024.0;
+    let ideal = size as f64 / MIB as f64 / sum_r;
+    for (name, r) in &res {
+        if let Ok((m, all)) = r {
+            let tail = m.wall - ideal;
+            rows.push(vec![
+                "D′".into(),
+                name.clone(),
+                format!("{:.2}", m.wall),
+                format!(
+                    "tail loss {tail:.2} s = {:.0} % of {ideal:.2} s",
+                    100.0 * tail / ideal
+                ),
+                format!("{:.2}", m.cpu),
+                fmt_runs(all),
+            ]);
+            if name == "ringport get -n N" {
+                checks.push(Check {
+                    what: "D′ (strict): tail loss ÷ the ideal S/ΣR".into(),
+                    ours: format!("{tail:.2} s"),
+                    peer: format!("{ideal:.2} s ideal"),
+                    ratio: Some(tail / ideal),
+                    target: Target::AtMost(0.10),
+                });
+            }
+        }
+    }
+    Ok(Section {
+        title: "get A′ and D′: the same cells against a strict per-connection throttle".into(),
+        notes: vec![
+            "nginx's `limit_rate` is per request and lets each request send a second's worth at once (`limit = rate × (now − start + 1) − sent`, ngx_http_write_filter_module.c), so a tool that makes many requests (work stealing does) beats the nominal limit in A and D above. Here the origin is this binary (`worker get-origin`, std threads, on CPU 0): each connection may send `rate × time since accept`, whatever its requests, so no request pattern can beat R per connection.".into(),
+            "A′: 2 MiB/s per connection, 256 MiB, 16 connections (limit 32 MiB/s). D′: two ports at 4 MiB/s and 400 KiB/s per connection as mirrors, 8 connections each (ideal as in D). Same commands as A and D.".into(),
+        ],
+        header: vec!["cell", "tool", "wall s", "result", "CPU s", "every run (wall s)"],
+        rows,
+        checks,
+    })
 }

@@ -30,7 +30,8 @@
 //!     [--copy-reps N]   copy runs per engine and scenario (default 5; needs
 //!                       `cargo build --release -p ringport-cli` first)
 //!     [--get-reps N]    get runs per tool and cell (default 3; needs the release binary)
-//!     [--get-cells L]   get cells, comma-separated (default A,D,F,B)
+//!     [--get-cells L]   get cells, comma-separated (default A,D,F,B,S; S: A and D against
+//!                       a strict per-connection throttle)
 //!     [--report PATH]   write the report there instead of BENCHMARKS.md
 //! ```
 //!
@@ -151,7 +152,7 @@ fn usage() -> String {
      [--echo-reps N] [--echo-warmup S] [--echo-secs S] [--echo-conns L] [--echo-engines L] \
      [--idle-reps N] [--idle-conns N] [--http-reps N] [--http-warmup S] [--http-secs S] \
      [--http-conns N] [--file-reps N] [--file-warmup S] [--file-secs S] [--poll-rr-reps N] \
-     [--copy-reps N] [--get-reps N] [--get-cells A,D,F,B]"
+     [--copy-reps N] [--get-reps N] [--get-cells A,D,F,B,S]"
         .to_string()
 }
 
@@ -185,6 +186,7 @@ fn worker(args: &Args) -> Result<(), String> {
         Some("copy-net") => copy::worker(args),
         Some("http-server") => http::server(args),
         Some("get-shaped") => get::shaped_worker(args),
+        Some("get-origin") => get::origin_worker(args),
         other => Err(format!("unknown worker case {other:?}")),
     }
 }
