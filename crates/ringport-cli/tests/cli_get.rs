@@ -327,6 +327,36 @@ fn mirrors_are_used_together() {
     );
 }
 
+#[test]
+fn a_mirror_with_another_file_is_dropped() {
+    let body = data(4 << 20, 17);
+    let slow = Faults {
+        rate: Some(4 << 20),
+        ..Faults::default()
+    };
+    let good = Origin::start(body.clone(), vec![], slow.clone());
+    // Same name, another length: its first range answer gives it away.
+    let bad = Origin::start(data(3 << 20, 18), vec![], slow);
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(
+        dir.path(),
+        &[
+            &good.url("/file"),
+            &bad.url("/file"),
+            "-o",
+            "f",
+            "-n",
+            "4",
+            "--json",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), body);
+    let events = String::from_utf8_lossy(&o.stdout);
+    assert!(events.contains("\"event\":\"mirror-dropped\""), "{events}");
+    assert!(bad.requests() >= 1);
+}
+
 /// Starts a throttled download and kills it with SIGKILL after `after`.
 fn killed_after(dir: &Path, url: &str, after: Duration) {
     let mut child = get(dir, &[url, "-o", "f", "-n", "4", "-q"])

@@ -470,6 +470,10 @@ async fn request(
 /// primary, or the last source, stops the download.
 fn changed(shared: &Shared, si: usize, url: &str, why: String) -> Failed {
     let mut sources = shared.sources.borrow_mut();
+    if sources[si].disabled {
+        // Another lane found it out first.
+        return Failed::retry(format!("{url}: {why}"));
+    }
     let usable = sources.iter().filter(|s| !s.disabled).count();
     if si > 0 && usable > 1 {
         sources[si].disabled = true;
