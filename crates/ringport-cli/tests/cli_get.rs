@@ -357,6 +357,31 @@ fn a_mirror_with_another_file_is_dropped() {
     assert!(bad.requests() >= 1);
 }
 
+#[test]
+fn a_slow_connection_s_last_blocks_are_hedged() {
+    // The first connection crawls; the others are fast. Its range is split away until too
+    // little is left to split, and then its tail is fetched a second time.
+    let body = data(2 << 20, 19);
+    let faults = Faults {
+        slow: Some((1000, 48 << 10)),
+        rate: Some(16 << 20),
+        ..Faults::default()
+    };
+    let origin = Origin::start(body.clone(), vec![], faults);
+    let dir = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let o = run(
+        dir.path(),
+        &[&origin.url("/file"), "-o", "f", "-n", "2", "--json"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), body);
+    let events = String::from_utf8_lossy(&o.stdout);
+    assert!(events.contains("\"event\":\"hedge\""), "{events}");
+    // Without the hedge the slow connection's last blocks alone would take seconds.
+    eprintln!("hedged download: {:.2} s", start.elapsed().as_secs_f64());
+}
+
 /// Starts a throttled download and kills it with SIGKILL after `after`.
 fn killed_after(dir: &Path, url: &str, after: Duration) {
     let mut child = get(dir, &[url, "-o", "f", "-n", "4", "-q"])

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 /// Bytes asked of the socket per read.
 pub const READ_BUF: usize = 256 * 1024;
+/// A tail is hedged when its owner needs more than this many seconds for it.
+const HEDGE_AFTER: f64 = 0.5;
 
 /// A URL serving the file, with the validators it answered with.
 #[derive(Debug, Clone)]
@@ -127,7 +129,16 @@ pub async fn run(shared: Rc<Shared>, id: LaneId, mut first: Option<(Response<Tcp
         };
         let mut written = shared.plan.borrow().seg(seg).map_or(0, |s| s.start);
         let before = written;
-        match fetch(&shared, id, seg, res, &mut written, &mut buf).await {
+        let began = Instant::now();
+        let result = fetch(&shared, id, seg, res, &mut written, &mut buf).await;
+        // The lane's rate over this whole request too (short ones never fill a window).
+        let secs = began.elapsed().as_secs_f64();
+        if written > before && secs > 0.0 {
+            let inst = (written - before) as f64 / secs;
+            let old = shared.rate_of(id).unwrap_or(inst);
+            shared.set_rate(id, old * 0.5 + inst * 0.5);
+        }
+        match result {
             Ok(()) => {
                 shared.plan.borrow_mut().finish(seg);
                 fails = 0;
@@ -198,9 +209,16 @@ fn claim(shared: &Shared, id: LaneId) -> Option<u64> {
         .filter(|r| *r > 0.0)
         .collect();
     let mean = (!others.is_empty()).then(|| others.iter().sum::<f64>() / others.len() as f64);
-    let (seg, steal) = plan.steal(id, |l| shared.rate_of(l), own.or(mean), shared.min_steal)?;
+    let thief = own.or(mean);
+    let (seg, steal, kind) = match plan.steal(id, |l| shared.rate_of(l), thief, shared.min_steal) {
+        Some((seg, steal)) => (seg, steal, "steal"),
+        None => {
+            let (seg, steal) = plan.hedge(id, |l| shared.rate_of(l), thief, HEDGE_AFTER)?;
+            (seg, steal, "hedge")
+        }
+    };
     shared.events.emit(
-        "steal",
+        kind,
         &[
             ("lane", id.into()),
             ("from", steal.from.into()),
@@ -231,17 +249,20 @@ async fn fetch(
     buf: &mut Vec<u8>,
 ) -> Result<(), Failed> {
     let start = *written;
+    let block = shared.plan.borrow().block();
+    if reached_done(shared, seg, start, block) {
+        return Ok(());
+    }
     let mut res = match first {
         Some(res) => res,
         None => request(shared, id, seg, start).await?,
     };
-    let block = shared.plan.borrow().block();
     let mut pos = start;
     let mut crc = 0u32;
     let mut window = (Instant::now(), 0u64);
     loop {
         let end = shared.plan.borrow().end_of(seg);
-        if pos >= end {
+        if pos >= end || reached_done(shared, seg, pos, block) {
             return Ok(());
         }
         let mut want = ((end - pos) as usize).min(READ_BUF);
@@ -308,13 +329,19 @@ async fn fetch(
         pos += n as u64;
         *written = pos;
         shared.fetched.set(shared.fetched.get() + n as u64);
-        shared.rec.add(n as u64);
         if !finished.is_empty() {
+            // Committed once: a block a hedge finished first is not recorded again.
             let mut plan = shared.plan.borrow_mut();
-            for &(i, _) in &finished {
-                plan.mark_done(i as usize);
-            }
+            finished.retain(|&(i, _)| plan.mark_done(i as usize));
+            let bytes: u64 = finished
+                .iter()
+                .map(|&(i, _)| {
+                    let (a, b) = plan.block_range(i as usize);
+                    b - a
+                })
+                .sum();
             drop(plan);
+            shared.rec.add(bytes);
             shared.finished.borrow_mut().extend(finished);
             shared.strikes.set(0);
             shared.commit.notify();
@@ -329,6 +356,16 @@ async fn fetch(
             window = (Instant::now(), 0);
         }
     }
+}
+
+/// At a block boundary whose block is done (a hedge got there first): the segment ends here.
+fn reached_done(shared: &Shared, seg: u64, pos: u64, block: u64) -> bool {
+    let mut plan = shared.plan.borrow_mut();
+    if pos % block == 0 && plan.is_done((pos / block) as usize) {
+        plan.cut(seg, pos);
+        return true;
+    }
+    false
 }
 
 /// Asks a source for `start..end` of segment `seg` and checks the answer.

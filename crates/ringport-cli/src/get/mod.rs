@@ -4,7 +4,9 @@
 //! with `Content-Range`) shows that ranges work, more connections are opened: `-n N` of
 //! them, or on automatic as long as each doubling raises the rate. A connection that runs out
 //! of work takes the tail of the range expected to finish last (work stealing, for as long as
-//! the download runs). Several URLs are mirrors of one file, used together.
+//! the download runs); when nothing is left to split, the last blocks of a slow connection
+//! are fetched a second time (a hedge), each block committed once. Several URLs are mirrors
+//! of one file, used together.
 //!
 //! Never a wrong file: every range request carries `If-Range` with the first response's
 //! validator, and every 206 must agree with the first response (length, `ETag`); a change

@@ -8,7 +8,12 @@
 //! - Stealing: a lane without work splits the segment expected to finish last (remaining
 //!   bytes over its lane's rate) at a block boundary past what its owner has already read,
 //!   sized so both are expected to finish together. The owner learns its new end before its
-//!   next write: nothing is written twice, every byte has one owner (exactly-once).
+//!   next write: every byte has one owner.
+//! - Hedging: when nothing is left to split, a lane may fetch the unclaimed tail of the
+//!   segment expected to finish last a second time. Both lanes write the same bytes (same
+//!   validators), and a block is committed once, by whichever finishes it first
+//!   ([`mark_done`](Plan::mark_done) says who); a lane that reaches a block already done
+//!   stops there.
 
 /// A lane's number.
 pub type LaneId = usize;
@@ -24,6 +29,11 @@ pub struct Seg {
     /// The end (exclusive); only ever lowered, by a steal.
     pub end: u64,
     pub owner: Option<LaneId>,
+    /// Another lane fetches this segment's tail from here too (a hedge): it is no longer
+    /// split, and a release gives back only the part before it.
+    pub hedged_from: Option<u64>,
+    /// This segment is a hedge of another.
+    pub hedge: bool,
 }
 
 /// A split made by a steal.
@@ -89,14 +99,20 @@ impl Plan {
         (start, (start + self.block).min(self.total))
     }
 
-    /// Marks block `i` done.
-    pub fn mark_done(&mut self, i: usize) {
-        if let Some(d) = self.done.get_mut(i) {
-            if !*d {
+    /// Marks block `i` done; whether this call did (false: done already, by a hedge).
+    pub fn mark_done(&mut self, i: usize) -> bool {
+        match self.done.get_mut(i) {
+            Some(d) if !*d => {
                 *d = true;
                 self.done_count += 1;
+                true
             }
+            _ => false,
         }
+    }
+
+    pub fn is_done(&self, i: usize) -> bool {
+        self.done.get(i).copied().unwrap_or(false)
     }
 
     /// Every block done.
@@ -139,6 +155,8 @@ impl Plan {
             claimed: start,
             end,
             owner,
+            hedged_from: None,
+            hedge: false,
         });
         id
     }
@@ -154,7 +172,53 @@ impl Plan {
     }
 
     fn splittable(&self, s: &Seg, min_steal: u64) -> bool {
-        s.owner.is_some() && s.end >= self.floor(s) + min_steal.max(self.block)
+        s.owner.is_some()
+            && !s.hedge
+            && s.hedged_from.is_none()
+            && s.end >= self.floor(s) + min_steal.max(self.block)
+    }
+
+    /// Fetches a second time the rest of the segment expected to finish last (from the start
+    /// of the block its owner is in), when
+    /// its owner would need more than `worth` seconds for it and `lane` (at `thief_rate`)
+    /// less than a third of that.
+    pub fn hedge(
+        &mut self,
+        lane: LaneId,
+        rate_of: impl Fn(LaneId) -> Option<f64>,
+        thief_rate: Option<f64>,
+        worth: f64,
+    ) -> Option<(u64, Steal)> {
+        let rt = thief_rate.filter(|r| *r > 0.0)?;
+        let victim = self
+            .segs
+            .iter()
+            .filter(|s| s.owner.is_some() && !s.hedge && s.hedged_from.is_none())
+            .filter(|s| s.end > s.claimed)
+            .filter_map(|s| {
+                let left = (s.end - s.claimed) as f64;
+                let rv = s.owner.and_then(&rate_of).unwrap_or(0.0);
+                let owner_time = if rv > 0.0 { left / rv } else { f64::MAX };
+                (owner_time > worth && left / rt * 3.0 < owner_time)
+                    .then_some((s.clone(), owner_time))
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1))?
+            .0;
+        let from = victim.owner?;
+        // From the start of the block the owner is in: its last block is the one most
+        // worth racing.
+        let at = (victim.claimed / self.block * self.block).max(victim.start);
+        self.seg_mut(victim.id)?.hedged_from = Some(at);
+        let id = self.push(at, victim.end, Some(lane));
+        self.seg_mut(id)?.hedge = true;
+        Some((
+            id,
+            Steal {
+                from,
+                at,
+                end: victim.end,
+            },
+        ))
     }
 
     /// Gives `lane` the waiting segment that starts first, if any.
@@ -247,6 +311,11 @@ impl Plan {
     pub fn release(&mut self, id: u64, written: u64) {
         let block = self.block;
         if let Some(s) = self.seg_mut(id) {
+            if let Some(h) = s.hedged_from.take() {
+                // The hedge goes on with the tail.
+                s.end = s.end.min(h);
+            }
+            s.hedge = false;
             let restart = (written / block * block).max(s.start).min(s.end);
             s.start = restart;
             s.claimed = restart;
@@ -254,6 +323,14 @@ impl Plan {
             if s.start >= s.end {
                 self.finish(id);
             }
+        }
+    }
+
+    /// The segment stops at `at` (a block there was done by a hedge): what follows is the
+    /// other lane's.
+    pub fn cut(&mut self, id: u64, at: u64) {
+        if let Some(s) = self.seg_mut(id) {
+            s.end = s.end.min(at.max(s.start));
         }
     }
 
@@ -329,10 +406,39 @@ mod tests {
         assert_eq!((s.start, s.claimed, s.owner), (3 * MIB, 3 * MIB, None));
         assert_eq!(plan.claim_waiting(5), Some(a));
         for i in 0..10 {
-            plan.mark_done(i);
+            assert!(plan.mark_done(i));
         }
-        plan.mark_done(3);
+        assert!(!plan.mark_done(3), "a block is committed once");
         assert!(plan.complete());
         assert_eq!(plan.done_bytes(), 10 * MIB);
+    }
+
+    #[test]
+    fn a_slow_owner_s_unsplittable_tail_is_hedged_once() {
+        let mut plan = Plan::new(4 * MIB, MIB, vec![false; 4]);
+        let a = plan.claim_waiting(0).unwrap();
+        plan.set_claimed(a, 2 * MIB + 5);
+        // Two blocks left for lane 0, too few to split with a 2-block minimum.
+        assert!(plan.steal(1, |_| None, None, 2 * MIB).is_none());
+        let slow = |l: LaneId| Some(if l == 0 { 1000.0 } else { 1e9 });
+        assert!(
+            plan.hedge(1, slow, None, 1.0).is_none(),
+            "no rate for the thief: no hedge"
+        );
+        let (h, s) = plan.hedge(1, slow, Some(1e9), 1.0).unwrap();
+        assert_eq!(
+            (s.from, s.at, s.end),
+            (0, 2 * MIB, 4 * MIB),
+            "from the owner's block"
+        );
+        assert!(plan.hedge(2, slow, Some(1e9), 1.0).is_none(), "hedged once");
+        assert!(!plan.has_work(MIB));
+        // Exactly once: the first to finish a block commits it.
+        assert!(plan.mark_done(2));
+        assert!(!plan.mark_done(2));
+        // The owner fails: it gives back nothing the hedge covers.
+        plan.release(a, 2 * MIB + 5);
+        assert!(plan.seg(a).is_none());
+        assert_eq!(plan.seg(h).unwrap().end, 4 * MIB);
     }
 }
