@@ -26,7 +26,7 @@ pub(crate) use fd_stream::FdStream;
 pub use fd_stream::RecvMultishot;
 pub(crate) use owned::{impl_owned_read, impl_owned_write};
 pub use owned::{OwnedRead, OwnedWrite, ReadOp, ShutdownOp, WriteOp};
-pub use progress::{Progress, Snapshot, State};
+pub use progress::{Progress, ProgressRecorder, Snapshot, State};
 
 use crate::buf::{BufResult, IoBuf, IoBufMut, Slice};
 use std::future::Future;
