@@ -27,7 +27,7 @@ enum Command {
     Serve(serve::Args),
     /// Copy a file or, with -r, a tree (`-` for stdin or stdout), showing progress.
     Copy(copy::Args),
-    /// Download a file over HTTP in segments, resumably, verified (exit codes: see --help).
+    /// Download a file over HTTP or HTTPS in segments, resumably, verified (exit codes: see --help).
     Get(get::Args),
 }
 

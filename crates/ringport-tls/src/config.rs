@@ -83,10 +83,14 @@ pub fn client_with_ca(ca: &Path, alpn: &[&[u8]]) -> io::Result<Arc<ClientConfig>
 #[cfg(feature = "platform-verifier")]
 pub fn client_platform(alpn: &[&[u8]]) -> io::Result<Arc<ClientConfig>> {
     let verifier = rustls_platform_verifier::Verifier::new(provider()).map_err(|e| {
-        io::Error::other(format!(
-            "TLS: cannot load this system's CA certificates ({e}); install them (Debian: \
-             ca-certificates) or give a CA file"
-        ))
+        TlsError::new(
+            TlsErrorKind::Roots,
+            format!(
+                "TLS: cannot load this system's CA certificates ({e}); install them (Debian: \
+                 ca-certificates) or give a CA file"
+            ),
+        )
+        .into_io()
     })?;
     let config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()

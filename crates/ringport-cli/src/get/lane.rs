@@ -7,9 +7,8 @@ use super::engine::{client_error, retryable_status, status_error, Shared};
 use super::plan::LaneId;
 use super::ui::Value;
 use super::util::{backoff, retry_after};
-use super::{Failure, GetError};
+use super::{Failure, GetError, Stream};
 use ringport::buf::{BufResult, IoBuf};
-use ringport::net::TcpStream;
 use ringport_http::client::Response;
 use ringport_http::http::header;
 use ringport_http::http::StatusCode;
@@ -37,7 +36,7 @@ pub struct Source {
 }
 
 impl Source {
-    pub fn primary(url: &str, res: &Response<TcpStream>) -> Source {
+    pub fn primary(url: &str, res: &Response<Stream>) -> Source {
         let etag = res.etag().map(str::to_string);
         Source {
             url: url.to_string(),
@@ -110,7 +109,7 @@ impl Failed {
 }
 
 /// Runs lane `id` until there is no work, the budget shrinks below it, or the download fails.
-pub async fn run(shared: Rc<Shared>, id: LaneId, mut first: Option<(Response<TcpStream>, u64)>) {
+pub async fn run(shared: Rc<Shared>, id: LaneId, mut first: Option<(Response<Stream>, u64)>) {
     let mut fails = 0u32;
     let mut buf = Vec::with_capacity(READ_BUF);
     loop {
@@ -244,7 +243,7 @@ async fn fetch(
     shared: &Rc<Shared>,
     id: LaneId,
     seg: u64,
-    first: Option<Response<TcpStream>>,
+    first: Option<Response<Stream>>,
     written: &mut u64,
     buf: &mut Vec<u8>,
 ) -> Result<(), Failed> {
@@ -374,7 +373,7 @@ async fn request(
     id: LaneId,
     seg: u64,
     start: u64,
-) -> Result<Response<TcpStream>, Failed> {
+) -> Result<Response<Stream>, Failed> {
     let Some(si) = pick_source(shared, id) else {
         return Err(Failed::fatal(GetError::new(
             Failure::Changed,
