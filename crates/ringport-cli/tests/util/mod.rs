@@ -2,6 +2,8 @@
 //! directory, its stderr collected, and `curl`.
 #![allow(dead_code)] // each test binary uses a different subset of these helpers
 
+pub mod pki;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
