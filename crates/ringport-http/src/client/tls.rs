@@ -21,6 +21,10 @@ use std::rc::Rc;
 /// The one application protocol this client speaks, offered by ALPN.
 pub const ALPN_HTTP11: &[u8] = b"http/1.1";
 
+/// Bytes one receive may bring on a client's TLS stream: bodies are bulk, and four records
+/// per receive cost less CPU per GiB than one (BENCHMARKS.md, get T).
+const RECEIVE_BUFFER: usize = 64 * 1024;
+
 /// Connects `http://` over plain TCP and `https://` over TLS, checking the server's
 /// certificate against the system's roots ([`new`](Self::new)), a CA file
 /// ([`with_ca_file`](Self::with_ca_file)), or a configuration of the caller's
@@ -128,7 +132,8 @@ impl Connect for HttpsConnector {
         }
         let tls = self.tls()?;
         let name = server_name(&dest.host)?;
-        let stream = tls.connect(name, tcp(dest).await?).await?;
+        let mut stream = tls.connect(name, tcp(dest).await?).await?;
+        stream.set_receive_buffer_size(RECEIVE_BUFFER);
         if let Some(p) = stream.alpn_protocol() {
             if p != ALPN_HTTP11 {
                 return Err(io::Error::new(
