@@ -9,6 +9,8 @@
 //!   seconds per GiB, syscalls per MiB.
 //! - B, a shared link: `tbf` at 400 Mbit/s on the loopback of a private network namespace
 //!   (`unshare -n`), 256 MiB.
+//! - T, HTTPS: 1 GiB from nginx with TLS (TLS 1.3, the cipher each client prefers) to disk;
+//!   CPU seconds per GiB of the downloader and of nginx, beside curl and aria2c.
 //!
 //! nginx runs on CPU 0, the downloader on CPU 1; wall time includes an fsync of the output
 //! (ringport does its own; the bench flushes every tool's output the same way after it ends).
@@ -32,7 +34,7 @@ pub struct Opts {
 
 impl Opts {
     pub fn new(args: &Args) -> Result<Opts, String> {
-        let cells: String = args.get("get-cells", "A,D,F,B,S".to_string())?;
+        let cells: String = args.get("get-cells", "A,D,F,B,S,T".to_string())?;
         Ok(Opts {
             reps: args.get("get-reps", 3)?,
             cells: cells.split(',').map(|s| s.trim().to_uppercase()).collect(),
@@ -48,6 +50,8 @@ struct Run {
     ok: bool,
     /// Bytes in the output at the end (all of them unless the run was cut short).
     bytes: u64,
+    /// The server's CPU seconds over the run, when it was watched (cell T: nginx's worker).
+    server_cpu: Option<f64>,
 }
 
 /// A downloader under test: its name and how to fetch `urls` into `out`.
@@ -58,6 +62,20 @@ struct Tool {
 
 fn ringport_bin() -> PathBuf {
     crate::workspace_root().join("target/release/ringport")
+}
+
+/// The CA certificate of cell T's nginx (made by `tls_files`).
+fn tls_ca() -> PathBuf {
+    crate::data_dir().join("get").join("tls").join("ca.pem")
+}
+
+/// `--cacert CA` (or aria2c's spelling) when the URLs are HTTPS.
+fn ca_args(urls: &[String], flag: &str) -> Vec<String> {
+    if urls.iter().any(|u| u.starts_with("https://")) {
+        vec![flag.to_string(), tls_ca().display().to_string()]
+    } else {
+        Vec::new()
+    }
 }
 
 fn tools(conns: usize) -> Vec<Tool> {
@@ -71,7 +89,8 @@ fn tools(conns: usize) -> Vec<Tool> {
                     .args(urls)
                     .arg("-o")
                     .arg(out)
-                    .args(["-n", &n.to_string(), "-q"]);
+                    .args(["-n", &n.to_string(), "-q"])
+                    .args(ca_args(urls, "--cacert"));
                 c
             },
         },
@@ -79,7 +98,12 @@ fn tools(conns: usize) -> Vec<Tool> {
             name: "ringport get (auto)",
             cmd: |urls, out, _| {
                 let mut c = Command::new(ringport_bin());
-                c.arg("get").args(urls).arg("-o").arg(out).arg("-q");
+                c.arg("get")
+                    .args(urls)
+                    .arg("-o")
+                    .arg(out)
+                    .arg("-q")
+                    .args(ca_args(urls, "--cacert"));
                 c
             },
         },
@@ -100,6 +124,7 @@ fn tools(conns: usize) -> Vec<Tool> {
                     "--summary-interval=0".into(),
                     "-q".into(),
                 ])
+                .args(ca_args(urls, "--ca-certificate"))
                 .arg("-d")
                 .arg(out.parent().unwrap_or(Path::new(".")))
                 .arg("-o")
@@ -122,7 +147,10 @@ fn tools(conns: usize) -> Vec<Tool> {
             name: "curl",
             cmd: |urls, out, _| {
                 let mut c = Command::new("curl");
-                c.args(["-s", "-f", "-o"]).arg(out).arg(&urls[0]);
+                c.args(["-s", "-f", "-o"])
+                    .arg(out)
+                    .args(ca_args(urls, "--cacert"))
+                    .arg(&urls[0]);
                 c
             },
         },
@@ -137,6 +165,7 @@ fn once(
     n: usize,
     want: &str,
     limit: Option<Duration>,
+    server: Option<u32>,
 ) -> Result<Run, String> {
     let _ = std::fs::remove_file(out);
     let mut cmd = (tool.cmd)(urls, out, n);
@@ -149,8 +178,13 @@ fn once(
         cmd = t;
     }
     cmd.stdin(Stdio::null());
+    let server_before = server.and_then(cpu_of);
     let start = Instant::now();
     let res = child::spawn(cmd, 1).and_then(|r| r.finish());
+    let server_cpu = match (server_before, server.and_then(cpu_of)) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
     let outcome: Option<Outcome> = match res {
         Ok(o) => Some(o),
         Err(e) if limit.is_some() => {
@@ -174,7 +208,20 @@ fn once(
         cpu,
         ok,
         bytes,
+        server_cpu,
     })
+}
+
+/// User + system CPU seconds a process has used so far (`/proc/PID/stat`, fields 14 and 15).
+fn cpu_of(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: fields count from after it.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(ticks / hz)
 }
 
 fn sha_file(p: &Path) -> Option<String> {
@@ -217,6 +264,17 @@ struct Nginx {
 
 impl Nginx {
     fn start(root: &Path, servers: &[(u16, Option<&str>)], netns: bool) -> Result<Nginx, String> {
+        Nginx::start_with(root, servers, netns, None)
+    }
+
+    /// With TLS on every server (certificate and key files), and an access log of each
+    /// request's protocol, cipher and session reuse (`tls.log`).
+    fn start_with(
+        root: &Path,
+        servers: &[(u16, Option<&str>)],
+        netns: bool,
+        tls: Option<&TlsFiles>,
+    ) -> Result<Nginx, String> {
         let prefix = std::env::temp_dir().join(format!(
             "ringport-bench-get-nginx-{}-{}",
             std::process::id(),
@@ -232,12 +290,27 @@ impl Nginx {
              client_body_temp_path {p}/body; proxy_temp_path {p}/proxy;\n\
              fastcgi_temp_path {p}/fastcgi; uwsgi_temp_path {p}/uwsgi; scgi_temp_path {p}/scgi;\n"
         );
+        let ssl = match tls {
+            Some(t) => {
+                conf.push_str(
+                    "log_format tls '$ssl_protocol $ssl_cipher $ssl_session_reused';\n\
+                     ssl_session_cache shared:tls:10m; ssl_session_tickets on;\n\
+                     ssl_protocols TLSv1.2 TLSv1.3;\n",
+                );
+                format!(
+                    " ssl; ssl_certificate {}; ssl_certificate_key {}; access_log {p}/tls.log tls",
+                    t.cert.display(),
+                    t.key.display()
+                )
+            }
+            None => String::new(),
+        };
         for (port, limit) in servers {
             let limit = limit.map_or(String::new(), |l| {
                 format!("limit_rate {l}; limit_rate_after 0;")
             });
             conf.push_str(&format!(
-                "server {{ listen 127.0.0.1:{port}; location / {{ root {}; {limit} }} }}\n",
+                "server {{ listen 127.0.0.1:{port}{ssl}; location / {{ root {}; {limit} }} }}\n",
                 root.display()
             ));
         }
@@ -285,6 +358,21 @@ impl Nginx {
     }
 }
 
+impl Nginx {
+    /// The pid of nginx's one worker (the master's child).
+    fn worker(&self) -> Option<u32> {
+        let master = self.child.as_ref()?.id();
+        let kids =
+            std::fs::read_to_string(format!("/proc/{master}/task/{master}/children")).ok()?;
+        kids.split_whitespace().next()?.parse().ok()
+    }
+
+    /// The TLS access log: one `protocol cipher reused` line per request.
+    fn tls_log(&self) -> String {
+        std::fs::read_to_string(self.prefix.join("tls.log")).unwrap_or_default()
+    }
+}
+
 impl Drop for Nginx {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -316,6 +404,21 @@ fn rounds(
     out_dir: &Path,
     limits: &[(&str, Duration)],
 ) -> Results {
+    rounds_watching(names, urls, n, want, reps, out_dir, limits, None)
+}
+
+/// [`rounds`], also taking the CPU time of the server process `server` over each run.
+#[allow(clippy::too_many_arguments)] // rounds' arguments and one more; a struct would only rename them
+fn rounds_watching(
+    names: &[&str],
+    urls: &[String],
+    n: usize,
+    want: &str,
+    reps: usize,
+    out_dir: &Path,
+    limits: &[(&str, Duration)],
+    server: Option<u32>,
+) -> Results {
     let all = tools(n);
     let chosen: Vec<&Tool> = names
         .iter()
@@ -331,7 +434,7 @@ fn rounds(
             }
             let out = out_dir.join(format!("out-{i}.bin"));
             eprintln!("get: {} run {} of {reps}", t.name, rep + 1);
-            match once(t, urls, &out, n, want, limit) {
+            match once(t, urls, &out, n, want, limit, server) {
                 Ok(r) => runs[i].push(r),
                 Err(e) => {
                     eprintln!("get: {e}");
@@ -385,6 +488,9 @@ pub fn run(opts: &Opts) -> Result<Vec<Section>, String> {
     }
     if wants("S") {
         sections.push(strict_cells(opts, &root, &out_dir)?);
+    }
+    if wants("T") {
+        sections.push(cell_t(opts, &root, &out_dir)?);
     }
     Ok(sections)
 }
@@ -977,6 +1083,144 @@ fn strict_cells(opts: &Opts, root: &Path, out_dir: &Path) -> Result<Section, Str
             "A′: 2 MiB/s per connection, 256 MiB, 16 connections (limit 32 MiB/s). D′: two ports at 4 MiB/s and 400 KiB/s per connection as mirrors, 8 connections each (ideal as in D). Same commands as A and D.".into(),
         ],
         header: vec!["cell", "tool", "wall s", "result", "CPU s", "every run (wall s)"],
+        rows,
+        checks,
+    })
+}
+
+/// Cell T's certificate and key (a leaf for `localhost` and `127.0.0.1`, signed by the CA at
+/// [`tls_ca`]).
+struct TlsFiles {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// Makes a CA and a leaf with rcgen (each run: nothing secret is kept).
+fn tls_files() -> Result<TlsFiles, String> {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let err = |e: rcgen::Error| format!("rcgen: {e}");
+    let dir = tls_ca().parent().map(Path::to_path_buf).unwrap_or_default();
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let ca_key = KeyPair::generate().map_err(err)?;
+    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "ringport bench CA");
+    let ca_cert = ca.self_signed(&ca_key).map_err(err)?;
+    let key = KeyPair::generate().map_err(err)?;
+    let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .map_err(err)?
+        .signed_by(&key, &Issuer::from_params(&ca, &ca_key))
+        .map_err(err)?;
+    let files = TlsFiles {
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    };
+    let write =
+        |p: &Path, s: String| std::fs::write(p, s).map_err(|e| format!("{}: {e}", p.display()));
+    write(&tls_ca(), ca_cert.pem())?;
+    write(&files.cert, leaf.pem())?;
+    write(&files.key, key.serialize_pem())?;
+    Ok(files)
+}
+
+fn cell_t(opts: &Opts, root: &Path, out_dir: &Path) -> Result<Section, String> {
+    let size = 1024 * MIB;
+    // Cell F's file: the same bytes over plain HTTP and HTTPS.
+    let want = ensure(&root.join("f.bin"), size)?;
+    let files = tls_files()?;
+    let port = free_port()?;
+    let nginx = Nginx::start_with(root, &[(port, None)], false, Some(&files))?;
+    let worker = nginx.worker();
+    let urls = vec![format!("https://localhost:{port}/f.bin")];
+    let names = ["ringport get (auto)", "ringport get -n N", "curl", "aria2c"];
+    let res = rounds_watching(&names, &urls, 1, &want, opts.reps, out_dir, &[], worker);
+    let gib = size as f64 / (1u64 << 30) as f64;
+    let mut rows = Vec::new();
+    let mut m_of = std::collections::HashMap::new();
+    for (name, r) in &res {
+        let shown = if name == "ringport get -n N" {
+            "ringport get -n 1".to_string()
+        } else {
+            name.clone()
+        };
+        match r {
+            Ok((m, all)) => {
+                rows.push(vec![
+                    shown,
+                    format!("{:.2}", m.wall),
+                    format!("{:.0}", size as f64 / MIB as f64 / m.wall),
+                    format!("{:.2}", m.cpu / gib),
+                    m.server_cpu
+                        .map_or("—".into(), |c| format!("{:.2}", c / gib)),
+                    fmt_runs(all),
+                ]);
+                m_of.insert(name.clone(), m.clone());
+            }
+            Err(e) => rows.push(vec![
+                shown,
+                "—".into(),
+                e.clone(),
+                "—".into(),
+                "—".into(),
+                "—".into(),
+            ]),
+        }
+    }
+    // What was negotiated, from nginx's log: every distinct protocol and cipher, and how many
+    // requests came on a resumed session.
+    let log = nginx.tls_log();
+    drop(nginx);
+    let mut suites: Vec<String> = log
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 3).then(|| format!("{} {}", f[0], f[1]))
+        })
+        .collect();
+    suites.sort();
+    suites.dedup();
+    let reused = log.lines().filter(|l| l.ends_with(" r")).count();
+    let mut checks = Vec::new();
+    let mut check = |what: &str, ours: &str, target: Target| {
+        if let (Some(r), Some(c)) = (m_of.get(ours), m_of.get("curl")) {
+            checks.push(Check {
+                what: what.into(),
+                ours: format!("{:.2}", r.cpu / gib),
+                peer: format!("{:.2}", c.cpu / gib),
+                ratio: Some(r.cpu / c.cpu),
+                target,
+            });
+        }
+    };
+    check(
+        "T: HTTPS, CPU-s per GiB vs curl",
+        "ringport get (auto)",
+        Target::AtMost(1.0),
+    );
+    check(
+        "T: HTTPS, CPU-s per GiB vs curl (ringport -n 1)",
+        "ringport get -n N",
+        Target::None,
+    );
+    if let (Some(r), Some(c)) = (m_of.get("ringport get (auto)"), m_of.get("curl")) {
+        checks.push(Check {
+            what: "T: HTTPS, wall vs curl".into(),
+            ours: format!("{:.2} s", r.wall),
+            peer: format!("{:.2} s", c.wall),
+            ratio: Some(r.wall / c.wall),
+            target: Target::None,
+        });
+    }
+    Ok(Section {
+        title: "get T: HTTPS, 1 GiB from nginx with TLS to disk".into(),
+        notes: vec![
+            format!("{} interleaved rounds; median wall shown, every run after it; the SHA-256 is checked after every run. nginx (one worker, `ssl_protocols TLSv1.2 TLSv1.3` (1.22's default lacks 1.3), `ssl_session_cache` and tickets on) on CPU 0, the downloader on CPU 1; the file in the page cache, the output on the worktree's disk as in F.", opts.reps),
+            "CPU s per GiB: the downloader's user + system time (`wait4`), and nginx's worker's over the same run (`/proc/PID/stat`).".into(),
+            format!("Negotiated, from nginx's log (`$ssl_protocol $ssl_cipher`): {}; {reused} of {} requests on a resumed session. Each client offers its own cipher order.", if suites.is_empty() { "—".to_string() } else { suites.join(", ") }, log.lines().count()),
+            "Commands: `ringport get URL -o OUT -q --cacert CA` (auto), the same with `-n 1`, `curl -s -f --cacert CA -o OUT`, `aria2c -x1 -s1 --ca-certificate CA` with the flags of cell A. A CA and a leaf for localhost made with rcgen for the run.".into(),
+        ],
+        header: vec!["tool", "wall s", "MiB/s", "CPU s per GiB", "nginx CPU s per GiB", "every run (wall s)"],
         rows,
         checks,
     })

@@ -32,8 +32,8 @@
 //!     [--tls-reps N]    tls runs per server (default 5)
 //!     [--tls-mib N]     tls MiB echoed per run (default 2048)
 //!     [--get-reps N]    get runs per tool and cell (default 3; needs the release binary)
-//!     [--get-cells L]   get cells, comma-separated (default A,D,F,B,S; S: A and D against
-//!                       a strict per-connection throttle)
+//!     [--get-cells L]   get cells, comma-separated (default A,D,F,B,S,T; S: A and D against
+//!                       a strict per-connection throttle; T: HTTPS)
 //!     [--report PATH]   write the report there instead of BENCHMARKS.md
 //! ```
 //!
@@ -157,7 +157,7 @@ fn usage() -> String {
      [--idle-reps N] [--idle-conns N] [--http-reps N] [--http-warmup S] [--http-secs S] \
      [--http-conns N] [--file-reps N] [--file-warmup S] [--file-secs S] [--poll-rr-reps N] \
      [--copy-reps N] [--tls-reps N] [--tls-mib N] \
-     [--get-reps N] [--get-cells A,D,F,B,S]"
+     [--get-reps N] [--get-cells A,D,F,B,S,T]"
         .to_string()
 }
 

@@ -4,7 +4,7 @@
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use ringport_tls::config;
 use ringport_tls::rustls::{ServerConfig, SupportedProtocolVersion};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -85,7 +85,7 @@ impl Pki {
     }
 
     /// A server configuration for another certificate.
-    pub fn server_for(&self, cert: &PathBuf, key: &PathBuf) -> Arc<ServerConfig> {
+    pub fn server_for(&self, cert: &Path, key: &Path) -> Arc<ServerConfig> {
         config::server_from_pem(cert, key, &[b"http/1.1"]).unwrap()
     }
 

@@ -13,7 +13,6 @@ use ringport::net::TcpStream;
 use ringport_tls::{config, server_name, TlsConnector, TlsError, TlsErrorKind, TlsStream};
 use std::cell::OnceCell;
 use std::fmt;
-use std::future::Future;
 use std::io;
 use std::path::Path;
 use std::rc::Rc;
@@ -56,7 +55,7 @@ enum Roots {
 impl HttpsConnector {
     /// Trusts the operating system's roots (`ringport_tls::config::client_platform`: on
     /// Linux the system CA bundle, honouring `SSL_CERT_FILE` and `SSL_CERT_DIR`), read once,
-    /// at the first `https://` connection.
+    /// at the first `https://` connection, on the blocking pool.
     pub fn new() -> HttpsConnector {
         HttpsConnector {
             tls: Rc::new(Roots::Platform(OnceCell::new())),
@@ -84,24 +83,33 @@ impl HttpsConnector {
         HttpsConnector::with_tls(TlsConnector::new(config::client_insecure(&[ALPN_HTTP11])))
     }
 
-    /// The TLS connector `https://` connections use (reading the system's roots first, when
-    /// that is what this connector trusts and they have not been read yet).
-    pub fn tls(&self) -> io::Result<TlsConnector> {
-        match &*self.tls {
-            Roots::Given(tls) => Ok(tls.clone()),
-            Roots::Platform(cell) => cell
-                .get_or_init(|| {
-                    config::client_platform(&[ALPN_HTTP11])
-                        .map(TlsConnector::new)
-                        .map_err(|e| {
-                            TlsError::of(&e).cloned().unwrap_or_else(|| {
-                                TlsError::new(TlsErrorKind::Roots, e.to_string())
-                            })
-                        })
-                })
-                .clone()
-                .map_err(TlsError::into_io),
+    /// The TLS connector `https://` connections use (reading the system's roots first, on the
+    /// blocking pool, when that is what this connector trusts and they have not been read
+    /// yet).
+    pub async fn tls(&self) -> io::Result<TlsConnector> {
+        let cell = match &*self.tls {
+            Roots::Given(tls) => return Ok(tls.clone()),
+            Roots::Platform(cell) => cell,
+        };
+        if let Some(known) = cell.get() {
+            return known.clone().map_err(TlsError::into_io);
         }
+        // The trust store is files: read off the loop thread. Two first connections may both
+        // read it; the first to finish is kept.
+        let loaded = ringport::spawn_blocking(|| config::client_platform(&[ALPN_HTTP11])).await;
+        let loaded = match loaded {
+            Ok(Ok(config)) => Ok(TlsConnector::new(config)),
+            Ok(Err(e)) => Err(TlsError::of(&e)
+                .cloned()
+                .unwrap_or_else(|| TlsError::new(TlsErrorKind::Roots, e.to_string()))),
+            Err(e) => Err(TlsError::new(
+                TlsErrorKind::Roots,
+                format!("TLS: reading this system's CA certificates failed: {e}"),
+            )),
+        };
+        cell.get_or_init(|| loaded)
+            .clone()
+            .map_err(TlsError::into_io)
     }
 }
 
@@ -130,7 +138,7 @@ impl Connect for HttpsConnector {
         if dest.scheme == Scheme::Http {
             return Ok(MaybeTlsStream::Plain(tcp(dest).await?));
         }
-        let tls = self.tls()?;
+        let tls = self.tls().await?;
         let name = server_name(&dest.host)?;
         let mut stream = tls.connect(name, tcp(dest).await?).await?;
         stream.set_receive_buffer_size(RECEIVE_BUFFER);
@@ -225,21 +233,17 @@ impl AsyncWrite for MaybeTlsStream {
         }
     }
 
-    fn flush(&mut self) -> impl Future<Output = io::Result<()>> {
-        async move {
-            match self {
-                MaybeTlsStream::Plain(s) => s.flush().await,
-                MaybeTlsStream::Tls(s) => s.flush().await,
-            }
+    async fn flush(&mut self) -> io::Result<()> {
+        match self {
+            MaybeTlsStream::Plain(s) => s.flush().await,
+            MaybeTlsStream::Tls(s) => s.flush().await,
         }
     }
 
-    fn shutdown_write(&mut self) -> impl Future<Output = io::Result<()>> {
-        async move {
-            match self {
-                MaybeTlsStream::Plain(s) => s.shutdown_write().await,
-                MaybeTlsStream::Tls(s) => s.shutdown_write().await,
-            }
+    async fn shutdown_write(&mut self) -> io::Result<()> {
+        match self {
+            MaybeTlsStream::Plain(s) => s.shutdown_write().await,
+            MaybeTlsStream::Tls(s) => s.shutdown_write().await,
         }
     }
 }
