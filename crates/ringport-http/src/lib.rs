@@ -29,6 +29,9 @@
 //!
 //! The parser is a pure function over bytes: [`parse::parse_head`] and
 //! [`parse::ChunkedDecoder`].
+//!
+//! Features: `client`, the HTTP/1.1 client (`Client`); `tls`, HTTPS for it
+//! (`client::HttpsConnector`, on ringport-tls).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
