@@ -404,21 +404,6 @@ fn rounds(
     out_dir: &Path,
     limits: &[(&str, Duration)],
 ) -> Results {
-    rounds_watching(names, urls, n, want, reps, out_dir, limits, None)
-}
-
-/// [`rounds`], also taking the CPU time of the server process `server` over each run.
-#[allow(clippy::too_many_arguments)] // rounds' arguments and one more; a struct would only rename them
-fn rounds_watching(
-    names: &[&str],
-    urls: &[String],
-    n: usize,
-    want: &str,
-    reps: usize,
-    out_dir: &Path,
-    limits: &[(&str, Duration)],
-    server: Option<u32>,
-) -> Results {
     let all = tools(n);
     let chosen: Vec<&Tool> = names
         .iter()
@@ -434,7 +419,7 @@ fn rounds_watching(
             }
             let out = out_dir.join(format!("out-{i}.bin"));
             eprintln!("get: {} run {} of {reps}", t.name, rep + 1);
-            match once(t, urls, &out, n, want, limit, server) {
+            match once(t, urls, &out, n, want, limit, None) {
                 Ok(r) => runs[i].push(r),
                 Err(e) => {
                     eprintln!("get: {e}");
@@ -1134,38 +1119,47 @@ fn cell_t(opts: &Opts, root: &Path, out_dir: &Path) -> Result<Section, String> {
     let worker = nginx.worker();
     let urls = vec![format!("https://localhost:{port}/f.bin")];
     let names = ["ringport get (auto)", "ringport get -n N", "curl", "aria2c"];
-    let res = rounds_watching(&names, &urls, 1, &want, opts.reps, out_dir, &[], worker);
-    let gib = size as f64 / (1u64 << 30) as f64;
-    let mut rows = Vec::new();
-    let mut m_of = std::collections::HashMap::new();
-    for (name, r) in &res {
-        let shown = if name == "ringport get -n N" {
-            "ringport get -n 1".to_string()
-        } else {
-            name.clone()
-        };
-        match r {
-            Ok((m, all)) => {
-                rows.push(vec![
-                    shown,
-                    format!("{:.2}", m.wall),
-                    format!("{:.0}", size as f64 / MIB as f64 / m.wall),
-                    format!("{:.2}", m.cpu / gib),
-                    m.server_cpu
-                        .map_or("—".into(), |c| format!("{:.2}", c / gib)),
-                    fmt_runs(all),
-                ]);
-                m_of.insert(name.clone(), m.clone());
+    let all = tools(1);
+    let chosen: Vec<&Tool> = names
+        .iter()
+        .filter_map(|n| all.iter().find(|t| t.name == *n))
+        .collect();
+    // The output on disk as in F, and on tmpfs, where the page cache is all the sink costs
+    // (ext4's allocation and writeback vary from run to run with the rest of the machine).
+    let mut outs = vec![("disk", out_dir.to_path_buf())];
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        outs.push((
+            "tmpfs",
+            shm.join(format!("ringport-bench-get-t-{}", std::process::id())),
+        ));
+    }
+    let mut runs: Vec<Vec<Vec<Run>>> = vec![vec![Vec::new(); chosen.len()]; outs.len()];
+    let mut errs = std::collections::HashMap::new();
+    for rep in 0..opts.reps {
+        for (o, (place, dir)) in outs.iter().enumerate() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            for (i, t) in chosen.iter().enumerate() {
+                let out = dir.join(format!("out-{i}.bin"));
+                eprintln!(
+                    "get T ({place}): {} run {} of {}",
+                    t.name,
+                    rep + 1,
+                    opts.reps
+                );
+                match once(t, &urls, &out, 1, &want, None, worker) {
+                    Ok(r) => runs[o][i].push(r),
+                    Err(e) => {
+                        eprintln!("get T: {e}");
+                        errs.insert((o, i), e);
+                    }
+                }
+                let _ = std::fs::remove_file(&out);
             }
-            Err(e) => rows.push(vec![
-                shown,
-                "—".into(),
-                e.clone(),
-                "—".into(),
-                "—".into(),
-                "—".into(),
-            ]),
         }
+    }
+    if let Some((_, dir)) = outs.get(1) {
+        let _ = std::fs::remove_dir_all(dir);
     }
     // What was negotiated, from nginx's log: every distinct protocol and cipher, and how many
     // requests came on a resumed session.
@@ -1181,46 +1175,93 @@ fn cell_t(opts: &Opts, root: &Path, out_dir: &Path) -> Result<Section, String> {
     suites.sort();
     suites.dedup();
     let reused = log.lines().filter(|l| l.ends_with(" r")).count();
+    let gib = size as f64 / (1u64 << 30) as f64;
+    let median = |v: Vec<f64>| child::median(&v, |x| *x).map(|(m, _)| m);
+    let mut rows = Vec::new();
     let mut checks = Vec::new();
-    let mut check = |what: &str, ours: &str, target: Target| {
-        if let (Some(r), Some(c)) = (m_of.get(ours), m_of.get("curl")) {
+    for (o, (place, _)) in outs.iter().enumerate() {
+        // Median CPU (the figure checked) and median wall, each over all runs.
+        let mut cpu_of = std::collections::HashMap::new();
+        let mut wall_of = std::collections::HashMap::new();
+        for (i, t) in chosen.iter().enumerate() {
+            let shown = if t.name == "ringport get -n N" {
+                "ringport get -n 1"
+            } else {
+                t.name
+            };
+            let r = &runs[o][i];
+            let (Some(cpu), Some(wall)) = (
+                median(r.iter().map(|x| x.cpu / gib).collect()),
+                median(r.iter().map(|x| x.wall).collect()),
+            ) else {
+                let why = errs
+                    .get(&(o, i))
+                    .cloned()
+                    .unwrap_or_else(|| "no run".into());
+                let mut row = vec![place.to_string(), shown.into(), "—".into(), why];
+                row.resize(7, "—".into());
+                rows.push(row);
+                continue;
+            };
+            let server = median(
+                r.iter()
+                    .filter_map(|x| x.server_cpu)
+                    .map(|c| c / gib)
+                    .collect(),
+            );
+            rows.push(vec![
+                place.to_string(),
+                shown.into(),
+                format!("{wall:.2}"),
+                format!("{:.0}", size as f64 / MIB as f64 / wall),
+                format!("{cpu:.2}"),
+                server.map_or("—".into(), |c| format!("{c:.2}")),
+                fmt_runs(&r.iter().map(|x| x.cpu / gib).collect::<Vec<_>>()),
+            ]);
+            cpu_of.insert(t.name, cpu);
+            wall_of.insert(t.name, wall);
+        }
+        let Some(&curl) = cpu_of.get("curl") else {
+            continue;
+        };
+        for (name, target) in [
+            ("ringport get (auto)", Target::AtMost(1.0)),
+            ("ringport get -n N", Target::None),
+        ] {
+            if let Some(&ours) = cpu_of.get(name) {
+                let how = if name == "ringport get -n N" {
+                    ", -n 1"
+                } else {
+                    ""
+                };
+                checks.push(Check {
+                    what: format!("T ({place}{how}): HTTPS, CPU-s per GiB vs curl"),
+                    ours: format!("{ours:.2}"),
+                    peer: format!("{curl:.2}"),
+                    ratio: Some(ours / curl),
+                    target,
+                });
+            }
+        }
+        if let (Some(&w), Some(&c)) = (wall_of.get("ringport get (auto)"), wall_of.get("curl")) {
             checks.push(Check {
-                what: what.into(),
-                ours: format!("{:.2}", r.cpu / gib),
-                peer: format!("{:.2}", c.cpu / gib),
-                ratio: Some(r.cpu / c.cpu),
-                target,
+                what: format!("T ({place}): HTTPS, wall vs curl"),
+                ours: format!("{w:.2} s"),
+                peer: format!("{c:.2} s"),
+                ratio: Some(w / c),
+                target: Target::None,
             });
         }
-    };
-    check(
-        "T: HTTPS, CPU-s per GiB vs curl",
-        "ringport get (auto)",
-        Target::AtMost(1.0),
-    );
-    check(
-        "T: HTTPS, CPU-s per GiB vs curl (ringport -n 1)",
-        "ringport get -n N",
-        Target::None,
-    );
-    if let (Some(r), Some(c)) = (m_of.get("ringport get (auto)"), m_of.get("curl")) {
-        checks.push(Check {
-            what: "T: HTTPS, wall vs curl".into(),
-            ours: format!("{:.2} s", r.wall),
-            peer: format!("{:.2} s", c.wall),
-            ratio: Some(r.wall / c.wall),
-            target: Target::None,
-        });
     }
     Ok(Section {
-        title: "get T: HTTPS, 1 GiB from nginx with TLS to disk".into(),
+        title: "get T: HTTPS, 1 GiB from nginx with TLS, to disk and to tmpfs".into(),
         notes: vec![
-            format!("{} interleaved rounds; median wall shown, every run after it; the SHA-256 is checked after every run. nginx (one worker, `ssl_protocols TLSv1.2 TLSv1.3` (1.22's default lacks 1.3), `ssl_session_cache` and tickets on) on CPU 0, the downloader on CPU 1; the file in the page cache, the output on the worktree's disk as in F.", opts.reps),
+            format!("{} interleaved rounds of every tool and output; the SHA-256 is checked after every run. Medians of CPU and of wall are taken separately, each over all runs; every run's CPU is listed. nginx (one worker, `ssl_protocols TLSv1.2 TLSv1.3` (1.22's default lacks 1.3), `ssl_session_cache` and tickets on) on CPU 0, the downloader on CPU 1; the file in the page cache. Output on the worktree's disk (ext4 on virtio, as in F) and on /dev/shm.", opts.reps),
             "CPU s per GiB: the downloader's user + system time (`wait4`), and nginx's worker's over the same run (`/proc/PID/stat`).".into(),
-            format!("Negotiated, from nginx's log (`$ssl_protocol $ssl_cipher`): {}; {reused} of {} requests on a resumed session. Each client offers its own cipher order.", if suites.is_empty() { "—".to_string() } else { suites.join(", ") }, log.lines().count()),
+            format!("Negotiated, from nginx's log (`$ssl_protocol $ssl_cipher`): {}; {reused} of {} requests on a resumed session (each run is a new process; resumption is tested in cli_get_tls.rs). Each client offers its own cipher order.", if suites.is_empty() { "—".to_string() } else { suites.join(", ") }, log.lines().count()),
             "Commands: `ringport get URL -o OUT -q --cacert CA` (auto), the same with `-n 1`, `curl -s -f --cacert CA -o OUT`, `aria2c -x1 -s1 --ca-certificate CA` with the flags of cell A. A CA and a leaf for localhost made with rcgen for the run.".into(),
         ],
-        header: vec!["tool", "wall s", "MiB/s", "CPU s per GiB", "nginx CPU s per GiB", "every run (wall s)"],
+        header: vec!["output", "tool", "wall s", "MiB/s", "CPU s per GiB", "nginx CPU s per GiB", "every run (CPU s per GiB)"],
         rows,
         checks,
     })
