@@ -217,7 +217,7 @@ pub(crate) struct Handle {
 pub(crate) struct HandleInner {
     driver: RefCell<Driver>,
     /// Fds whose last holder dropped while the driver was busy: closed at the next park.
-    closing: RefCell<Vec<std::os::fd::RawFd>>,
+    closing: RefCell<Vec<fd::RawFd>>,
     /// Filled by a `park` while the driver is borrowed, drained right after it is not.
     released: RefCell<Released>,
 }
@@ -312,7 +312,7 @@ impl Handle {
     /// Closes an fd through the backend, without waiting. When the driver is busy (the fd
     /// was dropped from inside it), the close is queued for the next park: the backend must
     /// see every close (the poll backend forgets the fd's registration first).
-    pub fn close_detached(&self, fd: std::os::fd::RawFd) {
+    pub fn close_detached(&self, fd: fd::RawFd) {
         match self.inner.driver.try_borrow_mut() {
             Ok(mut d) => backend!(&mut *d, d => d.close_detached(fd)),
             Err(_) => self.inner.closing.borrow_mut().push(fd),
