@@ -27,13 +27,25 @@
 
 pub mod buf;
 pub mod driver;
+#[cfg(unix)]
+pub mod fs;
+#[cfg(windows)]
+#[path = "fs/windows/mod.rs"]
 pub mod fs;
 pub mod io;
+#[cfg(unix)]
 pub mod net;
+#[cfg(windows)]
+#[path = "net/windows/mod.rs"]
+pub mod net;
+#[cfg(unix)]
 pub mod pipe;
+#[cfg(unix)]
 pub mod process;
 pub mod runtime;
+#[cfg(unix)]
 pub mod signal;
+#[cfg(unix)]
 pub mod stdio;
 pub mod time;
 

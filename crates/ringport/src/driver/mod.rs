@@ -22,11 +22,20 @@
 //! `driver/<backend>/`.
 
 pub mod cancel;
+#[cfg(unix)]
 pub(crate) mod fd;
+#[cfg(windows)]
+#[path = "fd_windows.rs"]
+pub(crate) mod fd;
+#[cfg(windows)]
+mod iocp;
 pub(crate) mod op;
+#[cfg(unix)]
 mod poll;
+#[cfg(unix)]
 mod pool;
 mod slots;
+#[cfg(unix)]
 mod uring;
 
 use std::cell::RefCell;
@@ -50,6 +59,8 @@ pub enum Backend {
     Uring,
     /// epoll readiness plus a pool of threads for calls with no non-blocking form.
     Poll,
+    /// Windows I/O completion ports (the only backend there, and never available elsewhere).
+    Iocp,
 }
 
 impl fmt::Display for Backend {
@@ -58,6 +69,7 @@ impl fmt::Display for Backend {
             Backend::Auto => "auto",
             Backend::Uring => "uring",
             Backend::Poll => "poll",
+            Backend::Iocp => "iocp",
         })
     }
 }
@@ -78,9 +90,10 @@ impl Backend {
             "" | "auto" => Ok(None),
             "uring" => Ok(Some(Backend::Uring)),
             "poll" => Ok(Some(Backend::Poll)),
+            "iocp" => Ok(Some(Backend::Iocp)),
             other => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("RINGPORT_BACKEND={other:?}: expected `uring`, `poll` or `auto`"),
+                format!("RINGPORT_BACKEND={other:?}: expected `uring`, `poll`, `iocp` or `auto`"),
             )),
         }
     }
@@ -150,16 +163,50 @@ pub(crate) trait Unpark: Send + Sync + 'static {
     fn unpark(&self);
 }
 
+/// What every op implements: its form on each backend this platform has.
+#[cfg(unix)]
+pub(crate) trait BackendOp: uring::UringOp + poll::PollOp {}
+#[cfg(unix)]
+impl<T: uring::UringOp + poll::PollOp> BackendOp for T {}
+#[cfg(windows)]
+pub(crate) use iocp::IocpOp as BackendOp;
+
+/// The OS error code of a cancelled operation ([`cancel::is_cancelled`]).
+#[cfg(unix)]
+pub(crate) const CANCELLED_CODE: i32 = libc::ECANCELED;
+/// The OS error code of a cancelled operation ([`cancel::is_cancelled`]):
+/// `ERROR_OPERATION_ABORTED`.
+#[cfg(windows)]
+pub(crate) const CANCELLED_CODE: i32 = 995;
+
 /// The one switch between backends.
 // One per runtime, inside an Rc: boxing the larger variant would only add a pointer chase to
 // every operation.
+#[cfg(unix)]
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Driver {
     Uring(uring::Driver),
     Poll(poll::Driver),
 }
 
+/// The one switch between backends: Windows has one.
+#[cfg(windows)]
+pub(crate) enum Driver {
+    Iocp(iocp::Driver),
+}
+
 /// Calls the same method on whichever backend runs.
+#[cfg(windows)]
+macro_rules! backend {
+    ($driver:expr, $d:ident => $e:expr) => {
+        match $driver {
+            Driver::Iocp($d) => $e,
+        }
+    };
+}
+
+/// Calls the same method on whichever backend runs.
+#[cfg(unix)]
 macro_rules! backend {
     ($driver:expr, $d:ident => $e:expr) => {
         match $driver {
@@ -169,6 +216,7 @@ macro_rules! backend {
     };
 }
 
+#[cfg(unix)]
 impl Driver {
     pub fn new(config: &Config) -> io::Result<Driver> {
         let forced = Backend::from_env()?;
@@ -188,9 +236,32 @@ impl Driver {
                     poll::Driver::new(config, reason).map(Driver::Poll)
                 }
             },
+            Backend::Iocp => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the iocp backend exists only on Windows",
+            )),
         }
     }
+}
 
+#[cfg(windows)]
+impl Driver {
+    pub fn new(config: &Config) -> io::Result<Driver> {
+        let forced = Backend::from_env()?;
+        let reason = match (config.backend, forced) {
+            (Backend::Auto, None | Some(Backend::Iocp)) | (Backend::Iocp, _) => None,
+            (Backend::Auto, Some(b)) | (b, _) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("the {b} backend does not exist on Windows (iocp does)"),
+                ))
+            }
+        };
+        iocp::Driver::new(config, reason).map(Driver::Iocp)
+    }
+}
+
+impl Driver {
     pub fn info(&self) -> &BackendInfo {
         backend!(self, d => d.info())
     }
@@ -201,6 +272,7 @@ impl Driver {
 }
 
 /// Says once per process that ringport fell back from io_uring, and why.
+#[cfg(unix)]
 fn warn_fallback_once(e: &io::Error) {
     static WARNED: std::sync::Once = std::sync::Once::new();
     WARNED.call_once(|| tracing::warn!("io_uring cannot be used ({e}); using the poll backend"));
