@@ -116,18 +116,6 @@ impl SharedFd {
         }
     }
 
-    /// Shares a handle this process keeps open for its whole life (stdio): never closed here.
-    pub fn borrowed(fd: RawFd) -> Self {
-        SharedFd {
-            inner: Rc::new(Inner { fd, owned: false }),
-        }
-    }
-
-    /// Whether ringport owns the handle.
-    pub fn is_owned(&self) -> bool {
-        self.inner.owned
-    }
-
     /// The handle and its kind.
     pub fn raw(&self) -> RawFd {
         self.inner.fd
@@ -155,7 +143,11 @@ impl std::os::windows::io::AsSocket for SharedFd {
 
 impl fmt::Debug for SharedFd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SharedFd({:#x}, {:?})", self.inner.fd.raw, self.inner.fd.kind)
+        write!(
+            f,
+            "SharedFd({:#x}, {:?})",
+            self.inner.fd.raw, self.inner.fd.kind
+        )
     }
 }
 

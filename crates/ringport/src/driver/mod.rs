@@ -120,8 +120,10 @@ pub struct BackendInfo {
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     pub backend: Backend,
+    #[cfg_attr(windows, allow(dead_code))] // io_uring's ring size; IOCP has no ring
     pub entries: u32,
     /// Opcodes to treat as missing from the kernel's io_uring (their ops use the pool).
+    #[cfg_attr(windows, allow(dead_code))] // io_uring only
     pub masked_opcodes: Vec<String>,
 }
 

@@ -23,10 +23,6 @@ impl FdStream {
         FdStream { fd, socket: true }
     }
 
-    pub fn other(fd: SharedFd) -> Self {
-        FdStream { fd, socket: false }
-    }
-
     pub fn fd(&self) -> &SharedFd {
         &self.fd
     }
@@ -197,8 +193,7 @@ impl RecvMultishot {
             let op = match &mut self.op {
                 Some(op) => op,
                 None => {
-                    if let Err(e) = crate::driver::Handle::current().register_buf_ring(&self.ring)
-                    {
+                    if let Err(e) = crate::driver::Handle::current().register_buf_ring(&self.ring) {
                         return Some(Err(e));
                     }
                     let op = RecvBuf {

@@ -83,7 +83,10 @@ pub fn pipe() -> (
             0,
             std::ptr::null_mut(),
         );
-        assert!(w != INVALID_HANDLE_VALUE, "opening the pipe's client end failed");
+        assert!(
+            w != INVALID_HANDLE_VALUE,
+            "opening the pipe's client end failed"
+        );
         (
             std::os::windows::io::OwnedHandle::from_raw_handle(r),
             std::os::windows::io::OwnedHandle::from_raw_handle(w),
@@ -110,7 +113,9 @@ pub fn wine() -> bool {
 macro_rules! skip_under_wine {
     ($why:expr) => {
         if $crate::util::wine() {
-            eprintln!("skipped under Wine: {}", $why);
+            // Straight to stderr: libtest captures `eprintln!` of passing tests.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "skipped under Wine: {}", $why);
             return;
         }
     };

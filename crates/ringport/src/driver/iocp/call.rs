@@ -241,11 +241,7 @@ pub(crate) fn start(io: &Io, ov: &mut Ov, skip: bool) -> Started {
                 classify(rc == 0, last_wsa(), ov, skip, reading)
             }
             Io::Accept { fd, family, .. } => start_accept(*fd, *family, ov, skip),
-            Io::Connect {
-                fd,
-                addr,
-                addr_len,
-            } => {
+            Io::Connect { fd, addr, addr_len } => {
                 let connect = match ext::connect_ex(fd.raw) {
                     Ok(Some(f)) => f,
                     Ok(None) => return Started::Now(-10045), // WSAEOPNOTSUPP
@@ -391,7 +387,13 @@ pub(crate) fn finish(io: &Io, ov: &mut Ov, res: i32, multi: bool) -> (i32, u32) 
             // Without it, getpeername and shutdown fail with WSAENOTCONN.
             // SAFETY: a plain option on our socket.
             let rc = unsafe {
-                setsockopt(fd.raw, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, std::ptr::null(), 0)
+                setsockopt(
+                    fd.raw,
+                    SOL_SOCKET,
+                    SO_UPDATE_CONNECT_CONTEXT,
+                    std::ptr::null(),
+                    0,
+                )
             };
             if rc != 0 {
                 return (-(last_wsa() as i32), 0);

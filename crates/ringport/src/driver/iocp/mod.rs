@@ -58,8 +58,6 @@ const SKIP_MODES: u8 = 1 | 2;
 pub(crate) enum Entry {
     /// A packet posted to the port by the driver itself.
     Nop,
-    /// Known at once: reported at the next park.
-    Ready(i32),
     /// An overlapped call.
     Io(Io),
     /// A blocking call for the pool.
@@ -172,7 +170,10 @@ impl Driver {
         let info = BackendInfo {
             backend: Backend::Iocp,
             reason,
-            setup_flags: vec!["SKIP_COMPLETION_PORT_ON_SUCCESS", "SKIP_SET_EVENT_ON_HANDLE"],
+            setup_flags: vec![
+                "SKIP_COMPLETION_PORT_ON_SUCCESS",
+                "SKIP_SET_EVENT_ON_HANDLE",
+            ],
             features,
             opcodes: Vec::new(),
             entries: (BATCH as u32, BATCH as u32),
@@ -330,10 +331,6 @@ impl Driver {
             return;
         };
         match &entry {
-            Entry::Ready(res) => {
-                self.ov(key).stage = Stage::Free;
-                self.ready.push((key, *res, 0));
-            }
             Entry::Nop => {
                 let port = self.port.clone();
                 let ov = self.ov(key);
@@ -345,13 +342,13 @@ impl Driver {
                     }
                 }
             }
-            Entry::Pool(call) => self.to_pool(key, *call),
+            Entry::Pool(call) => self.send_to_pool(key, *call),
             Entry::Io(io) => self.start_io(key, io),
         }
         self.ov(key).entry = Some(entry);
     }
 
-    fn to_pool(&mut self, key: usize, call: Call) {
+    fn send_to_pool(&mut self, key: usize, call: Call) {
         if let Call::Close { fd } = call {
             self.attached.remove(&fd.raw);
         }
@@ -382,7 +379,7 @@ impl Driver {
                     return;
                 }
             };
-            return self.to_pool(key, call);
+            return self.send_to_pool(key, call);
         }
         let skip = match self.attach(fd) {
             Ok(skip) => skip,

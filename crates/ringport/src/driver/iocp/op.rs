@@ -58,7 +58,10 @@ impl<B: IoBufMut> IocpOp for Recv<B> {
 
 impl<B: IoBuf> IocpOp for Send<B> {
     fn iocp_entry(&mut self) -> Entry {
-        let bufs = Bufs::One(self.buf.stable_ptr() as *mut u8, len32(self.buf.bytes_init()));
+        let bufs = Bufs::One(
+            self.buf.stable_ptr() as *mut u8,
+            len32(self.buf.bytes_init()),
+        );
         Entry::Io(Io::Send {
             fd: self.fd.raw(),
             bufs,

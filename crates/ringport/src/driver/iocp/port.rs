@@ -32,7 +32,8 @@ pub(crate) struct Port {
 impl Port {
     pub fn new() -> io::Result<Port> {
         // SAFETY: creating a new port (no file handle), one thread may run its completions.
-        let handle = unsafe { CreateIoCompletionPort(-1isize as HANDLE, std::ptr::null_mut(), 0, 1) };
+        let handle =
+            unsafe { CreateIoCompletionPort(-1isize as HANDLE, std::ptr::null_mut(), 0, 1) };
         if handle.is_null() {
             return Err(io::Error::last_os_error());
         }

@@ -339,7 +339,10 @@ pub(crate) struct FileStat {
 pub(crate) enum StatTarget {
     Fd(SharedFd),
     /// A NUL-terminated UTF-16 path; `follow`: the link's target rather than the link.
-    Path { path: Vec<u16>, follow: bool },
+    Path {
+        path: Vec<u16>,
+        follow: bool,
+    },
 }
 
 /// File metadata, on the pool.

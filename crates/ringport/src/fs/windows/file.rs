@@ -217,9 +217,9 @@ impl File {
     /// Reserves space for `offset + len` bytes without changing the length
     /// (`FileAllocationInfo`); not implemented by Wine 8.
     pub async fn allocate(&self, offset: u64, len: u64) -> io::Result<()> {
-        let end = offset.checked_add(len).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "offset + len overflows")
-        })?;
+        let end = offset
+            .checked_add(len)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "offset + len overflows"))?;
         self.file_call(FileCallKind::Allocate(end)).await
     }
 

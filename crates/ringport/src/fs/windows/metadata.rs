@@ -67,6 +67,11 @@ impl Metadata {
         self.stat.index
     }
 
+    /// The serial number of the file's volume (0 under Wine, which does not report it).
+    pub fn volume_serial_number(&self) -> u32 {
+        self.stat.volume
+    }
+
     /// Last modification.
     pub fn modified(&self) -> io::Result<SystemTime> {
         time(self.stat.modified)

@@ -156,9 +156,9 @@ impl OpenOptions {
             flags,
         };
         let (done, _) = Op::new(op).await;
-        let handle = done.result.map_err(|e| {
-            io::Error::new(e.kind(), format!("{}: {e}", path.display()))
-        })?;
+        let handle = done
+            .result
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         Ok(File::from_handle(handle as usize, self.direct))
     }
 }

@@ -26,7 +26,10 @@ fn new_socket(domain: Domain, ty: Type) -> io::Result<SharedFd> {
     } else {
         Kind::Stream
     };
-    Ok(SharedFd::new(RawFd::new(socket.into_raw_socket() as usize, kind)))
+    Ok(SharedFd::new(RawFd::new(
+        socket.into_raw_socket() as usize,
+        kind,
+    )))
 }
 
 fn sock(fd: &SharedFd) -> SockRef<'_> {
