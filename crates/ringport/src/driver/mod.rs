@@ -2,7 +2,7 @@
 //!
 //! # The backend contract
 //!
-//! Every backend (today `uring`; `poll` and `iocp` to come) provides a `Driver` with:
+//! Every backend (`uring` and `poll` on Linux, `iocp` on Windows) provides a `Driver` with:
 //!
 //! - `submit(entry-maker, waker) -> key`: queue an operation. Nothing reaches the kernel until
 //!   the next `park`, so an operation is never completed inside the call that submitted it.
@@ -12,13 +12,15 @@
 //!   cancel and keeps `data` (buffers, fds) alive until the completion arrives, then drops it.
 //! - `park(timeout)`: one kernel entry that flushes queued submissions, waits for at least one
 //!   completion or the timeout (`Some(ZERO)`: do not wait), reaps every completion and wakes
-//!   their wakers after the driver is released.
+//!   their wakers after the driver is released. (IOCP has no batched submission: each queued
+//!   overlapped call is its own non-blocking system call, made at the start of `park`, and the
+//!   one *blocking* entry is the `GetQueuedCompletionStatusEx` that follows.)
 //! - `unparker()`: a `Send + Sync` handle whose `unpark` ends a `park` from any thread.
 //! - `shutdown()`: cancel everything in flight and wait until the kernel has finished with every
 //!   operation's memory. The runtime calls it before freeing anything.
 //! - `info()`: which backend, with which kernel features, and why (see [`BackendInfo`]).
 //!
-//! The portable code calls the one switch below ([`Driver`]); backend code lives only in
+//! The portable code calls the one switch below (`Driver`); backend code lives only in
 //! `driver/<backend>/`.
 
 pub mod cancel;
