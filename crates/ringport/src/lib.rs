@@ -40,12 +40,21 @@ pub mod net;
 pub mod net;
 #[cfg(unix)]
 pub mod pipe;
+#[cfg(windows)]
+#[path = "pipe/windows.rs"]
+pub mod pipe;
 #[cfg(unix)]
+pub mod process;
+#[cfg(windows)]
+#[path = "process/windows.rs"]
 pub mod process;
 pub mod runtime;
 #[cfg(unix)]
 pub mod signal;
 #[cfg(unix)]
+pub mod stdio;
+#[cfg(windows)]
+#[path = "stdio/windows.rs"]
 pub mod stdio;
 pub mod time;
 

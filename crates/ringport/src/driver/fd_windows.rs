@@ -116,6 +116,13 @@ impl SharedFd {
         }
     }
 
+    /// Shares a handle this process keeps open for its whole life (stdio): never closed here.
+    pub fn borrowed(fd: RawFd) -> Self {
+        SharedFd {
+            inner: Rc::new(Inner { fd, owned: false }),
+        }
+    }
+
     /// The handle and its kind.
     pub fn raw(&self) -> RawFd {
         self.inner.fd

@@ -23,6 +23,11 @@ impl FdStream {
         FdStream { fd, socket: true }
     }
 
+    /// Anything that is not a socket: pipes and the standard handles (`ReadFile`/`WriteFile`).
+    pub fn other(fd: SharedFd) -> Self {
+        FdStream { fd, socket: false }
+    }
+
     pub fn fd(&self) -> &SharedFd {
         &self.fd
     }

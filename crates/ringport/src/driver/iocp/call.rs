@@ -94,6 +94,10 @@ pub(crate) enum Io {
         offset: u64,
         len: u32,
     },
+    /// `ConnectNamedPipe`: waits for a client on a server instance.
+    ConnectPipe {
+        fd: RawFd,
+    },
 }
 
 impl Io {
@@ -109,7 +113,8 @@ impl Io {
             | Io::Accept { fd, .. }
             | Io::Connect { fd, .. }
             | Io::Shutdown { fd, .. }
-            | Io::RecvRing { fd, .. } => *fd,
+            | Io::RecvRing { fd, .. }
+            | Io::ConnectPipe { fd } => *fd,
             Io::TransmitFile { sock, .. } => *sock,
         }
     }
@@ -284,6 +289,11 @@ pub(crate) fn start(io: &Io, ov: &mut Ov, skip: bool) -> Started {
                 );
                 classify(rc == 0, last_wsa(), ov, skip, reading)
             }
+            Io::ConnectPipe { fd } => {
+                use windows_sys::Win32::System::Pipes::ConnectNamedPipe;
+                let ok = ConnectNamedPipe(fd.raw as HANDLE, raw) != 0;
+                classify(ok, last_win32(), ov, skip, reading)
+            }
             Io::TransmitFile {
                 sock,
                 file,
@@ -405,6 +415,9 @@ pub(crate) fn finish(io: &Io, ov: &mut Ov, res: i32, multi: bool) -> (i32, u32) 
             let more = multi && res > 0;
             (res, flags | if more { FLAG_MORE } else { 0 })
         }
+        // ERROR_PIPE_CONNECTED: the client came between the instance's creation and the
+        // call; connected, and no packet.
+        Io::ConnectPipe { .. } if res == -535 => (0, 0),
         _ => (res, 0),
     }
 }

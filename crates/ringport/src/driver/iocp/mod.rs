@@ -33,14 +33,17 @@ use super::slots::{Cancelled, Slots, FLAG_MORE};
 use super::{Backend, BackendInfo, Completion, Config, OpCode, Orphan, Released, Unpark};
 use call::{Bufs, Io, Started, ACCEPT_ADDR_LEN};
 use pool::{Call, Pool};
-use port::{Port, Wake, KEY_DETACHED, KEY_IO, KEY_POOL, KEY_WAKE};
+use port::{Port, Wake, KEY_DETACHED, KEY_IO, KEY_POOL, KEY_WAIT, KEY_WAKE};
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use windows_sys::Win32::Networking::WinSock::WSABUF;
+use windows_sys::Win32::System::Threading::{
+    RegisterWaitForSingleObject, UnregisterWaitEx, WT_EXECUTEONLYONCE,
+};
 use windows_sys::Win32::System::IO::{CancelIoEx, OVERLAPPED, OVERLAPPED_ENTRY};
 
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -62,6 +65,8 @@ pub(crate) enum Entry {
     Io(Io),
     /// A blocking call for the pool.
     Pool(Call),
+    /// A thread-pool wait on a kernel object, whose callback posts the slot.
+    Wait { handle: usize },
 }
 
 /// Where a slot's op is.
@@ -76,6 +81,8 @@ enum Stage {
     Pool,
     /// A nop's packet is in the port.
     Posted,
+    /// A thread-pool wait is registered (its wait handle), or its callback posted.
+    Wait(usize),
 }
 
 /// One op's slot: the OVERLAPPED the kernel writes, and the scratch its call needs.
@@ -96,6 +103,9 @@ pub(crate) struct Ov {
     accept_buf: [u8; 2 * ACCEPT_ADDR_LEN as usize],
     /// A pool job's result, written by its thread before it posts the slot.
     pool_result: AtomicI32,
+    /// The port a wait callback posts to, and whether it ran.
+    port: usize,
+    waited: AtomicBool,
 }
 
 impl Ov {
@@ -116,6 +126,8 @@ impl Ov {
             accepted: 0,
             accept_buf: [0; 2 * ACCEPT_ADDR_LEN as usize],
             pool_result: AtomicI32::new(0),
+            port: 0,
+            waited: AtomicBool::new(false),
         })
     }
 
@@ -287,6 +299,19 @@ impl Driver {
                     self.ready.push((key, -(error::ABORTED as i32), 0));
                 }
             }
+            Stage::Wait(wait) => {
+                // SAFETY: the wait handle is ours and not yet unregistered.
+                let unregistered = unsafe { UnregisterWaitEx(wait as _, std::ptr::null_mut()) };
+                let ov = self.ov(key);
+                if unregistered != 0 && !ov.waited.load(Ordering::Acquire) {
+                    // The callback never ran and now never will: no packet comes.
+                    ov.stage = Stage::Free;
+                    self.ready.push((key, -(error::ABORTED as i32), 0));
+                } else {
+                    // Its packet is on the way; the wait handle is released.
+                    ov.stage = Stage::Wait(0);
+                }
+            }
             Stage::Posted | Stage::Free => {}
         }
     }
@@ -343,6 +368,7 @@ impl Driver {
                 }
             }
             Entry::Pool(call) => self.send_to_pool(key, *call),
+            Entry::Wait { handle } => self.register_wait(key, *handle),
             Entry::Io(io) => self.start_io(key, io),
         }
         self.ov(key).entry = Some(entry);
@@ -356,6 +382,37 @@ impl Driver {
         ov.stage = Stage::Pool;
         let ov: *mut Ov = ov;
         self.pool.submit(key, ov, call);
+    }
+
+    /// Registers a thread-pool wait whose callback posts the slot (compio's and libuv's
+    /// fallback where wait completion packets are missing, as in Wine 8).
+    fn register_wait(&mut self, key: usize, handle: usize) {
+        let port = self.port.raw() as usize;
+        let ov = self.ov(key);
+        ov.port = port;
+        ov.waited.store(false, Ordering::Relaxed);
+        let mut wait: windows_sys::Win32::Foundation::HANDLE = std::ptr::null_mut();
+        let ctx: *const Ov = ov;
+        // SAFETY: the slot outlives the wait (the driver keeps it until the packet or the
+        // unregistration); the handle is held open by the op.
+        let ok = unsafe {
+            RegisterWaitForSingleObject(
+                &mut wait,
+                handle as _,
+                Some(wait_fired),
+                ctx.cast(),
+                u32::MAX, // INFINITE
+                WT_EXECUTEONLYONCE,
+            )
+        };
+        if ok == 0 {
+            ov.stage = Stage::Free;
+            // SAFETY: reads the calling thread's last error.
+            let code = unsafe { windows_sys::Win32::Foundation::GetLastError() };
+            self.ready.push((key, -(code as i32), 0));
+            return;
+        }
+        ov.stage = Stage::Wait(wait as usize);
     }
 
     fn start_io(&mut self, key: usize, io: &Io) {
@@ -422,6 +479,19 @@ impl Driver {
         match entry.lpCompletionKey {
             KEY_WAKE => self.port.woken(),
             KEY_DETACHED => self.detached = self.detached.saturating_sub(1),
+            KEY_WAIT if !entry.lpOverlapped.is_null() => {
+                // SAFETY: as below: the OVERLAPPED is a live slot's.
+                let ov = unsafe { &mut *entry.lpOverlapped.cast::<Ov>() };
+                if let Stage::Wait(wait) = ov.stage {
+                    if wait != 0 {
+                        // Releases the wait (its callback may still be returning: fine).
+                        // SAFETY: our wait handle, unregistered once.
+                        unsafe { UnregisterWaitEx(wait as _, std::ptr::null_mut()) };
+                    }
+                }
+                ov.stage = Stage::Free;
+                self.ready.push((ov.key, 0, 0));
+            }
             KEY_POOL | KEY_IO if !entry.lpOverlapped.is_null() => {
                 // SAFETY: every OVERLAPPED ringport hands out is the first field of a boxed
                 // `Ov` that stays alive until its packet is reaped, here.
@@ -450,7 +520,7 @@ impl Driver {
                         self.done(key, &io, res);
                         self.ov(key).entry = Some(Entry::Io(io));
                     }
-                    Stage::Free | Stage::Queued => {
+                    Stage::Free | Stage::Queued | Stage::Wait(_) => {
                         debug_assert!(false, "a packet for op {key}, which is not in flight");
                     }
                 }
@@ -541,6 +611,26 @@ impl Drop for Driver {
             Duration::from_secs(1)
         };
         self.pool.shutdown(grace);
+    }
+}
+
+/// A thread-pool wait fired: posts the slot to the loop's port.
+///
+/// # Safety
+///
+/// `ctx` is the slot registered with the wait, alive until its packet is reaped.
+unsafe extern "system" fn wait_fired(ctx: *mut std::ffi::c_void, _timed_out: bool) {
+    let ov = ctx.cast::<Ov>();
+    // SAFETY: see above; only the atomic flag and the slot's address are used here.
+    unsafe {
+        (*ov).waited.store(true, Ordering::Release);
+        let raw: *const OVERLAPPED = &(*ov).raw;
+        windows_sys::Win32::System::IO::PostQueuedCompletionStatus(
+            (*ov).port as _,
+            0,
+            KEY_WAIT,
+            raw,
+        );
     }
 }
 

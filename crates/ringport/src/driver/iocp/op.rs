@@ -229,6 +229,24 @@ impl IocpOp for PathCall {
             PathCall::Mkdir { path } => Call::Mkdir {
                 path: path.as_ptr(),
             },
+            PathCall::WaitPipe { name, ms } => Call::WaitPipe {
+                name: name.as_ptr(),
+                ms: *ms,
+            },
         })
+    }
+}
+
+impl IocpOp for ConnectPipe {
+    fn iocp_entry(&mut self) -> Entry {
+        Entry::Io(Io::ConnectPipe { fd: self.fd.raw() })
+    }
+}
+
+impl IocpOp for WaitObject {
+    fn iocp_entry(&mut self) -> Entry {
+        Entry::Wait {
+            handle: self.fd.raw().raw,
+        }
     }
 }

@@ -63,6 +63,11 @@ pub(crate) enum Call {
     Mkdir {
         path: *const u16,
     },
+    /// `WaitNamedPipeW`: until an instance of the pipe is free (or `ms` pass).
+    WaitPipe {
+        name: *const u16,
+        ms: u32,
+    },
     /// A read or write on a handle without `FILE_FLAG_OVERLAPPED` (its own position).
     ReadSync {
         handle: usize,
@@ -156,6 +161,9 @@ impl Call {
                 Remove { path, dir: false } => check(DeleteFileW(path)),
                 Remove { path, dir: true } => check(RemoveDirectoryW(path)),
                 Mkdir { path } => check(CreateDirectoryW(path, std::ptr::null())),
+                WaitPipe { name, ms } => {
+                    check(windows_sys::Win32::System::Pipes::WaitNamedPipeW(name, ms))
+                }
                 ReadSync { handle, buf, len } => {
                     let mut n = 0u32;
                     if ReadFile(handle as HANDLE, buf, len, &mut n, std::ptr::null_mut()) == 0 {

@@ -20,6 +20,8 @@ pub(crate) const KEY_POOL: usize = 1;
 pub(crate) const KEY_DETACHED: usize = 2;
 /// Another thread woke the loop; no OVERLAPPED.
 pub(crate) const KEY_WAKE: usize = 3;
+/// A thread-pool wait fired (the OVERLAPPED is the op's slot).
+pub(crate) const KEY_WAIT: usize = 4;
 
 /// An I/O completion port.
 pub(crate) struct Port {

@@ -271,6 +271,25 @@ pub(crate) struct TransmitFile {
 // SAFETY: no memory of the op's own is handed to the kernel.
 unsafe impl OpCode for TransmitFile {}
 
+/// `ConnectNamedPipe`: a named pipe server instance waits for its client.
+#[derive(Debug)]
+pub(crate) struct ConnectPipe {
+    pub fd: SharedFd,
+}
+
+// SAFETY: no memory of the op's own is handed to the kernel.
+unsafe impl OpCode for ConnectPipe {}
+
+/// Waits until a kernel object (a process) is signalled: a thread-pool wait
+/// (`RegisterWaitForSingleObject`) whose callback posts the op's slot to the port.
+#[derive(Debug)]
+pub(crate) struct WaitObject {
+    pub fd: SharedFd,
+}
+
+// SAFETY: no memory of the op's own is handed to the kernel; the handle is an Rc.
+unsafe impl OpCode for WaitObject {}
+
 /// `CreateFileW` with a NUL-terminated UTF-16 path, on the pool; the result is the handle.
 #[derive(Debug)]
 pub(crate) struct Open {
@@ -364,6 +383,8 @@ pub(crate) enum PathCall {
     Remove { path: Vec<u16>, dir: bool },
     /// `CreateDirectoryW`.
     Mkdir { path: Vec<u16> },
+    /// `WaitNamedPipeW`: until an instance of the pipe `name` is free, at most `ms`.
+    WaitPipe { name: Vec<u16>, ms: u32 },
 }
 
 // SAFETY: the paths live on the heap, owned by the op.

@@ -1,14 +1,17 @@
 //! Sockets on the completion port: TCP and UDP. Sockets are created overlapped
 //! (`WSA_FLAG_OVERLAPPED`, by socket2), attached to the loop's port at their first operation,
 //! and read and written with `WSARecv`/`WSASend`; `AcceptEx` and `ConnectEx` accept and
-//! connect.
+//! connect. Named pipes ([`NamedPipeListener`], [`NamedPipeStream`]) stand where Unix
+//! sockets do elsewhere.
 
 #[path = "../addr.rs"]
 mod addr;
+mod named_pipe;
 mod tcp;
 mod udp;
 
 pub use addr::{lookup_host, ToSocketAddrs};
+pub use named_pipe::{NamedPipeListener, NamedPipeStream};
 pub use std::net::Shutdown;
 pub use tcp::{ListenOptions, OwnedReadHalf, OwnedWriteHalf, TcpIncoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
