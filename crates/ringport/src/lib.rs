@@ -33,6 +33,8 @@ pub mod fs;
 #[path = "fs/windows/mod.rs"]
 pub mod fs;
 pub mod io;
+#[cfg(all(unix, not(target_os = "linux")))]
+mod libc_compat;
 #[cfg(unix)]
 pub mod net;
 #[cfg(windows)]

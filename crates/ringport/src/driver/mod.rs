@@ -37,7 +37,7 @@ mod poll;
 #[cfg(unix)]
 mod pool;
 mod slots;
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 mod uring;
 
 use std::cell::RefCell;
@@ -122,10 +122,10 @@ pub struct BackendInfo {
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     pub backend: Backend,
-    #[cfg_attr(windows, allow(dead_code))] // io_uring's ring size; IOCP has no ring
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // io_uring's ring size
     pub entries: u32,
     /// Opcodes to treat as missing from the kernel's io_uring (their ops use the pool).
-    #[cfg_attr(windows, allow(dead_code))] // io_uring only
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // io_uring only
     pub masked_opcodes: Vec<String>,
 }
 
@@ -168,12 +168,14 @@ pub(crate) trait Unpark: Send + Sync + 'static {
 }
 
 /// What every op implements: its form on each backend this platform has.
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 pub(crate) trait BackendOp: uring::UringOp + poll::PollOp {}
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 impl<T: uring::UringOp + poll::PollOp> BackendOp for T {}
 #[cfg(windows)]
 pub(crate) use iocp::IocpOp as BackendOp;
+#[cfg(all(unix, not(target_os = "linux")))]
+pub(crate) use poll::PollOp as BackendOp;
 
 /// The OS error code of a cancelled operation ([`cancel::is_cancelled`]).
 #[cfg(unix)]
@@ -186,11 +188,27 @@ pub(crate) const CANCELLED_CODE: i32 = 995;
 /// The one switch between backends.
 // One per runtime, inside an Rc: boxing the larger variant would only add a pointer chase to
 // every operation.
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Driver {
     Uring(uring::Driver),
     Poll(poll::Driver),
+}
+
+/// The one switch between backends: macOS and the BSDs have the poll backend (on kqueue).
+#[cfg(all(unix, not(target_os = "linux")))]
+pub(crate) enum Driver {
+    Poll(poll::Driver),
+}
+
+/// Calls the same method on whichever backend runs.
+#[cfg(all(unix, not(target_os = "linux")))]
+macro_rules! backend {
+    ($driver:expr, $d:ident => $e:expr) => {
+        match $driver {
+            Driver::Poll($d) => $e,
+        }
+    };
 }
 
 /// The one switch between backends: Windows has one.
@@ -210,7 +228,7 @@ macro_rules! backend {
 }
 
 /// Calls the same method on whichever backend runs.
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 macro_rules! backend {
     ($driver:expr, $d:ident => $e:expr) => {
         match $driver {
@@ -220,7 +238,7 @@ macro_rules! backend {
     };
 }
 
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 impl Driver {
     pub fn new(config: &Config) -> io::Result<Driver> {
         let forced = Backend::from_env()?;
@@ -245,6 +263,25 @@ impl Driver {
                 "the iocp backend exists only on Windows",
             )),
         }
+    }
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+impl Driver {
+    pub fn new(config: &Config) -> io::Result<Driver> {
+        let forced = Backend::from_env()?;
+        let reason = match (config.backend, forced) {
+            (Backend::Auto, None | Some(Backend::Poll)) | (Backend::Poll, _) => {
+                Some("io_uring exists only on Linux".to_owned())
+            }
+            (Backend::Auto, Some(b)) | (b, _) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("the {b} backend does not exist here (poll, on kqueue, does)"),
+                ))
+            }
+        };
+        poll::Driver::new(config, reason).map(Driver::Poll)
     }
 }
 
@@ -276,7 +313,7 @@ impl Driver {
 }
 
 /// Says once per process that ringport fell back from io_uring, and why.
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 fn warn_fallback_once(e: &io::Error) {
     static WARNED: std::sync::Once = std::sync::Once::new();
     WARNED.call_once(|| tracing::warn!("io_uring cannot be used ({e}); using the poll backend"));

@@ -5,6 +5,8 @@ use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::fd::SharedFd;
 use crate::driver::op::{close, fallocate, fsync, read, statx, write};
 use crate::driver::Op;
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, IntoRawFd, RawFd};

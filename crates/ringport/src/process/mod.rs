@@ -4,6 +4,8 @@ use crate::driver::fd::SharedFd;
 use crate::driver::op::poll;
 use crate::driver::Op;
 use crate::io::AsyncReadExt;
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use crate::pipe::{Receiver, Sender};
 use std::ffi::OsStr;
 use std::fmt;
