@@ -122,16 +122,6 @@ impl IocpOp for Accept {
     }
 }
 
-impl IocpOp for AcceptMulti {
-    fn iocp_entry(&mut self) -> Entry {
-        Entry::Io(Io::Accept {
-            fd: self.fd.raw(),
-            family: self.family,
-            out: std::ptr::null_mut(),
-        })
-    }
-}
-
 impl IocpOp for Connect {
     fn iocp_entry(&mut self) -> Entry {
         Entry::Io(Io::Connect {

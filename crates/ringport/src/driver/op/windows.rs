@@ -198,21 +198,6 @@ unsafe impl OpCode for Accept {
     }
 }
 
-/// Accepts until cancelled: the driver keeps an `AcceptEx` queued and re-arms it after each
-/// connection (no addresses are returned).
-#[derive(Debug)]
-pub(crate) struct AcceptMulti {
-    pub fd: SharedFd,
-    pub family: u16,
-}
-
-// SAFETY: no memory of the op's own is handed to the kernel.
-unsafe impl OpCode for AcceptMulti {
-    fn orphan_completion(&mut self, res: i32, _flags: u32) {
-        close_accepted(res);
-    }
-}
-
 /// A socket accepted after nobody waits for it any more is closed, never leaked.
 fn close_accepted(res: i32) {
     if res > 0 {

@@ -5,16 +5,23 @@ use super::addr::{bind_addr, ToSocketAddrs};
 use super::{new_socket, not_inet, sock};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::fd::{Kind, RawFd, SharedFd};
-use crate::driver::op::windows::{Accept, AcceptMulti, AddrOut, Connect, TransmitFile};
-use crate::driver::{MultiOp, Op};
+use crate::driver::op::windows::{Accept, AddrOut, Connect, TransmitFile};
+use crate::driver::Op;
 use crate::fs::File;
 use crate::io::{impl_read_trait, impl_stream_traits, impl_write_trait, FdStream};
 use socket2::{Domain, SockAddr, Type};
 use std::cell::Cell;
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
+
+/// How many `AcceptEx` calls `incoming()` keeps queued (libuv keeps 32): a burst of clients
+/// is accepted without a turn per connection. Each holds a pre-created socket.
+pub(crate) const QUEUED_ACCEPTS: usize = 8;
 
 /// How a listener is set up.
 #[derive(Debug, Clone, Copy)]
@@ -93,14 +100,17 @@ impl TcpListener {
             .ok_or_else(|| not_inet("local address"))
     }
 
-    /// Accepts one connection (`AcceptEx` into a socket the driver creates).
-    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let op = Accept {
+    fn accept_op(&self) -> Op<Accept> {
+        Op::new(Accept {
             fd: self.fd.clone(),
             family: self.family,
             addr: AddrOut::new(),
-        };
-        let (done, op) = Op::new(op).await;
+        })
+    }
+
+    /// Accepts one connection (`AcceptEx` into a socket the driver creates).
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (done, op) = self.accept_op().await;
         let new = done.result?;
         let stream = TcpStream::from_fd(SharedFd::new(RawFd::new(new as usize, Kind::Stream)));
         let addr = op.addr.into_addr();
@@ -108,11 +118,13 @@ impl TcpListener {
         Ok((stream, addr))
     }
 
-    /// A stream of connections: an `AcceptEx` stays queued, re-armed after each connection.
+    /// A stream of connections: several `AcceptEx` calls stay queued (Windows has no
+    /// multishot accept), each replaced as it completes. Dropping the stream cancels them;
+    /// a connection accepted meanwhile is closed.
     pub fn incoming(&self) -> TcpIncoming<'_> {
         TcpIncoming {
             listener: self,
-            multi: None,
+            queued: Vec::with_capacity(QUEUED_ACCEPTS),
         }
     }
 }
@@ -120,35 +132,41 @@ impl TcpListener {
 /// Connections accepted by [`TcpListener::incoming`].
 pub struct TcpIncoming<'a> {
     listener: &'a TcpListener,
-    multi: Option<MultiOp<AcceptMulti>>,
+    /// The queued accepts; they live here, not in `next`'s future, so a `next` that is
+    /// dropped (a timeout) leaves them queued.
+    queued: Vec<Op<Accept>>,
 }
 
 impl fmt::Debug for TcpIncoming<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpIncoming").finish()
+        f.debug_struct("TcpIncoming")
+            .field("queued", &self.queued.len())
+            .finish()
     }
 }
 
 impl TcpIncoming<'_> {
     /// The next connection, or the error accepting it (the stream goes on after an error).
     pub async fn next(&mut self) -> io::Result<TcpStream> {
-        loop {
-            let l = self.listener;
-            let op = self.multi.get_or_insert_with(|| {
-                MultiOp::new(AcceptMulti {
-                    fd: l.fd.clone(),
-                    family: l.family,
-                })
-            });
-            let Some(done) = std::future::poll_fn(|cx| op.poll_next(cx)).await else {
-                // Ended after an error: arm a new one.
-                self.multi = None;
-                continue;
-            };
-            let fd = done.result?;
-            let fd = SharedFd::new(RawFd::new(fd as usize, Kind::Stream));
-            return Ok(TcpStream::from_fd(fd));
+        while self.queued.len() < QUEUED_ACCEPTS {
+            self.queued.push(self.listener.accept_op());
         }
+        let queued = &mut self.queued;
+        let (i, (done, _op)) = std::future::poll_fn(|cx| {
+            // The first poll submits them all; later ones find the completed one.
+            for (i, op) in queued.iter_mut().enumerate() {
+                if let Poll::Ready(out) = Pin::new(op).poll(cx) {
+                    return Poll::Ready((i, out));
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        // A completed op holds nothing: dropping it cancels nothing.
+        self.queued.swap_remove(i);
+        let fd = done.result?;
+        let fd = SharedFd::new(RawFd::new(fd as usize, Kind::Stream));
+        Ok(TcpStream::from_fd(fd))
     }
 }
 
