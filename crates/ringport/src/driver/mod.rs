@@ -101,6 +101,11 @@ pub struct BackendInfo {
     pub opcodes: Vec<(&'static str, bool)>,
     /// Submission and completion queue sizes.
     pub entries: (u32, u32),
+    /// io_uring's kernel worker threads (io-wq) per loop thread, as `(bounded, unbounded)`:
+    /// bounded ones run blocking file work, unbounded ones work that may wait on another
+    /// party (a splice into a socket). `None` where the kernel cannot cap them (before 5.15)
+    /// or on the poll backend.
+    pub io_workers: Option<(u32, u32)>,
 }
 
 /// How a runtime's driver is set up.
@@ -110,6 +115,8 @@ pub(crate) struct Config {
     pub entries: u32,
     /// Opcodes to treat as missing from the kernel's io_uring (their ops use the pool).
     pub masked_opcodes: Vec<String>,
+    /// The most io-wq workers per loop, `(bounded, unbounded)`; `None`: ringport's default.
+    pub io_workers: Option<(u32, u32)>,
 }
 
 /// The outcome of one operation, as the kernel reported it.
