@@ -1,6 +1,7 @@
 //! `ringport info`: which backend, with which kernel features, and why.
 
 use anyhow::Context as _;
+use ringport::fs::Confinement;
 use ringport::{Backend, BackendInfo, Runtime};
 use std::process::ExitCode;
 
@@ -49,9 +50,16 @@ fn print_text(info: &BackendInfo) {
             .unwrap_or("first choice, probe passed")
     );
     println!("kernel:      {}", kernel());
+    println!("confinement: {}", confinement(info));
     if info.backend == Backend::Poll {
         println!("operations:  sockets and pipes by readiness (epoll), files on the syscall pool");
         return;
+    }
+    match info.io_workers {
+        Some((bounded, unbounded)) => println!(
+            "io-wq:       at most {bounded} bounded and {unbounded} unbounded kernel workers per loop"
+        ),
+        None => println!("io-wq:       not capped (the kernel has no IOWQ_MAX_WORKERS)"),
     }
     println!(
         "ring:        {} SQ entries, {} CQ entries",
@@ -67,6 +75,22 @@ fn print_text(info: &BackendInfo) {
             "no (runs on the syscall pool)"
         };
         println!("  {name:<14} {mark}");
+    }
+}
+
+/// How `resolve_beneath` opens (what `ringport serve` keeps paths inside its root with).
+fn confinement(info: &BackendInfo) -> String {
+    let on_ring =
+        info.backend == Backend::Uring && info.opcodes.iter().any(|&(n, ok)| n == "OPENAT2" && ok);
+    if on_ring {
+        return "openat2 RESOLVE_BENEATH, one OPENAT2 operation on the ring".into();
+    }
+    match ringport::fs::confinement() {
+        Confinement::Openat2 => "openat2 RESOLVE_BENEATH, one call on the syscall pool".into(),
+        Confinement::Walk { why } => format!(
+            "a walk one component at a time (O_NOFOLLOW) on the blocking pool: openat2 is \
+             unavailable ({why})"
+        ),
     }
 }
 
@@ -90,7 +114,8 @@ fn to_json(info: &BackendInfo) -> String {
         .collect();
     format!(
         "{{\"backend\":\"{}\",\"reason\":{},\"kernel\":{:?},\"sq_entries\":{},\"cq_entries\":{},\
-         \"setup_flags\":{},\"features\":{},\"opcodes\":{{{}}}}}",
+         \"setup_flags\":{},\"features\":{},\"io_workers\":{},\"confinement\":{:?},\
+         \"opcodes\":{{{}}}}}",
         info.backend,
         info.reason
             .as_ref()
@@ -100,6 +125,9 @@ fn to_json(info: &BackendInfo) -> String {
         info.entries.1,
         strs(&info.setup_flags),
         strs(&info.features),
+        info.io_workers
+            .map_or("null".into(), |(b, u)| format!("[{b},{u}]")),
+        confinement(info),
         opcodes.join(",")
     )
 }

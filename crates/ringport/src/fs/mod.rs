@@ -1,9 +1,11 @@
 //! Files and the file system, every call an operation on the ring.
 
-mod file;
+mod beneath;
+pub(crate) mod file;
 mod metadata;
 mod open_options;
 
+pub use beneath::{confinement, Confinement};
 pub use file::File;
 pub use metadata::Metadata;
 pub use open_options::OpenOptions;
