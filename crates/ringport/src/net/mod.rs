@@ -4,6 +4,7 @@
 //! socket would surface EAGAIN instead).
 
 mod addr;
+mod splice_pipes;
 mod tcp;
 mod udp;
 mod unix;
