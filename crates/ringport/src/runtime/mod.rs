@@ -168,6 +168,12 @@ impl Runtime {
         self.driver.info()
     }
 
+    /// How many jobs [`spawn_blocking`] has handed to this runtime's blocking pool so far:
+    /// for tests and diagnostics that check some work never leaves the loop.
+    pub fn blocking_jobs(&self) -> u64 {
+        self.ctx.pool.jobs()
+    }
+
     /// Runs `future` to the end on this thread, with tasks spawned meanwhile.
     ///
     /// # Panics
@@ -287,6 +293,7 @@ where
     R: Send + 'static,
 {
     let pool = current_context().pool.clone();
+    pool.count_job();
     let future = async move {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(JoinError::panicked)
     };
