@@ -26,14 +26,19 @@ pub struct Serve {
 impl Serve {
     /// Starts `ringport serve <dir> --addr 127.0.0.1:0 <extra>` and waits for its address.
     pub fn start(dir: &Path, extra: &[&str]) -> Serve {
-        let mut child = ringport()
-            .arg("serve")
-            .arg(dir)
-            .args(["--addr", "127.0.0.1:0"])
-            .args(extra)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut args = vec!["--addr", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        Serve::start_with(dir, &args)
+    }
+
+    /// Starts `ringport serve <dir> <args>` and waits for the URL it prints.
+    pub fn start_with(dir: &Path, args: &[&str]) -> Serve {
+        Serve::spawn(ringport().arg("serve").arg(dir).args(args))
+    }
+
+    /// Starts a prepared `ringport serve` command and waits for the URL it prints.
+    pub fn spawn(cmd: &mut Command) -> Serve {
+        let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = stderr.clone();
         let pipe = child.stderr.take().unwrap();
@@ -88,15 +93,25 @@ impl Serve {
 
     /// Sends SIGINT and waits for the exit status (10 s at most).
     pub fn interrupt(&mut self) -> std::process::ExitStatus {
+        self.signal("-INT");
+        self.wait_exit(Duration::from_secs(10))
+    }
+
+    /// Sends a signal (`-INT`, `-TERM`) without waiting.
+    pub fn signal(&self, sig: &str) {
         let pid = self.child.id().to_string();
-        let ok = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        let ok = Command::new("kill").args([sig, &pid]).status().unwrap();
         assert!(ok.success());
+    }
+
+    /// The exit status, waited for up to `limit` (a panic after that).
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(start.elapsed() < Duration::from_secs(10), "still running");
+            assert!(start.elapsed() < limit, "still running after {limit:?}");
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -134,6 +149,16 @@ pub fn status(args: &[&str]) -> u16 {
     let mut all = vec!["-o", "/dev/null", "-w", "%{http_code}"];
     all.extend_from_slice(args);
     curl_text(&all).parse().unwrap()
+}
+
+/// Sends `request` as it is and returns the whole answer (until the server closes).
+pub fn raw_request(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
 }
 
 /// Sends one raw request (with `Connection: close`) and returns the whole answer as text.

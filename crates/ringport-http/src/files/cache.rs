@@ -6,14 +6,15 @@
 //! it; the next request after that opens the path again (confined, as always) and replaces
 //! the entry. So a file edited, replaced, created or deleted on disk is served fresh (or 404)
 //! within 1 s, as lighttpd's stat cache and nginx's `open_file_cache_valid 1s` promise.
-//! (Within that second an edit in place is seen through the open fd already; only the length
-//! and validators are as they were.) Failed opens are not cached. The cache is bounded
+//! Within that second the entry's length and validators are as they were, and a file of up
+//! to 16 KiB is sent from the bytes read on its first request. Failed opens are not cached. The cache is bounded
 //! ([`ServeDir::cache_capacity`](super::ServeDir::cache_capacity), 1,024 entries by default,
 //! at most an eighth of the fd limit): when full, the least recently used eighth is dropped;
 //! stale entries are dropped every 10 s, so a deleted file's fd (and its disk space) is let go
 //! within about 11 s.
 
 use super::mime;
+use bytes::Bytes;
 use http::HeaderValue;
 use ringport::fs::{File, Metadata};
 use std::cell::{Cell, RefCell};
@@ -23,6 +24,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How long an entry is used without opening the path again.
 pub(crate) const FRESH: Duration = Duration::from_secs(1);
+/// Files up to this size keep their bytes in their entry (16 MiB per loop at most, with the
+/// default capacity).
+pub(crate) const BODY_MAX: u64 = 16 * 1024;
 /// How often stale entries (and their fds) are dropped, so that a deleted file's space is
 /// not held by the cache for long.
 const SWEEP: Duration = Duration::from_secs(10);
@@ -54,6 +58,9 @@ pub(crate) struct Entry {
     opened: Instant,
     /// The precompressed siblings (`x.br`, `x.zst`, `x.gz`), looked for on first need.
     pub siblings: RefCell<Option<Siblings>>,
+    /// A small file's bytes (up to [`BODY_MAX`]), read on first need: a hit then sends them
+    /// with no file operation at all.
+    pub body: RefCell<Option<Bytes>>,
 }
 
 impl Entry {
@@ -80,6 +87,7 @@ impl Entry {
             content_type: HeaderValue::from_static(mime::content_type(name)),
             opened: now,
             siblings: RefCell::new(None),
+            body: RefCell::new(None),
         }
     }
 

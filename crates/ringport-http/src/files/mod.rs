@@ -12,7 +12,8 @@ mod path;
 pub use cache::CacheStats;
 
 use crate::Body;
-use cache::{Cache, Entry, Kind, Siblings};
+use bytes::Bytes;
+use cache::{Cache, Entry, Kind, Siblings, BODY_MAX};
 use cond::{Part, Validators};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
@@ -392,9 +393,15 @@ impl ServeDir {
         } else {
             Path::new(OsStr::from_bytes(rel))
         };
+        // openat2 refuses flags that mean nothing with O_PATH.
+        let extra = if flags & libc::O_PATH != 0 {
+            0
+        } else {
+            libc::O_NONBLOCK | libc::O_NOCTTY
+        };
         OpenOptions::new()
             .read(true)
-            .custom_flags(flags | libc::O_NONBLOCK | libc::O_NOCTTY)
+            .custom_flags(flags | extra)
             .resolve_beneath(true)
             .resolve_no_symlinks(!self.opts.follow_symlinks)
             .open_at(&self.root_dir, path)
@@ -469,13 +476,14 @@ impl ServeDir {
             return res;
         }
         h_insert(&mut res, header::CONTENT_TYPE, entry.content_type.clone());
+        let head = req.method() == Method::HEAD;
         if let Some(enc) = encoding {
             h_insert(
                 &mut res,
                 header::CONTENT_ENCODING,
                 HeaderValue::from_static(enc),
             );
-            *res.body_mut() = Body::file(rep.file.clone(), 0, rep.len);
+            *res.body_mut() = body(&rep, 0, rep.len, head).await;
             return res;
         }
         h_insert(
@@ -484,12 +492,12 @@ impl ServeDir {
             HeaderValue::from_static("bytes"),
         );
         match v.part(headers) {
-            Part::Whole => *res.body_mut() = Body::file(rep.file.clone(), 0, rep.len),
+            Part::Whole => *res.body_mut() = body(&rep, 0, rep.len, head).await,
             Part::Range { start, end } => {
                 *res.status_mut() = StatusCode::PARTIAL_CONTENT;
                 let range = format!("bytes {start}-{end}/{}", rep.len);
                 set(&mut res, header::CONTENT_RANGE, &range);
-                *res.body_mut() = Body::file(rep.file.clone(), start, end - start + 1);
+                *res.body_mut() = body(&rep, start, end - start + 1, head).await;
             }
             Part::Unsatisfiable => {
                 let mut res = error_page(StatusCode::RANGE_NOT_SATISFIABLE);
@@ -552,6 +560,35 @@ impl ServeDir {
         *entry.siblings.borrow_mut() = Some(found.clone());
         found
     }
+}
+
+/// `len` bytes of the entry's file from `offset`: from the bytes it keeps (read now, on the
+/// first request, for a small file), or the file itself (sent by the connection).
+async fn body(entry: &Entry, offset: u64, len: u64, head: bool) -> Body {
+    if entry.len > BODY_MAX || head {
+        return Body::file(entry.file.clone(), offset, len);
+    }
+    let kept = entry.body.borrow().clone();
+    let bytes = match kept {
+        Some(bytes) => bytes,
+        None => {
+            let want = entry.len as usize;
+            let (res, buf) = entry
+                .file
+                .read_exact_at(Vec::with_capacity(want), 0)
+                .await
+                .into_parts();
+            if res.is_err() {
+                // Shorter than its metadata said (truncated meanwhile): send what is there.
+                return Body::file(entry.file.clone(), offset, len);
+            }
+            let bytes = Bytes::from(buf);
+            *entry.body.borrow_mut() = Some(bytes.clone());
+            bytes
+        }
+    };
+    let start = offset as usize;
+    Body::from(bytes.slice(start..start + len as usize))
 }
 
 /// The cache's default size: 1,024 entries, or an eighth of the soft fd limit when less.
