@@ -81,11 +81,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => dir,
     };
     let rt = Runtime::new().context("cannot start the I/O runtime")?;
-    rt.block_on(serve(args, dir))?;
+    let end = rt.block_on(serve(args, dir))?;
+    if end == End::Forced {
+        // Stop now means now: the process ends without waiting for the kernel to give back
+        // the buffers of transfers still in flight (the runtime's drop would wait for them).
+        std::process::exit(0);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(args: Args, dir: ServeDir) -> anyhow::Result<()> {
+/// How serving ended.
+#[derive(Debug, PartialEq, Eq)]
+enum End {
+    Graceful,
+    /// A second Ctrl-C.
+    Forced,
+}
+
+async fn serve(args: Args, dir: ServeDir) -> anyhow::Result<End> {
     // Before anything starts a thread: SIGINT and SIGTERM become requests to stop.
     let stops = Stops::listen()?;
     let listener = args.addr.bind()?;
@@ -135,12 +148,18 @@ async fn serve(args: Args, dir: ServeDir) -> anyhow::Result<()> {
     };
     let first = stops.first();
     let served = race(server.serve_with_shutdown(handler, first), stops.second()).await;
-    match served {
-        Some(res) => res?,
-        None => log.push("ringport: stopped at once; responses in flight were cut off\n"),
-    }
+    let end = match served {
+        Some(res) => {
+            res?;
+            End::Graceful
+        }
+        None => {
+            log.push("ringport: stopped at once; responses in flight were cut off\n");
+            End::Forced
+        }
+    };
     log.close(Duration::from_secs(1));
-    Ok(())
+    Ok(end)
 }
 
 /// The line a graceful shutdown starts with.
@@ -173,7 +192,11 @@ impl Stops {
         let (c, w) = (count.clone(), waiters.clone());
         let task = ringport::spawn(async move {
             loop {
-                race(sigint.recv(), sigterm.recv()).await;
+                // `None`: SIGTERM. A failed stream stops the counting (and never stops the
+                // server by itself).
+                if let Some(Err(_)) = race(sigint.recv(), sigterm.recv()).await {
+                    return;
+                }
                 c.set(c.get() + 1);
                 for waker in w.borrow_mut().drain(..) {
                     waker.wake();

@@ -330,7 +330,7 @@ impl TcpStream {
     /// reports it), as `write` does.
     ///
     /// Each chunk waits until the socket can take bytes (`POLL_ADD`), sizes itself to the room
-    /// in the send buffer (64 KiB at least, the pipe's size at most), borrows a pipe from the
+    /// in the send buffer (half of it, the pipe's size at most), borrows a pipe from the
     /// loop thread's small pool (see `net/splice_pipes.rs`: 16 pipes of up to 1 MiB, however
     /// many streams send), fills it from the file and drains it into the socket. So a slow
     /// reader holds a pipe only while its next chunk drains, and the user's pipe budget is
@@ -369,9 +369,12 @@ impl TcpStream {
         ready.await.0.result.map_err(|e| (e, 0))?;
         let mut lease = splice_pipes::lease().await.map_err(|e| (e, 0))?;
         let pipe = lease.pipe();
+        // Half the room the send buffer reports (its limit counts buffer overhead too), so
+        // that the drain below finds room and does not sit in the kernel (or, on the poll
+        // backend, block a pool thread) waiting for a slow reader.
         let want = left
             .min(u64::from(pipe.cap))
-            .min(send_room(sock).max(MIN_CHUNK)) as u32;
+            .min((send_room(sock) / 2).max(MIN_CHUNK)) as u32;
         let off = i64::try_from(offset).map_err(|_| {
             (
                 io::Error::new(io::ErrorKind::InvalidInput, "offset too large"),
@@ -487,8 +490,8 @@ impl_stream_traits!(TcpStream);
 impl_read_trait!(OwnedReadHalf);
 impl_write_trait!(OwnedWriteHalf => half_close: true);
 
-/// The smallest chunk `send_file` moves at once, however full the send buffer is.
-const MIN_CHUNK: u64 = 64 * 1024;
+/// The smallest chunk `send_file` moves at once (after `POLLOUT` said there is room).
+const MIN_CHUNK: u64 = 4096;
 
 /// Bytes the socket's send buffer has room for now: `SO_SNDBUF` less what is queued and not
 /// yet acknowledged (`SIOCOUTQ`). A hint: 0 when either call fails.
