@@ -507,16 +507,24 @@ pub fn run_files(opts: &Opts) -> Result<Section, String> {
                         })
                         .collect();
                     let [srv, load] = m.cpu_cells();
-                    let handoffs = m
-                        .handoffs_per_req()
-                        .map_or("—".to_string(), |h| format!("{h:.3}"));
+                    let handoffs = match m.handoffs {
+                        None => "—".to_string(),
+                        Some(h) if size > SMALL => format!("{:.1} per MB", h / (m.bytes / 1e6)),
+                        Some(_) => m
+                            .handoffs_per_req()
+                            .map_or("—".to_string(), |h| format!("{h:.3}")),
+                    };
                     rows.push(vec![
                         size_name(size),
                         conns.to_string(),
                         server.to_string(),
                         format!("{}{}", grouped(m.rate()), m.star()),
                         grouped(m.mbps()),
-                        format!("{:.2}", m.us_per_req()),
+                        if m.requests > 0.0 {
+                            format!("{:.2}", m.us_per_req())
+                        } else {
+                            "— (no response completed)".into()
+                        },
                         format!("{:.0}", m.us_per_mb()),
                         format!("{} ({} io-wq)", m.threads, m.iou_workers),
                         handoffs,
@@ -610,7 +618,7 @@ pub fn run_files(opts: &Opts) -> Result<Section, String> {
             "server CPU µs per request",
             "server CPU µs per MB",
             "threads",
-            "io-wq hand-offs per request",
+            "io-wq hand-offs per request (per MB for large files)",
             "server CPU use / others on CPU 0",
             "wrk CPU use / wait for CPU",
             "requests/s (MB/s for large files), every run",

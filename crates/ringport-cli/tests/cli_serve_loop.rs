@@ -127,11 +127,13 @@ fn the_loop_thread_serves_without_blocking_file_calls() {
     let mut checked = 0;
     let mut cached_stats = 0;
     for line in text.lines() {
-        let mut fields = line.splitn(3, ' ');
-        let (Some(tid), Some(time), Some(call)) = (fields.next(), fields.next(), fields.next())
-        else {
+        // `PID TIME call(...)`; strace pads the pid to five columns.
+        let mut fields = line.split_whitespace();
+        let (Some(tid), Some(time)) = (fields.next(), fields.next()) else {
             continue;
         };
+        let at = line.find(time).unwrap_or(0) + time.len();
+        let call = line[at..].trim_start();
         let Ok(time) = time.parse::<f64>() else {
             continue;
         };

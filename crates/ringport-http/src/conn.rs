@@ -187,7 +187,11 @@ where
             method: req.method().clone(),
             uri: req.uri().clone(),
             version: req.version(),
-            received: SystemTime::now(),
+            received: if logged {
+                SystemTime::now()
+            } else {
+                SystemTime::UNIX_EPOCH
+            },
             referer: field(REFERER),
             user_agent: field(USER_AGENT),
         }

@@ -9,6 +9,7 @@
 //! anyway).
 
 use crate::bufpool;
+use bytes::Bytes;
 use ringport::buf::{BufResult, BufRing, IoBuf};
 use ringport::fs::File;
 use ringport::io::{AsyncRead, AsyncWrite};
@@ -32,6 +33,16 @@ pub trait Transport: AsyncRead + AsyncWrite {
         read_appending(self, out, min_room)
     }
 
+    /// Writes some of `parts`, in order, and returns how many bytes (the buffers come back
+    /// as they were). TCP writes all of them with one `writev` (a head and its body in one
+    /// segment); the default writes from the first non-empty one only.
+    fn write_pair(
+        &mut self,
+        parts: Vec<Bytes>,
+    ) -> impl Future<Output = BufResult<usize, Vec<Bytes>>> {
+        write_first(self, parts)
+    }
+
     /// Sends `len` bytes of `file` from `offset`; returns the bytes sent: fewer when the file
     /// ends first, or when an error stopped the transfer after some bytes went out (the next
     /// call reports it), as `write` does. The default reads the file into a pooled buffer and
@@ -47,6 +58,13 @@ pub trait Transport: AsyncRead + AsyncWrite {
 }
 
 impl Transport for TcpStream {
+    fn write_pair(
+        &mut self,
+        parts: Vec<Bytes>,
+    ) -> impl Future<Output = BufResult<usize, Vec<Bytes>>> {
+        self.write_vectored(parts)
+    }
+
     async fn read_idle(
         &mut self,
         ring: &BufRing,
@@ -76,6 +94,20 @@ impl Transport for TcpStream {
     ) -> impl Future<Output = io::Result<u64>> {
         TcpStream::send_file(self, file, offset, len)
     }
+}
+
+/// The default `write_pair`: one write from the first non-empty part.
+async fn write_first<T: AsyncWrite + ?Sized>(
+    stream: &mut T,
+    mut parts: Vec<Bytes>,
+) -> BufResult<usize, Vec<Bytes>> {
+    let Some(i) = parts.iter().position(|p| !p.is_empty()) else {
+        return BufResult(Ok(0), parts);
+    };
+    let first = std::mem::take(&mut parts[i]);
+    let BufResult(res, back) = stream.write(first).await;
+    parts[i] = back;
+    BufResult(res, parts)
 }
 
 /// Makes room for `n` more bytes in `out`: a pooled buffer when it has none yet.

@@ -7,7 +7,8 @@
 //! the entry. So a file edited, replaced, created or deleted on disk is served fresh (or 404)
 //! within 1 s, as lighttpd's stat cache and nginx's `open_file_cache_valid 1s` promise.
 //! Within that second the entry's length and validators are as they were, and a file of up
-//! to 16 KiB is sent from the bytes read on its first request. Failed opens are not cached. The cache is bounded
+//! to 64 KiB is sent from the bytes read on its first request (16 MiB of them per cache at
+//! most). Failed opens are not cached. The cache is bounded
 //! ([`ServeDir::cache_capacity`](super::ServeDir::cache_capacity), 1,024 entries by default,
 //! at most an eighth of the fd limit): when full, the least recently used eighth is dropped;
 //! stale entries are dropped every 10 s, so a deleted file's fd (and its disk space) is let go
@@ -24,9 +25,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How long an entry is used without opening the path again.
 pub(crate) const FRESH: Duration = Duration::from_secs(1);
-/// Files up to this size keep their bytes in their entry (16 MiB per loop at most, with the
-/// default capacity).
-pub(crate) const BODY_MAX: u64 = 16 * 1024;
+/// Files up to this size keep their bytes in their entry, while the cache holds less than
+/// [`BODY_BUDGET`] of them: a hit then copies nothing in user space and makes no file
+/// operation (only the send's copy into the socket is left).
+pub(crate) const BODY_MAX: u64 = 64 * 1024;
+/// The most file bytes one cache keeps.
+pub(crate) const BODY_BUDGET: usize = 16 << 20;
 /// How often stale entries (and their fds) are dropped, so that a deleted file's space is
 /// not held by the cache for long.
 const SWEEP: Duration = Duration::from_secs(10);
@@ -60,11 +64,19 @@ pub(crate) struct Entry {
     pub siblings: RefCell<Option<Siblings>>,
     /// A small file's bytes (up to [`BODY_MAX`]), read on first need: a hit then sends them
     /// with no file operation at all.
-    pub body: RefCell<Option<Bytes>>,
+    body: RefCell<Option<Bytes>>,
+    /// The cache's count of kept bytes, given back when the entry goes.
+    budget: Rc<Cell<usize>>,
 }
 
 impl Entry {
-    pub fn new(file: File, meta: &Metadata, name: &[u8], now: Instant) -> Entry {
+    pub fn new(
+        file: File,
+        meta: &Metadata,
+        name: &[u8],
+        now: Instant,
+        budget: Rc<Cell<usize>>,
+    ) -> Entry {
         let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
         let len = meta.len();
         let since_epoch = meta
@@ -88,11 +100,36 @@ impl Entry {
             opened: now,
             siblings: RefCell::new(None),
             body: RefCell::new(None),
+            budget,
         }
+    }
+
+    /// The bytes kept, if any.
+    pub fn body(&self) -> Option<Bytes> {
+        self.body.borrow().clone()
+    }
+
+    /// Keeps `bytes` if the cache's budget allows; whether it did.
+    pub fn keep_body(&self, bytes: &Bytes) -> bool {
+        let held = self.budget.get();
+        if held + bytes.len() > BODY_BUDGET || self.body.borrow().is_some() {
+            return false;
+        }
+        self.budget.set(held + bytes.len());
+        *self.body.borrow_mut() = Some(bytes.clone());
+        true
     }
 
     fn fresh(&self, now: Instant) -> bool {
         now.saturating_duration_since(self.opened) < FRESH
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        if let Some(b) = self.body.get_mut().take() {
+            self.budget.set(self.budget.get().saturating_sub(b.len()));
+        }
     }
 }
 
@@ -120,6 +157,8 @@ pub(crate) struct Cache {
     hits: Cell<u64>,
     misses: Cell<u64>,
     swept: Cell<Instant>,
+    /// File bytes the entries keep (see [`BODY_BUDGET`]).
+    pub budget: Rc<Cell<usize>>,
 }
 
 impl Cache {
@@ -131,6 +170,7 @@ impl Cache {
             hits: Cell::new(0),
             misses: Cell::new(0),
             swept: Cell::new(Instant::now()),
+            budget: Rc::default(),
         }
     }
 

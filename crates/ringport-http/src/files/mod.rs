@@ -383,7 +383,7 @@ impl ServeDir {
         } else if !meta.is_dir() {
             return Err(StatusCode::FORBIDDEN); // a FIFO, a socket or a device: never read
         }
-        Ok(Entry::new(file, &meta, rel, now))
+        Ok(Entry::new(file, &meta, rel, now, self.cache.budget.clone()))
     }
 
     /// Opens `rel` beneath the root with `flags` (`O_RDONLY`, `O_PATH`), non-blocking.
@@ -568,22 +568,19 @@ async fn body(entry: &Entry, offset: u64, len: u64, head: bool) -> Body {
     if entry.len > BODY_MAX || head {
         return Body::file(entry.file.clone(), offset, len);
     }
-    let kept = entry.body.borrow().clone();
-    let bytes = match kept {
+    let bytes = match entry.body() {
         Some(bytes) => bytes,
         None => {
             let want = entry.len as usize;
-            let (res, buf) = entry
-                .file
-                .read_exact_at(Vec::with_capacity(want), 0)
-                .await
-                .into_parts();
+            let read = entry.file.read_exact_at(Vec::with_capacity(want), 0);
+            let (res, buf) = read.await.into_parts();
             if res.is_err() {
                 // Shorter than its metadata said (truncated meanwhile): send what is there.
                 return Body::file(entry.file.clone(), offset, len);
             }
             let bytes = Bytes::from(buf);
-            *entry.body.borrow_mut() = Some(bytes.clone());
+            // Over the cache's budget it is not kept: this once from memory, then the file.
+            entry.keep_body(&bytes);
             bytes
         }
     };
