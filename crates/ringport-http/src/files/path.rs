@@ -58,7 +58,13 @@ pub(crate) fn is_hidden(name: &[u8]) -> bool {
 /// before splitting, so `%2F` separates too, and an absolute path such as `//etc/passwd` is
 /// only ever a path under the root.
 pub(crate) fn relative(url_path: &str, hidden: bool) -> Result<Rel, StatusCode> {
-    let decoded = percent_decode(url_path).ok_or(StatusCode::BAD_REQUEST)?;
+    let owned;
+    let decoded: &[u8] = if url_path.contains('%') {
+        owned = percent_decode(url_path).ok_or(StatusCode::BAD_REQUEST)?;
+        &owned
+    } else {
+        url_path.as_bytes()
+    };
     if decoded.contains(&0) {
         return Err(StatusCode::BAD_REQUEST);
     }
