@@ -54,6 +54,8 @@ pub struct Opts {
     pub secs: u64,
     /// Connections for the plaintext case (the file case has its own per file).
     pub conns: usize,
+    /// `http-file`: the sizes to run (`13B`, `10KiB`, `64KiB`, `1MiB`, `1GiB`); all when empty.
+    pub sizes: Vec<String>,
 }
 
 impl Opts {
@@ -64,6 +66,7 @@ impl Opts {
             warmup: args.get("http-warmup", 1)?,
             secs: args.get("http-secs", 5)?,
             conns: args.get("http-conns", 100)?,
+            sizes: Vec::new(),
         })
     }
 
@@ -74,6 +77,10 @@ impl Opts {
             warmup: args.get("file-warmup", 1)?,
             secs: args.get("file-secs", 5)?,
             conns: 0,
+            sizes: args
+                .opt("file-sizes")
+                .map(|s| s.split(',').map(|x| x.trim().to_string()).collect())
+                .unwrap_or_default(),
         })
     }
 }
@@ -475,13 +482,20 @@ fn nginx_note(version: &str) -> String {
 
 pub fn run_files(opts: &Opts) -> Result<Section, String> {
     let ctx = Ctx::new()?;
-    for (name, size, _) in FILES {
+    let files: Vec<(&str, u64, usize)> = FILES
+        .into_iter()
+        .filter(|(_, size, _)| {
+            let name = size_name(*size).replace(' ', "");
+            opts.sizes.is_empty() || opts.sizes.iter().any(|s| s.eq_ignore_ascii_case(&name))
+        })
+        .collect();
+    for &(name, size, _) in &files {
         ensure_file(&ctx.root.join(name), size)?;
     }
     let mut rows = Vec::new();
     let mut checks = Vec::new();
     let mut backends = Vec::new();
-    for (name, size, conns) in FILES {
+    for &(name, size, conns) in &files {
         // Read once, so the first server does not pay for the page cache.
         warm_cache(&ctx.root.join(name))?;
         let path = format!("/{name}");
@@ -553,7 +567,7 @@ pub fn run_files(opts: &Opts) -> Result<Section, String> {
             "Files under `{}`, written once with pseudo-random bytes and read once before \
              their runs (so every server finds them in the page cache): {}.",
             ctx.root.display(),
-            FILES
+            files
                 .iter()
                 .map(|(n, s, c)| format!("`{n}` ({}, wrk with {c} connections)", size_name(*s)))
                 .collect::<Vec<_>>()
@@ -573,15 +587,17 @@ pub fn run_files(opts: &Opts) -> Result<Section, String> {
          as `--quiet`) behind `Server::from_listener(..)` on `Runtime::new()`. Per request: a \
          lookup in the per-loop open-file cache (an entry is used for at most 1 s, then the \
          path is opened again, confined: one `OPENAT2` with `RESOLVE_BENEATH`, metadata from \
-         `statx(AT_STATX_DONT_SYNC)` on the fd); files up to 16 KiB are sent from the bytes \
-         the entry keeps, up to 64 KiB read in behind the head (`READ`), both in one `SEND` \
-         with the head; larger ones go out with `TcpStream::send_file` (`SPLICE` through a \
-         pipe borrowed per chunk from a pool of 16)."
+         `statx(AT_STATX_DONT_SYNC)` on the fd); files up to 64 KiB are sent from the bytes \
+         the entry keeps (read once per entry), with the head in one `SEND` (up to 4 KiB, \
+         copied in behind it) or one `WRITEV` (head and body from where they are); larger \
+         files go out with `TcpStream::send_file` (`SPLICE` through a pipe borrowed per \
+         chunk from a pool of 16)."
             .to_string(),
         format!(
             "nginx ({nginx}): `nginx -p PREFIX -c PREFIX/nginx.conf -e PREFIX/error.log -g \
              'daemon off;'` started on CPU 0, stopped with SIGTERM. The config: `master_process \
-             off; worker_processes 1; events {{ worker_connections 4096; }}`, in `http`: \
+             off; worker_processes 1; worker_rlimit_nofile 20000; events {{ \
+             worker_connections 16384; }}` (room for http-idle's connections), in `http`: \
              `access_log off; sendfile on; server_tokens off; keepalive_requests 1000000;` \
              (nginx's defaults otherwise: no `tcp_nopush`), `location / {{ root DIR; }}`. \
              nginx-ofc adds `open_file_cache max=1000 inactive=20s; open_file_cache_valid 1s;`."
@@ -1281,10 +1297,11 @@ fn nginx_files_conf(prefix: &Path, root: &Path, port: u16, cached: bool) -> Stri
         "# Written by ringport-bench for one run.
 master_process off;
 worker_processes 1;
+worker_rlimit_nofile 20000;
 pid {p}/nginx.pid;
 error_log {p}/error.log warn;
 events {{
-    worker_connections 4096;
+    worker_connections 16384;
 }}
 http {{
     access_log off;

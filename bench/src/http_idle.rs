@@ -220,7 +220,11 @@ fn one(engine: &str, root: &std::path::Path, opts: &Opts) -> Result<Run, String>
         ]);
         cmd.stdin(Stdio::piped());
         let mut client = child::spawn(cmd, 1)?;
-        let line = client.line();
+        // "CONNECTED N" once every connection is open, then "ANSWERED N".
+        let line = match client.line() {
+            Ok(l) if l.starts_with("CONNECTED ") => client.line(),
+            other => other,
+        };
         let measured = match line {
             Ok(l) if l == format!("ANSWERED {}", opts.conns) => {
                 std::thread::sleep(opts.settle);

@@ -25,6 +25,7 @@
 //!     [--file-reps N]   http-file runs per server and file (default 3)
 //!     [--file-warmup S] http-file warm-up seconds (default 1)
 //!     [--file-secs S]   http-file measured seconds (default 5)
+//!     [--file-sizes L]  http-file sizes, comma-separated (13B,10KiB,64KiB,1MiB,1GiB; all)
 //!     [--poll-rr-reps N] poll randread runs per engine (default 3; its echo part takes
 //!                       the --echo-* options, its reads --secs)
 //!     [--copy-reps N]   copy runs per engine and scenario (default 5; needs
@@ -152,7 +153,8 @@ fn usage() -> String {
      http-idle poll copy) [--secs S] [--rr-reps N] [--reps N] [--nops N] [--reads N] [--timers N] \
      [--echo-reps N] [--echo-warmup S] [--echo-secs S] [--echo-conns L] [--echo-engines L] \
      [--idle-reps N] [--idle-conns N] [--http-reps N] [--http-warmup S] [--http-secs S] \
-     [--http-conns N] [--file-reps N] [--file-warmup S] [--file-secs S] [--poll-rr-reps N] \
+     [--http-conns N] [--file-reps N] [--file-warmup S] [--file-secs S] [--file-sizes L] \
+     [--poll-rr-reps N] \
      [--copy-reps N]"
         .to_string()
 }

@@ -101,10 +101,13 @@ where
         let head = match conn.read_head(first).await {
             Ok(Some(head)) => head,
             Ok(None) => return,
-            Err(e) => return conn.refuse(e, None, Instant::now()).await,
+            Err(e) => return Box::pin(conn.refuse(e, None, Instant::now())).await,
         };
         first = false;
-        if !conn.exchange(head).await {
+        // Boxed: the handler's future and the response's writes take a few KiB that an idle
+        // keep-alive connection should not hold (its task is then only what waiting for the
+        // next head needs: about half a KiB).
+        if !Box::pin(conn.exchange(head)).await {
             return;
         }
     }
@@ -136,11 +139,15 @@ where
             let idle = self.buf.data().is_empty();
             let until = deadline.unwrap_or_else(|| Instant::now() + limits.keep_alive_timeout);
             let left = until.saturating_duration_since(Instant::now());
-            let read = timeout(left, self.buf.fill(&mut self.stream, &shared.ring));
+            // The read is built inside each branch, not once before them: a future moved into
+            // another one would have its room taken twice in this one's state (which every
+            // idle connection holds).
+            let (stream, ring) = (&mut self.stream, &shared.ring);
             let outcome = if idle {
+                let read = timeout(left, self.buf.fill(stream, ring));
                 race(shared.shutdown.wait(), read).await
             } else {
-                Either::Right(read.await)
+                Either::Right(timeout(left, self.buf.fill(stream, ring)).await)
             };
             match outcome {
                 Either::Left(()) => return Ok(None),
@@ -302,6 +309,38 @@ where
             received,
             referer,
             user_agent,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// What an idle connection's task holds: the future of `serve` while it waits for a head.
+    #[test]
+    fn an_idle_connection_is_small() {
+        let rt = ringport::Runtime::new().unwrap();
+        rt.block_on(async {
+            let dir = std::rc::Rc::new(crate::files::ServeDir::new(".").unwrap());
+            let handler = move |req: http::Request<bytes::Bytes>| {
+                let dir = dir.clone();
+                async move { dir.handle(&req).await }
+            };
+            let shared = std::rc::Rc::new(super::Shared {
+                handler,
+                limits: crate::Limits::default(),
+                shutdown: crate::trigger::Trigger::default(),
+                on_response: None,
+                ring: ringport::buf::BufRing::new(4, 1024).unwrap(),
+                busy: std::cell::Cell::new(0),
+            });
+            let l = ringport::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let s = ringport::net::TcpStream::connect(l.local_addr().unwrap())
+                .await
+                .unwrap();
+            let peer = s.peer_addr().unwrap();
+            let fut = super::serve(s, peer, shared);
+            let size = std::mem::size_of_val(&fut);
+            assert!(size <= 1024, "an idle connection's future is {size} bytes");
         });
     }
 }

@@ -194,13 +194,8 @@ impl Server {
                     };
                     // Responses are written whole, so there is nothing for Nagle to merge.
                     let _ = stream.set_nodelay(true);
-                    let (shared, wrapped) = (shared.clone(), wrap(stream));
-                    conns.push(ringport::spawn(async move {
-                        let handshake = timeout(shared.limits.header_timeout, wrapped);
-                        if let Ok(Ok(transport)) = handshake.await {
-                            conn::serve(transport, peer, shared).await;
-                        }
-                    }));
+                    let task = handshake_then_serve(wrap(stream), peer, shared.clone());
+                    conns.push(ringport::spawn(task));
                 }
                 // Accept errors are the client's (reset, aborted) or passing (out of fds: the
                 // listener backs off); a short pause keeps an unexpected one from spinning.
@@ -221,6 +216,22 @@ impl Server {
         drain(conns, shared.limits.shutdown_grace).await;
         Ok(())
     }
+}
+
+/// One connection's task: the transport's handshake (within the header timeout), then the
+/// connection itself.
+async fn handshake_then_serve<WF, T, H, F>(wrapped: WF, peer: SocketAddr, shared: Rc<Shared<H>>)
+where
+    WF: Future<Output = io::Result<T>>,
+    T: Transport,
+    H: Fn(Request<Bytes>) -> F,
+    F: Future<Output = Response<Body>>,
+{
+    let transport = match timeout(shared.limits.header_timeout, wrapped).await {
+        Ok(Ok(transport)) => transport,
+        _ => return,
+    };
+    conn::serve(transport, peer, shared).await;
 }
 
 /// Waits for every connection task, for `grace` at most; then aborts those left.
