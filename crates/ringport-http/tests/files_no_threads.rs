@@ -1,6 +1,8 @@
 //! 10,000 requests for small cached files: no `spawn_blocking` job, and no thread started
-//! (no io-wq worker, no pool thread) once the first requests have been served. Alone in its
-//! test binary, so that no other test's threads blur the count.
+//! (no io-wq worker, no pool thread) once the first requests have been served (on the poll
+//! backend, whose file calls run on its pool by design, at most the few the once-a-second
+//! reopening overlaps by). Alone in its test binary, so that no other test's threads blur
+//! the count.
 
 use ringport_http::files::ServeDir;
 use ringport_http::Server;
@@ -101,15 +103,30 @@ fn ten_thousand_small_files_start_no_thread_and_no_blocking_job() {
     drop(c);
     let (jobs, backend) = server.join().unwrap();
     assert_eq!(jobs, 0, "spawn_blocking ran {jobs} jobs");
-    assert_eq!(
-        before.values().sum::<usize>(),
-        after.values().sum::<usize>(),
-        "threads grew: {before:?} -> {after:?}"
-    );
-    assert!(!after.contains_key("ringport-blocking"), "{after:?}");
+    // Thread names as /proc shows them: cut to 15 bytes.
+    assert!(!after.contains_key("ringport-blocki"), "{after:?}");
     if backend == ringport::Backend::Uring {
-        // Nothing on the hot path goes to io_uring's kernel workers.
+        // Nothing on the hot path goes to io_uring's kernel workers or to the syscall pool.
+        assert_eq!(
+            before.values().sum::<usize>(),
+            after.values().sum::<usize>(),
+            "threads grew: {before:?} -> {after:?}"
+        );
         assert!(!after.contains_key("iou-wrk"), "{after:?}");
-        assert!(!after.contains_key("ringport-syscall"), "{after:?}");
+        assert!(!after.contains_key("ringport-syscal"), "{after:?}");
+    } else {
+        // The poll backend runs file calls on its syscall pool by design: a hit makes none,
+        // the once-a-second reopening of each cached file a few (open, read, the old fd's
+        // close), so the pool may grow to the handful they overlap by, never per request;
+        // no other thread starts.
+        let others = |m: &BTreeMap<String, usize>| {
+            m.iter()
+                .filter(|(k, _)| k.as_str() != "ringport-syscal")
+                .map(|(_, v)| v)
+                .sum::<usize>()
+        };
+        assert_eq!(others(&before), others(&after), "{before:?} -> {after:?}");
+        let pool = after.get("ringport-syscal").copied().unwrap_or(0);
+        assert!(pool <= 2 * paths.len(), "{pool} pool threads: {after:?}");
     }
 }
