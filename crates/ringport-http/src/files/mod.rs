@@ -5,8 +5,10 @@
 
 mod cache;
 mod cond;
+mod encoding;
 mod listing;
 mod mime;
+mod pages;
 mod path;
 
 pub use cache::CacheStats;
@@ -15,9 +17,11 @@ use crate::Body;
 use bytes::Bytes;
 use cache::{Cache, Entry, Kind, Siblings, BODY_MAX};
 use cond::{Part, Validators};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use encoding::{accepted_encodings, ENCODINGS};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use listing::{DirentKind, Row};
+use pages::{error_page, h_insert, preflight, redirect_to_dir, set};
 use path::Rel;
 use ringport::fs::{File, OpenOptions};
 use std::cell::Cell;
@@ -30,8 +34,6 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// The precompressed siblings looked for, best first: (suffix, `Content-Encoding`).
-const ENCODINGS: [(&str, &str); 3] = [(".br", "br"), (".zst", "zstd"), (".gz", "gzip")];
 /// How often running out of fds is reported (the hook is called at most this often).
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
@@ -613,104 +615,4 @@ fn clear_nonblock(file: &File) {
             libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
         }
     }
-}
-
-/// The q-values of `br`, `zstd` and `gzip` in `Accept-Encoding` (0 when not accepted; `*`
-/// stands for the ones not named).
-fn accepted_encodings(headers: &HeaderMap) -> [f32; 3] {
-    let mut q = [0.0f32; 3];
-    let mut named = [false; 3];
-    let mut star = None;
-    for value in headers.get_all(header::ACCEPT_ENCODING) {
-        let Ok(value) = value.to_str() else {
-            continue;
-        };
-        for item in value.split(',') {
-            let mut parts = item.split(';');
-            let coding = parts.next().unwrap_or("").trim();
-            let weight = parts
-                .filter_map(|p| p.trim().strip_prefix("q="))
-                .find_map(|v| v.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
-            let index = match coding.to_ascii_lowercase().as_str() {
-                "br" => Some(0),
-                "zstd" => Some(1),
-                "gzip" | "x-gzip" => Some(2),
-                "*" => {
-                    star = Some(weight);
-                    None
-                }
-                _ => None,
-            };
-            if let Some(i) = index {
-                q[i] = weight;
-                named[i] = true;
-            }
-        }
-    }
-    if let Some(w) = star {
-        for i in 0..3 {
-            if !named[i] {
-                q[i] = w;
-            }
-        }
-    }
-    q
-}
-
-/// A CORS preflight: 204, the methods, the headers asked for, cached for a day.
-fn preflight(headers: &HeaderMap) -> Response<Body> {
-    let mut res = Response::new(Body::empty());
-    *res.status_mut() = StatusCode::NO_CONTENT;
-    let h = res.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, HEAD, OPTIONS"),
-    );
-    let asked = headers
-        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
-        .cloned()
-        .unwrap_or(HeaderValue::from_static("*"));
-    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked);
-    h.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("86400"),
-    );
-    res
-}
-
-/// 301 to the same path with a trailing slash (and the same query). Leading slashes are
-/// collapsed to one: `//host/dir` would otherwise send the client to another host.
-fn redirect_to_dir<B>(req: &Request<B>) -> Response<Body> {
-    let uri = req.uri();
-    let path = uri.path().trim_start_matches('/');
-    let location = match uri.query() {
-        Some(q) => format!("/{path}/?{q}"),
-        None => format!("/{path}/"),
-    };
-    let mut res = Response::new(Body::empty());
-    *res.status_mut() = StatusCode::MOVED_PERMANENTLY;
-    set(&mut res, header::LOCATION, &location);
-    res
-}
-
-fn error_page(status: StatusCode) -> Response<Body> {
-    let mut res = Response::new(Body::from(format!("{status}\n")));
-    *res.status_mut() = status;
-    set(&mut res, header::CONTENT_TYPE, "text/plain; charset=utf-8");
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        set(&mut res, header::RETRY_AFTER, "1");
-    }
-    res
-}
-
-/// Sets a header whose value is built from trusted parts (skipped if it were invalid).
-fn set(res: &mut Response<Body>, name: HeaderName, value: &str) {
-    if let Ok(value) = HeaderValue::from_str(value) {
-        res.headers_mut().insert(name, value);
-    }
-}
-
-fn h_insert(res: &mut Response<Body>, name: HeaderName, value: HeaderValue) {
-    res.headers_mut().insert(name, value);
 }
