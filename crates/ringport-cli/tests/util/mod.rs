@@ -21,6 +21,8 @@ pub struct Serve {
     pub child: Child,
     pub addr: SocketAddr,
     stderr: Arc<Mutex<String>>,
+    /// The reader of its stderr has seen the end (everything it wrote is in `stderr`).
+    eof: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Serve {
@@ -40,7 +42,8 @@ impl Serve {
     pub fn spawn(cmd: &mut Command) -> Serve {
         let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
         let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
+        let eof = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (sink, done) = (stderr.clone(), eof.clone());
         let pipe = child.stderr.take().unwrap();
         std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
@@ -48,6 +51,7 @@ impl Serve {
                 s.push_str(&line);
                 s.push('\n');
             }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
         });
         let start = Instant::now();
         let addr = loop {
@@ -67,6 +71,7 @@ impl Serve {
             child,
             addr,
             stderr,
+            eof,
         }
     }
 
@@ -109,6 +114,13 @@ impl Serve {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader catch up with what it wrote before it exited.
+                let caught_up = Instant::now() + Duration::from_secs(2);
+                while !self.eof.load(std::sync::atomic::Ordering::SeqCst)
+                    && Instant::now() < caught_up
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 return status;
             }
             assert!(start.elapsed() < limit, "still running after {limit:?}");
