@@ -28,6 +28,10 @@ pub(crate) const S_IFBLK: u32 = ::libc::S_IFBLK as u32;
 pub(crate) const S_IFIFO: u32 = ::libc::S_IFIFO as u32;
 pub(crate) const S_IFSOCK: u32 = ::libc::S_IFSOCK as u32;
 
+/// macOS has no `O_PATH`: the component walk opens each directory read-only instead.
+#[cfg(target_os = "macos")]
+pub(crate) const O_PATH: c_int = 0;
+
 /// `mkdirat` with Linux's 32-bit mode.
 ///
 /// # Safety
@@ -89,6 +93,9 @@ pub(crate) const STATX_ATIME: c_uint = 0x20;
 pub(crate) const STATX_MTIME: c_uint = 0x40;
 pub(crate) const STATX_SIZE: c_uint = 0x200;
 pub(crate) const STATX_BLOCKS: c_uint = 0x400;
+pub(crate) const STATX_CTIME: c_uint = 0x80;
+/// `AT_STATX_DONT_SYNC`: `fstatat` never syncs anyway; the emulated `statx` ignores it.
+pub(crate) const AT_STATX_DONT_SYNC: c_int = 0x4000;
 pub(crate) const STATX_BASIC_STATS: c_uint = 0x7ff;
 pub(crate) const STATX_BTIME: c_uint = 0x800;
 pub(crate) const STATX_DIOALIGN: c_uint = 0x2000;
@@ -159,6 +166,7 @@ pub(crate) struct open_how {
 }
 
 pub(crate) const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+pub(crate) const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 pub(crate) const RESOLVE_BENEATH: u64 = 0x08;
 
 pub(crate) const SYS_futex: c_long = 202;
@@ -201,6 +209,8 @@ pub(crate) unsafe fn splice(
 
 /// `F_SETPIPE_SZ`: fcntl refuses it here (EINVAL), and pipes keep their size.
 pub(crate) const F_SETPIPE_SZ: c_int = 1031;
+/// `F_GETPIPE_SZ`: refused here too (the pipe pool is for splice, which these systems lack).
+pub(crate) const F_GETPIPE_SZ: c_int = 1032;
 
 pub(crate) const RWF_NOWAIT: c_int = 8;
 

@@ -280,3 +280,20 @@ fn a_bad_backend_name_is_a_clear_error() {
     );
     assert_eq!(ringport::Backend::from_env_value("").unwrap(), None);
 }
+
+#[test]
+fn blocking_jobs_counts_spawn_blocking() {
+    let rt = util::runtime();
+    assert_eq!(rt.blocking_jobs(), 0);
+    rt.block_on(async {
+        for i in 0..3u32 {
+            assert_eq!(
+                ringport::spawn_blocking(move || i * 2).await.unwrap(),
+                i * 2
+            );
+        }
+        // Ring work is not pool work.
+        ringport::time::sleep(Duration::from_millis(1)).await;
+    });
+    assert_eq!(rt.blocking_jobs(), 3);
+}

@@ -116,6 +116,11 @@ pub struct BackendInfo {
     pub opcodes: Vec<(&'static str, bool)>,
     /// Submission and completion queue sizes.
     pub entries: (u32, u32),
+    /// io_uring's kernel worker threads (io-wq) per loop thread, as `(bounded, unbounded)`:
+    /// bounded ones run blocking file work, unbounded ones work that may wait on another
+    /// party (a splice into a socket). `None` where the kernel cannot cap them (before 5.15)
+    /// or on the poll backend.
+    pub io_workers: Option<(u32, u32)>,
 }
 
 /// How a runtime's driver is set up.
@@ -127,6 +132,9 @@ pub(crate) struct Config {
     /// Opcodes to treat as missing from the kernel's io_uring (their ops use the pool).
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // io_uring only
     pub masked_opcodes: Vec<String>,
+    /// The most io-wq workers per loop, `(bounded, unbounded)`; `None`: ringport's default.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // io_uring only
+    pub io_workers: Option<(u32, u32)>,
 }
 
 /// The outcome of one operation, as the kernel reported it.

@@ -104,6 +104,12 @@ impl Metadata {
         self.time(libc::STATX_MTIME, self.stat.stx_mtime)
     }
 
+    /// Last status change (`ctime`): contents, owner, mode or links. A file replaced by
+    /// `rename` keeps its mtime when the writer preserved it; its ctime still moves.
+    pub fn changed(&self) -> io::Result<SystemTime> {
+        self.time(libc::STATX_CTIME, self.stat.stx_ctime)
+    }
+
     /// Last access time.
     pub fn accessed(&self) -> io::Result<SystemTime> {
         self.time(libc::STATX_ATIME, self.stat.stx_atime)

@@ -2,10 +2,12 @@
 
 #[cfg(all(unix, not(target_os = "linux")))]
 use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
-mod file;
+mod beneath;
+pub(crate) mod file;
 mod metadata;
 mod open_options;
 
+pub use beneath::{confinement, Confinement};
 pub use file::File;
 pub use metadata::Metadata;
 pub use open_options::OpenOptions;

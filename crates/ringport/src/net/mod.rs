@@ -6,6 +6,7 @@
 #[cfg(target_os = "macos")]
 use crate::libc_compat::CloexecExt as _;
 mod addr;
+mod splice_pipes;
 mod tcp;
 mod udp;
 mod unix;

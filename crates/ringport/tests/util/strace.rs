@@ -39,3 +39,14 @@ pub fn on_a_file(line: &str) -> bool {
     let name = name.split('(').next().unwrap_or("");
     PATH_CALLS.contains(&name) || first.contains("</")
 }
+
+/// Whether a traced call is `File::cached_metadata`: a `statx` of an open fd (empty path) with
+/// `AT_STATX_DONT_SYNC`, which answers from the inode in memory and never waits for a device
+/// or a server. The one file call a loop thread may make (see ARCHITECTURE.md, invariant 4).
+pub fn is_cached_fd_stat(line: &str) -> bool {
+    let name = line.split_whitespace().nth(1).unwrap_or("");
+    name.starts_with("statx(")
+        && line.contains(", \"\", ")
+        && line.contains("AT_STATX_DONT_SYNC")
+        && line.contains("AT_EMPTY_PATH")
+}

@@ -189,6 +189,7 @@ impl Driver {
             features,
             opcodes: Vec::new(),
             entries: (BATCH as u32, BATCH as u32),
+            io_workers: None,
         };
         // SAFETY: OVERLAPPED_ENTRY is a plain C struct; zero is a valid value.
         let entry: OVERLAPPED_ENTRY = unsafe { std::mem::zeroed() };

@@ -92,6 +92,7 @@ impl Driver {
             features: vec!["SYSCALL_POOL"],
             opcodes: Vec::new(),
             entries: (0, 0),
+            io_workers: None,
         };
         Ok(Driver {
             poller,
