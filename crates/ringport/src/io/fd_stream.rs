@@ -32,6 +32,11 @@ impl FdStream {
         &self.fd
     }
 
+    /// Whether it is a socket (`RECV`/`SEND`) rather than a pipe or terminal.
+    pub fn is_socket(&self) -> bool {
+        self.socket
+    }
+
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         if self.socket {
             let op = recv::Recv {

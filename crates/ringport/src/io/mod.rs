@@ -13,12 +13,15 @@
 
 mod copy;
 mod fd_stream;
+mod owned;
 mod progress;
 
 pub use copy::{copy_with_progress, Copy, CopySink, CopySource, Strategy};
 pub use copy::{DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH};
 pub(crate) use fd_stream::FdStream;
 pub use fd_stream::RecvMultishot;
+pub(crate) use owned::impl_socket_ops;
+pub use owned::{Interest, ReadOp, ReadyOp, ShutdownOp, SocketReadiness, StreamOps, WriteOp};
 pub use progress::{Progress, Snapshot, State};
 
 use crate::buf::{BufResult, IoBuf, IoBufMut, Slice};

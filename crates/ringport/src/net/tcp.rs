@@ -7,7 +7,7 @@ use crate::driver::fd::SharedFd;
 use crate::driver::op::{accept, splice};
 use crate::driver::{MultiOp, Op};
 use crate::fs::File;
-use crate::io::{impl_read_trait, impl_stream_traits, impl_write_trait, FdStream};
+use crate::io::{impl_read_trait, impl_socket_ops, impl_stream_traits, impl_write_trait, FdStream};
 use socket2::{Domain, SockAddr, Type};
 use std::cell::Cell;
 use std::fmt;
@@ -326,6 +326,20 @@ impl TcpStream {
         self.shutdown(Shutdown::Write).await
     }
 
+    /// [`StreamOps::shutdown_write_op`](crate::io::StreamOps::shutdown_write_op): the write
+    /// side counts as shut down from this call on.
+    fn shutdown_write_op_inner(&self) -> crate::io::ShutdownOp {
+        let (r, w) = self.shut.get();
+        if w {
+            return crate::io::ShutdownOp::failed(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "this direction of the connection is already shut down",
+            ));
+        }
+        self.shut.set((r, true));
+        self.inner.shutdown_op(Shutdown::Write)
+    }
+
     /// Sends `len` bytes of `file` from `offset` with `SPLICE` through a pipe: the bytes never
     /// enter user space. Returns the bytes sent, fewer when the file ends first.
     pub async fn send_file(&self, file: &File, offset: u64, len: u64) -> io::Result<u64> {
@@ -429,6 +443,7 @@ impl OwnedWriteHalf {
 }
 
 impl_stream_traits!(TcpStream);
+impl_socket_ops!(TcpStream);
 impl_read_trait!(OwnedReadHalf);
 impl_write_trait!(OwnedWriteHalf => half_close: true);
 
