@@ -1,0 +1,370 @@
+//! `Compat`: poll-style reads and writes over completion-style operations that the adapter
+//! owns, with buffers of its own.
+
+use ringport::buf::{BufResult, IoBuf, Slice};
+use ringport::io::{ReadOp, ShutdownOp, StreamOps, WriteOp};
+use std::fmt;
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+/// The read buffer's size: the most one read hands the kernel.
+pub const DEFAULT_READ_CAPACITY: usize = 16 * 1024;
+/// How many bytes the write side buffers before `poll_write` returns `Pending`.
+pub const DEFAULT_WRITE_LIMIT: usize = 64 * 1024;
+/// The write buffer's first allocation (it grows up to the limit).
+const FIRST_WRITE_CAPACITY: usize = 4 * 1024;
+
+/// A stream that starts its reads, writes and write shutdown as owned operations the adapter
+/// can store: the seam between [`Compat`] and a stream.
+///
+/// Every ringport socket stream has it (through [`StreamOps`]). A layered stream (TLS, say)
+/// gets the adapter by implementing it with operation futures of its own. The adapter keeps
+/// at most one read and one write (or shutdown) in flight at a time, and starts a read only
+/// after the previous one completed; a write likewise.
+pub trait CompatIo {
+    /// A read into the start of the buffer (up to its capacity); `Ok(0)` at end of stream.
+    type Read: Future<Output = BufResult<usize, Vec<u8>>> + Unpin;
+    /// A write of some of the slice's bytes.
+    type Write: Future<Output = BufResult<usize, Slice<Vec<u8>>>> + Unpin;
+    /// The end of the writing side.
+    type Shutdown: Future<Output = io::Result<()>> + Unpin;
+
+    /// Starts a read.
+    fn start_read(&mut self, buf: Vec<u8>) -> Self::Read;
+    /// Starts a write.
+    fn start_write(&mut self, buf: Slice<Vec<u8>>) -> Self::Write;
+    /// Starts the write shutdown.
+    fn start_shutdown(&mut self) -> Self::Shutdown;
+}
+
+impl<S: StreamOps> CompatIo for S {
+    type Read = ReadOp<Vec<u8>>;
+    type Write = WriteOp<Slice<Vec<u8>>>;
+    type Shutdown = ShutdownOp;
+
+    fn start_read(&mut self, buf: Vec<u8>) -> Self::Read {
+        self.read_op(buf)
+    }
+
+    fn start_write(&mut self, buf: Slice<Vec<u8>>) -> Self::Write {
+        self.write_op(buf)
+    }
+
+    fn start_shutdown(&mut self) -> Self::Shutdown {
+        self.shutdown_write_op()
+    }
+}
+
+/// The completion-mode adapter: futures-io, tokio::io and `hyper::rt` traits over a ringport
+/// stream (see the [crate docs](crate) for when writes report their errors).
+///
+/// ```no_run
+/// # #[cfg(feature = "tokio-io")]
+/// # async fn demo(stream: ringport::net::TcpStream) -> std::io::Result<()> {
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// let mut io = ringport_compat::Compat::new(stream);
+/// io.write_all(b"hello").await?;
+/// io.shutdown().await?; // flushes first
+/// let mut rest = Vec::new();
+/// io.read_to_end(&mut rest).await?;
+/// # Ok(()) }
+/// ```
+pub struct Compat<S: CompatIo> {
+    io: S,
+    rd: Reader<S::Read>,
+    wr: Writer<S::Write, S::Shutdown>,
+}
+
+/// The read side: bytes `buf[pos..]` not yet handed out, or the read in flight.
+struct Reader<R> {
+    /// `None` while the buffer is inside the read in flight.
+    buf: Option<Vec<u8>>,
+    pos: usize,
+    op: Option<R>,
+    capacity: usize,
+}
+
+/// The write side: bytes accepted (`buf`), the write in flight with the other buffer, the
+/// error of a write that failed, not yet reported.
+struct Writer<W, D> {
+    buf: Vec<u8>,
+    op: Option<W>,
+    /// The buffer of the last finished write, cleared, for the next swap.
+    spare: Option<Vec<u8>>,
+    err: Option<io::Error>,
+    limit: usize,
+    shutdown: Shutdown<D>,
+}
+
+enum Shutdown<D> {
+    Open,
+    InFlight(D),
+    Done,
+}
+
+// No field is ever pinned: the operations are `Unpin`, and the stream is only reached through
+// `&mut`.
+impl<S: CompatIo> Unpin for Compat<S> {}
+
+impl<S: CompatIo> Compat<S> {
+    /// The adapter with a [`DEFAULT_READ_CAPACITY`] read buffer and a
+    /// [`DEFAULT_WRITE_LIMIT`] write limit. Buffers are allocated on first use.
+    pub fn new(io: S) -> Self {
+        Self::with_capacity(DEFAULT_READ_CAPACITY, DEFAULT_WRITE_LIMIT, io)
+    }
+
+    /// The adapter with a read buffer of `read` bytes and at most `write_limit` bytes buffered
+    /// for writing (both at least 1).
+    pub fn with_capacity(read: usize, write_limit: usize, io: S) -> Self {
+        Compat {
+            io,
+            rd: Reader {
+                buf: None,
+                pos: 0,
+                op: None,
+                capacity: read.max(1),
+            },
+            wr: Writer {
+                buf: Vec::new(),
+                op: None,
+                spare: None,
+                err: None,
+                limit: write_limit.max(1),
+                shutdown: Shutdown::Open,
+            },
+        }
+    }
+
+    /// The stream.
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// The stream, mutably. Reading or writing it directly while the adapter holds bytes or
+    /// has operations in flight mixes the byte streams.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.io
+    }
+
+    /// Whether bytes accepted by `poll_write` have not reached the kernel yet.
+    pub fn has_pending_write(&self) -> bool {
+        !self.wr.buf.is_empty() || self.wr.op.is_some()
+    }
+
+    /// The stream back, with the bytes read but not yet handed out. `Err(self)` while a read
+    /// or write is in flight or bytes wait to be written (flush first).
+    pub fn into_inner(self) -> Result<(S, Vec<u8>), Self> {
+        if self.rd.op.is_some() || self.has_pending_write() {
+            return Err(self);
+        }
+        let rest = match self.rd.buf {
+            Some(buf) => buf[self.rd.pos..].to_vec(),
+            None => Vec::new(),
+        };
+        Ok((self.io, rest))
+    }
+
+    /// The bytes read and not yet handed out, reading more when there are none: an empty
+    /// slice means end of stream. [`consume`](Self::consume) marks bytes as handed out.
+    ///
+    /// The read in flight stays in the adapter when this returns `Pending`: calling again
+    /// later (or never) loses no byte.
+    pub fn poll_fill_buf(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let rd = &mut self.rd;
+        loop {
+            if let Some(op) = &mut rd.op {
+                let BufResult(res, buf) = ready!(Pin::new(op).poll(cx));
+                rd.op = None;
+                rd.buf = Some(buf);
+                rd.pos = 0;
+                match res {
+                    Ok(_) => break,
+                    Err(e) => {
+                        if let Some(buf) = &mut rd.buf {
+                            buf.clear();
+                        }
+                        return Poll::Ready(Err(e));
+                    }
+                }
+            }
+            if rd.buf.as_ref().is_some_and(|b| rd.pos < b.len()) {
+                break;
+            }
+            let mut buf = rd
+                .buf
+                .take()
+                .unwrap_or_else(|| Vec::with_capacity(rd.capacity));
+            buf.clear();
+            rd.op = Some(self.io.start_read(buf));
+        }
+        let buf = rd.buf.as_deref().unwrap_or_default();
+        Poll::Ready(Ok(&buf[rd.pos..]))
+    }
+
+    /// Marks `n` bytes of [`poll_fill_buf`](Self::poll_fill_buf)'s slice as handed out.
+    pub fn consume(&mut self, n: usize) {
+        let len = self.rd.buf.as_ref().map_or(0, Vec::len);
+        self.rd.pos = (self.rd.pos + n).min(len);
+    }
+
+    /// Copies read bytes out with `put` (which takes what fits and says how many it took).
+    /// `Ok(0)` means end of stream (or that `put` took nothing).
+    pub(crate) fn poll_read_with(
+        &mut self,
+        cx: &mut Context<'_>,
+        put: impl FnOnce(&[u8]) -> usize,
+    ) -> Poll<io::Result<usize>> {
+        let avail = ready!(self.poll_fill_buf(cx))?;
+        let n = put(avail);
+        self.consume(n);
+        Poll::Ready(Ok(n))
+    }
+
+    /// Accepts bytes from `bufs` in order, up to the write limit; `Pending` (taking nothing)
+    /// only when the buffer is full. An earlier write's error comes out here first.
+    pub fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if !matches!(self.wr.shutdown, Shutdown::Open) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "write after shutdown",
+            )));
+        }
+        // Finish what the kernel already did: frees room, surfaces an error.
+        if let Err(e) = self.progress(cx) {
+            return Poll::Ready(Err(e));
+        }
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if total == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        let wr = &mut self.wr;
+        let room = wr.limit.saturating_sub(wr.buf.len());
+        if room == 0 {
+            // Full: a write is in flight (progress submits whenever none is), and it was
+            // polled with this waker just now.
+            return Poll::Pending;
+        }
+        if wr.buf.capacity() == 0 {
+            let want = total.clamp(FIRST_WRITE_CAPACITY, wr.limit);
+            wr.buf = wr.spare.take().unwrap_or_else(|| Vec::with_capacity(want));
+        }
+        let mut taken = 0;
+        for b in bufs {
+            let n = b.len().min(room - taken);
+            wr.buf.extend_from_slice(&b[..n]);
+            taken += n;
+            if taken == room {
+                break;
+            }
+        }
+        // Start the write now when none is in flight; its error waits for the next call.
+        if let Err(e) = self.progress(cx) {
+            self.wr.err = Some(e);
+        }
+        Poll::Ready(Ok(taken))
+    }
+
+    /// [`poll_write_vectored`](Self::poll_write_vectored) with one slice.
+    pub fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored(cx, &[IoSlice::new(buf)])
+    }
+
+    /// Waits until the kernel has taken every accepted byte; reports a write's error.
+    pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Err(e) = self.progress(cx) {
+            return Poll::Ready(Err(e));
+        }
+        if self.has_pending_write() {
+            Poll::Pending
+        } else {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Flushes, then shuts the writing side down (once; later calls return `Ok`).
+    pub fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            match &mut self.wr.shutdown {
+                Shutdown::Done => return Poll::Ready(Ok(())),
+                Shutdown::InFlight(op) => {
+                    let res = ready!(Pin::new(op).poll(cx));
+                    self.wr.shutdown = Shutdown::Done;
+                    return Poll::Ready(res);
+                }
+                Shutdown::Open => {
+                    ready!(self.poll_flush(cx))?;
+                    self.wr.shutdown = Shutdown::InFlight(self.io.start_shutdown());
+                }
+            }
+        }
+    }
+
+    /// Moves the write side on without waiting: completes the write in flight if the kernel
+    /// is done with it (resubmitting what it did not take), then starts the next one when
+    /// bytes wait. Returns (and clears) the error of a write that failed.
+    fn progress(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        let wr = &mut self.wr;
+        if let Some(e) = wr.err.take() {
+            return Err(e);
+        }
+        loop {
+            if let Some(op) = &mut wr.op {
+                let Poll::Ready(BufResult(res, slice)) = Pin::new(op).poll(cx) else {
+                    return Ok(());
+                };
+                wr.op = None;
+                let (begin, end) = (slice.begin(), slice.end());
+                let mut buf = slice.into_inner();
+                match res {
+                    Ok(n) if n > 0 && begin + n < end => {
+                        // A short write: the rest goes next, before anything accepted since.
+                        wr.op = Some(self.io.start_write(buf.slice(begin + n..end)));
+                        continue;
+                    }
+                    Ok(n) if n > 0 => {
+                        buf.clear();
+                        wr.spare = Some(buf);
+                    }
+                    Ok(_) => {
+                        wr.buf.clear();
+                        return Err(io::Error::new(
+                            io::ErrorKind::WriteZero,
+                            "the stream took 0 bytes",
+                        ));
+                    }
+                    Err(e) => {
+                        // The connection is broken: what was buffered behind it is dropped.
+                        wr.buf.clear();
+                        buf.clear();
+                        wr.spare = Some(buf);
+                        return Err(e);
+                    }
+                }
+            }
+            if wr.buf.is_empty() {
+                return Ok(());
+            }
+            let next = wr.spare.take().unwrap_or_default();
+            let buf = std::mem::replace(&mut wr.buf, next);
+            let len = buf.len();
+            wr.op = Some(self.io.start_write(buf.slice(..len)));
+        }
+    }
+}
+
+impl<S: CompatIo + fmt::Debug> fmt::Debug for Compat<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Compat")
+            .field("io", &self.io)
+            .field("reading", &self.rd.op.is_some())
+            .field("buffered_to_write", &self.wr.buf.len())
+            .field("writing", &self.wr.op.is_some())
+            .finish()
+    }
+}

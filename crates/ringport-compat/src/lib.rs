@@ -1,0 +1,92 @@
+//! Poll-style adapters for ringport streams: futures-io, tokio::io and hyper 1.x.
+//!
+//! ringport's own traits hand the kernel a buffer and get it back with the result. The
+//! ecosystem's traits (`futures_io::AsyncRead`, `tokio::io::AsyncRead`, `hyper::rt::Read`)
+//! lend a slice for one `poll` call instead. Two adapters bridge the gap:
+//!
+//! - [`Compat`]: completion mode, for any stream with [`CompatIo`] (every ringport socket
+//!   stream). The in-flight read and write live **in the adapter**, with buffers it owns, so a
+//!   `poll_read` that returned `Pending` and is never polled again (a dropped future, a lost
+//!   `select!` arm) loses nothing: the next read returns the bytes. Each byte is copied once
+//!   each way: out of the read buffer with `put_slice` (hyper's and tokio's cursors are never
+//!   zero-filled), into the write buffer.
+//! - [`PollIo`]: readiness mode, for sockets. The kernel reads and writes the caller's slice
+//!   directly (`recv`/`send` with `MSG_DONTWAIT`; a `POLL_ADD` wait when they would block):
+//!   no copy, one system call per read and per write.
+//!
+//! # Writes in completion mode: accepted, copied, reported later
+//!
+//! [`Compat`]'s `poll_write` copies the bytes into its buffer and returns `Ready(n)` at once;
+//! the write to the kernel starts at once when none is in flight, or when the one in flight
+//! ends. It returns `Pending` only when the buffer is full, and then takes no bytes. So:
+//!
+//! - **A write error appears on the next `poll_write`, `poll_flush` or `poll_shutdown`**,
+//!   not on the call whose bytes failed. Bytes still buffered when a write fails are dropped
+//!   (the connection is broken).
+//! - **`poll_flush` waits until the kernel has taken every buffered byte**; `poll_shutdown`
+//!   flushes, then shuts the writing side down. Flush or shut down before dropping the
+//!   adapter: dropping it with bytes buffered and no write in flight loses them.
+//!
+//! This is what `BufWriter` does, and what h2 needs: a `Pending` write must not take bytes
+//! from a slice the caller may change before the next call.
+//!
+//! # Choosing
+//!
+//! [`HyperIo`](hyper::HyperIo) names the default for hyper, chosen by the `compat` case of
+//! `ringport-bench` (see BENCHMARKS.md). [`PollIo`] needs a socket; [`Compat`] works over
+//! anything with [`CompatIo`], which is also the seam for layered streams (TLS) that bring
+//! nameable operations of their own.
+//!
+//! ```no_run
+//! # #[cfg(feature = "futures-io")]
+//! # fn demo() -> std::io::Result<()> {
+//! use futures_util::{AsyncReadExt, AsyncWriteExt};
+//! use ringport_compat::CompatExt;
+//!
+//! ringport::run(async {
+//!     let stream = ringport::net::TcpStream::connect("127.0.0.1:7").await?;
+//!     let mut io = stream.compat();
+//!     io.write_all(b"ping").await?;
+//!     io.flush().await?; // the write is done (or its error reported) here
+//!     let mut buf = [0u8; 4];
+//!     io.read_exact(&mut buf).await?;
+//!     Ok(())
+//! })
+//! # }
+//! ```
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod completion;
+mod readiness;
+
+#[cfg(feature = "futures-io")]
+mod futures;
+#[cfg(feature = "hyper")]
+pub mod hyper;
+#[cfg(feature = "tokio-io")]
+mod tokio;
+
+pub use completion::{Compat, CompatIo, DEFAULT_READ_CAPACITY, DEFAULT_WRITE_LIMIT};
+pub use readiness::PollIo;
+
+/// `.compat()` and `.poll_io()` on ringport streams.
+pub trait CompatExt: Sized {
+    /// The completion-mode adapter with the default buffer sizes.
+    fn compat(self) -> Compat<Self>
+    where
+        Self: CompatIo,
+    {
+        Compat::new(self)
+    }
+
+    /// The readiness-mode adapter (sockets only).
+    fn poll_io(self) -> PollIo<Self>
+    where
+        Self: ringport::io::SocketReadiness,
+    {
+        PollIo::new(self)
+    }
+}
+
+impl<S> CompatExt for S {}
