@@ -251,7 +251,7 @@ impl<S: CompatIo> Compat<S> {
             return Poll::Pending;
         }
         if wr.buf.capacity() == 0 {
-            let want = total.clamp(FIRST_WRITE_CAPACITY, wr.limit);
+            let want = total.max(FIRST_WRITE_CAPACITY).min(wr.limit);
             wr.buf = wr.spare.take().unwrap_or_else(|| Vec::with_capacity(want));
         }
         let mut taken = 0;

@@ -1,0 +1,145 @@
+//! Completion-mode writes: accepted at once, errors reported no later than the next flush
+//! (or the next write once the kernel has failed the write), shutdown flushes first, and a
+//! full buffer pushes back without taking bytes.
+
+mod util;
+
+use futures_util::AsyncWriteExt;
+use ringport::buf::BufResult;
+use ringport::io::StreamOps;
+use ringport_compat::{Compat, PollIo};
+use std::future::{poll_fn, Future};
+use std::io;
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
+
+/// The peer closes with `SO_LINGER` 0: a reset, so our next send fails.
+async fn reset_pair() -> (ringport::net::TcpStream, ()) {
+    let (a, b) = util::tcp_pair().await;
+    b.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(b);
+    // The close is asynchronous (it lands next turn): wait for the reset to arrive.
+    ringport::time::sleep(Duration::from_millis(20)).await;
+    (a, ())
+}
+
+fn is_broken(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+    )
+}
+
+#[test]
+fn a_write_error_appears_by_the_next_flush() {
+    util::run(async {
+        let (a, ()) = reset_pair().await;
+        let mut io = Compat::new(a);
+        // Accepted and copied: the failure is not known yet.
+        assert_eq!(io.write(b"doomed").await.unwrap(), 6);
+        let err = io.flush().await.unwrap_err();
+        assert!(is_broken(&err), "flush: {err}");
+    });
+}
+
+#[test]
+fn a_write_error_appears_on_the_next_write_once_known() {
+    util::run(async {
+        let (a, ()) = reset_pair().await;
+        let mut io = Compat::new(a);
+        assert_eq!(io.write(b"doomed").await.unwrap(), 6);
+        // Let the kernel fail the send, without polling the adapter.
+        ringport::time::sleep(Duration::from_millis(20)).await;
+        let err = io.write(b"next").await.unwrap_err();
+        assert!(is_broken(&err), "write: {err}");
+    });
+}
+
+#[test]
+fn a_write_error_appears_by_shutdown() {
+    util::run(async {
+        let (a, ()) = reset_pair().await;
+        let mut io = Compat::new(a);
+        io.write_all(b"doomed").await.unwrap();
+        let err = io.close().await.unwrap_err();
+        assert!(is_broken(&err), "close: {err}");
+    });
+}
+
+#[test]
+fn readiness_mode_reports_write_errors_at_once() {
+    util::run(async {
+        let (a, ()) = reset_pair().await;
+        let mut io = PollIo::new(a);
+        let err = io.write(b"doomed").await.unwrap_err();
+        assert!(is_broken(&err), "write: {err}");
+    });
+}
+
+#[test]
+fn shutdown_flushes_every_accepted_byte() {
+    util::run(async {
+        let (a, b) = util::tcp_pair().await;
+        let total = 3 << 20; // 3 MiB through a 64 KiB write limit: full buffers push back
+        let reader = ringport::spawn(async move {
+            let mut got = Vec::with_capacity(total);
+            loop {
+                let BufResult(res, buf) = b.read_op(Vec::with_capacity(65536)).await;
+                match res.unwrap() {
+                    0 => return got,
+                    _ => got.extend_from_slice(&buf),
+                }
+                // A slow reader: short writes and full buffers on the other side.
+                ringport::time::sleep(Duration::from_micros(200)).await;
+            }
+        });
+        let data: Vec<u8> = (0..total as u64).map(util::pattern).collect();
+        let mut io = Compat::new(a);
+        for chunk in data.chunks(10_007) {
+            io.write_all(chunk).await.unwrap();
+        }
+        // No flush: close flushes, then shuts down.
+        io.close().await.unwrap();
+        let got = reader.await.unwrap();
+        assert_eq!(got.len(), total);
+        assert!(got == data, "the bytes differ");
+    });
+}
+
+#[test]
+fn a_full_write_buffer_is_pending_and_takes_nothing() {
+    util::run(async {
+        let (a, b) = util::tcp_pair().await;
+        let mut io = Compat::with_capacity(1024, 1000, a);
+        let block = vec![7u8; 4 << 20];
+        // Fill the socket and the adapter: nobody reads.
+        let mut accepted = 0usize;
+        let mut saw_pending = false;
+        for _ in 0..100_000 {
+            let mut w = pin!(io.write(&block));
+            match poll_fn(|cx| Poll::Ready(w.as_mut().poll(cx))).await {
+                Poll::Ready(n) => accepted += n.unwrap(),
+                Poll::Pending => {
+                    saw_pending = true;
+                    break;
+                }
+            }
+            ringport::yield_now().await;
+        }
+        assert!(saw_pending, "the write side never pushed back");
+        // The reader drains; exactly what was accepted arrives.
+        let reader = ringport::spawn(async move {
+            let mut n = 0usize;
+            loop {
+                let BufResult(res, _) = b.read_op(Vec::with_capacity(1 << 20)).await;
+                match res.unwrap() {
+                    0 => return n,
+                    k => n += k,
+                }
+            }
+        });
+        io.close().await.unwrap();
+        assert_eq!(reader.await.unwrap(), accepted);
+    });
+}
