@@ -107,7 +107,7 @@ impl Run {
     fn us_per_mb(&self) -> f64 {
         self.srv_cpu * 1e6 / (self.bytes / 1e6)
     }
-    fn contended(&self) -> bool {
+    pub(crate) fn contended(&self) -> bool {
         self.others0.max(self.load_delay) > CONTENDED * self.secs
     }
     pub(crate) fn star(&self) -> &'static str {

@@ -2,7 +2,7 @@
 //! owns, with buffers of its own.
 
 use ringport::buf::{BufResult, IoBuf, Slice};
-use ringport::io::{ReadOp, ShutdownOp, StreamOps, WriteOp};
+use ringport::io::{ReadOp, ShutdownOp, SocketReadiness, WriteOp};
 use std::fmt;
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -37,9 +37,17 @@ pub trait CompatIo {
     fn start_write(&mut self, buf: Slice<Vec<u8>>) -> Self::Write;
     /// Starts the write shutdown.
     fn start_shutdown(&mut self) -> Self::Shutdown;
+
+    /// Writes from `bufs` at once without blocking, if the stream can (`MSG_DONTWAIT` on a
+    /// socket): `Some(Ok(n))`, `Some(Err(WouldBlock))` when it is full, `None` when the
+    /// stream has no such call (the default; writes then always go through the buffer).
+    fn try_write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> Option<io::Result<usize>> {
+        let _ = bufs;
+        None
+    }
 }
 
-impl<S: StreamOps> CompatIo for S {
+impl<S: SocketReadiness> CompatIo for S {
     type Read = ReadOp<Vec<u8>>;
     type Write = WriteOp<Slice<Vec<u8>>>;
     type Shutdown = ShutdownOp;
@@ -54,6 +62,13 @@ impl<S: StreamOps> CompatIo for S {
 
     fn start_shutdown(&mut self) -> Self::Shutdown {
         self.shutdown_write_op()
+    }
+
+    fn try_write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> Option<io::Result<usize>> {
+        Some(match bufs {
+            [one] => self.try_send(one),
+            _ => self.try_send_vectored(bufs),
+        })
     }
 }
 
@@ -96,6 +111,10 @@ struct Writer<W, D> {
     err: Option<io::Error>,
     limit: usize,
     shutdown: Shutdown<D>,
+    /// Try the stream's non-blocking write first when nothing is queued.
+    direct: bool,
+    /// The last direct write found the stream full: queue until a queued write finishes.
+    full: bool,
 }
 
 enum Shutdown<D> {
@@ -133,8 +152,20 @@ impl<S: CompatIo> Compat<S> {
                 err: None,
                 limit: write_limit.max(1),
                 shutdown: Shutdown::Open,
+                direct: false,
+                full: false,
             },
         }
+    }
+
+    /// Whether a write with nothing queued ahead of it first tries the stream's own
+    /// non-blocking call ([`CompatIo::try_write_vectored`]; off by default). The bytes it
+    /// takes are not copied, and its error is returned at once; what it leaves goes through the
+    /// buffer as usual. Off: every write is copied and sent by a write operation, submitted
+    /// with the loop's other operations in its one kernel entry per turn.
+    pub fn direct_writes(mut self, on: bool) -> Self {
+        self.wr.direct = on;
+        self
     }
 
     /// The stream.
@@ -244,6 +275,18 @@ impl<S: CompatIo> Compat<S> {
             return Poll::Ready(Ok(0));
         }
         let wr = &mut self.wr;
+        if wr.direct && !wr.full && wr.op.is_none() && wr.buf.is_empty() {
+            match self.io.try_write_vectored(bufs) {
+                Some(Ok(n)) => {
+                    // A short write means the socket is full: queue until it drains.
+                    wr.full = n < total;
+                    return Poll::Ready(Ok(n));
+                }
+                Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => wr.full = true,
+                Some(Err(e)) => return Poll::Ready(Err(e)),
+                None => {}
+            }
+        }
         let room = wr.limit.saturating_sub(wr.buf.len());
         if room == 0 {
             // Full: a write is in flight (progress submits whenever none is), and it was
@@ -330,6 +373,8 @@ impl<S: CompatIo> Compat<S> {
                     Ok(n) if n > 0 => {
                         buf.clear();
                         wr.spare = Some(buf);
+                        // The kernel took a whole queued write: there is room again.
+                        wr.full = false;
                     }
                     Ok(_) => {
                         wr.buf.clear();

@@ -17,8 +17,9 @@
 //! # Writes in completion mode: accepted, copied, reported later
 //!
 //! [`Compat`]'s `poll_write` copies the bytes into its buffer and returns `Ready(n)` at once;
-//! the write to the kernel starts at once when none is in flight, or when the one in flight
-//! ends. It returns `Pending` only when the buffer is full, and then takes no bytes. So:
+//! a write operation sends them, started at once when none is in flight (else when the one in
+//! flight ends) and submitted with the loop's other operations. It returns `Pending` only
+//! when the buffer is full, and then takes no bytes. So:
 //!
 //! - **A write error appears on the next `poll_write`, `poll_flush` or `poll_shutdown`**,
 //!   not on the call whose bytes failed. Bytes still buffered when a write fails are dropped
@@ -29,6 +30,13 @@
 //!
 //! This is what `BufWriter` does, and what h2 needs: a `Pending` write must not take bytes
 //! from a slice the caller may change before the next call.
+//!
+//! [`Compat::direct_writes`]`(true)` makes a write with nothing queued ahead of it try the
+//! socket first (`send` with `MSG_DONTWAIT` on the caller's slice): those bytes are not
+//! copied and their error comes back from that very call; what the socket does not take is
+//! queued as above. It trades a system call per write (outside the loop's batched
+//! submission) for the copy and, under hyper, a second wake of the connection's task per
+//! response. The `compat` case of `ringport-bench` measured both (BENCHMARKS.md).
 //!
 //! # Choosing
 //!

@@ -18,16 +18,14 @@ fn hyper_server_answers_curl(mode: &[&str]) {
     let body: String = (0..300_000)
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();
-    let dir = std::env::temp_dir().join(format!("ringport-compat-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join(format!("body-{}", mode.len()));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body");
     std::fs::write(&file, &body).unwrap();
     let echoed = curl(&[
         "--data-binary",
         &format!("@{}", file.display()),
         &format!("{url}echo"),
     ]);
-    std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(echoed.len(), body.len());
     assert!(echoed == body, "the echoed body differs");
     let code = curl(&[

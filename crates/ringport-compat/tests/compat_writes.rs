@@ -1,6 +1,7 @@
-//! Completion-mode writes: accepted at once, errors reported no later than the next flush
-//! (or the next write once the kernel has failed the write), shutdown flushes first, and a
-//! full buffer pushes back without taking bytes.
+//! Completion-mode writes: queued writes are accepted at once and report their errors no later
+//! than the next flush (or the next write once the kernel has failed the write); direct writes
+//! report theirs at once; shutdown flushes first; a full buffer pushes back without taking
+//! bytes.
 
 mod util;
 
@@ -31,11 +32,34 @@ fn is_broken(e: &io::Error) -> bool {
     )
 }
 
+/// The adapter with every write copied and sent by a write operation (the default).
+fn queued(s: ringport::net::TcpStream) -> Compat<ringport::net::TcpStream> {
+    Compat::new(s)
+}
+
+/// The adapter with direct writes first.
+fn direct(s: ringport::net::TcpStream) -> Compat<ringport::net::TcpStream> {
+    Compat::new(s).direct_writes(true)
+}
+
+#[test]
+fn a_direct_write_error_appears_at_once_or_by_the_next_flush() {
+    util::run(async {
+        let (a, ()) = reset_pair().await;
+        let mut io = direct(a);
+        let err = match io.write(b"doomed").await {
+            Err(e) => e,
+            Ok(_) => io.flush().await.unwrap_err(),
+        };
+        assert!(is_broken(&err), "{err}");
+    });
+}
+
 #[test]
 fn a_write_error_appears_by_the_next_flush() {
     util::run(async {
         let (a, ()) = reset_pair().await;
-        let mut io = Compat::new(a);
+        let mut io = queued(a);
         // Accepted and copied: the failure is not known yet.
         assert_eq!(io.write(b"doomed").await.unwrap(), 6);
         let err = io.flush().await.unwrap_err();
@@ -47,7 +71,7 @@ fn a_write_error_appears_by_the_next_flush() {
 fn a_write_error_appears_on_the_next_write_once_known() {
     util::run(async {
         let (a, ()) = reset_pair().await;
-        let mut io = Compat::new(a);
+        let mut io = queued(a);
         assert_eq!(io.write(b"doomed").await.unwrap(), 6);
         // Let the kernel fail the send, without polling the adapter.
         ringport::time::sleep(Duration::from_millis(20)).await;
@@ -60,7 +84,7 @@ fn a_write_error_appears_on_the_next_write_once_known() {
 fn a_write_error_appears_by_shutdown() {
     util::run(async {
         let (a, ()) = reset_pair().await;
-        let mut io = Compat::new(a);
+        let mut io = queued(a);
         io.write_all(b"doomed").await.unwrap();
         let err = io.close().await.unwrap_err();
         assert!(is_broken(&err), "close: {err}");
@@ -79,6 +103,11 @@ fn readiness_mode_reports_write_errors_at_once() {
 
 #[test]
 fn shutdown_flushes_every_accepted_byte() {
+    shutdown_flushes(false);
+    shutdown_flushes(true);
+}
+
+fn shutdown_flushes(direct: bool) {
     util::run(async {
         let (a, b) = util::tcp_pair().await;
         let total = 3 << 20; // 3 MiB through a 64 KiB write limit: full buffers push back
@@ -95,7 +124,7 @@ fn shutdown_flushes_every_accepted_byte() {
             }
         });
         let data: Vec<u8> = (0..total as u64).map(util::pattern).collect();
-        let mut io = Compat::new(a);
+        let mut io = Compat::new(a).direct_writes(direct);
         for chunk in data.chunks(10_007) {
             io.write_all(chunk).await.unwrap();
         }
@@ -141,5 +170,31 @@ fn a_full_write_buffer_is_pending_and_takes_nothing() {
         });
         io.close().await.unwrap();
         assert_eq!(reader.await.unwrap(), accepted);
+    });
+}
+
+#[test]
+fn a_direct_write_leaves_nothing_buffered_and_a_queued_one_waits_for_flush() {
+    util::run(async {
+        let (a, b) = util::tcp_pair().await;
+        let (c, d) = util::tcp_pair().await;
+        let mut fast = direct(a);
+        let mut slow = queued(c);
+        assert_eq!(fast.write(b"now").await.unwrap(), 3);
+        assert!(
+            !fast.has_pending_write(),
+            "the kernel took it during the call"
+        );
+        assert_eq!(slow.write(b"later").await.unwrap(), 5);
+        assert!(
+            slow.has_pending_write(),
+            "copied, and the write op still in flight"
+        );
+        slow.flush().await.unwrap();
+        assert!(!slow.has_pending_write());
+        for (peer, want) in [(b, &b"now"[..]), (d, &b"later"[..])] {
+            let BufResult(res, buf) = peer.read_op(Vec::with_capacity(16)).await;
+            assert_eq!(&buf[..res.unwrap()], want);
+        }
     });
 }
