@@ -187,7 +187,15 @@ pub fn run(opts: &http::Opts) -> Result<Section, String> {
          with one `writev`/`sendmsg`). `Compat`: one `memcpy` each way, of the request (read \
          buffer → hyper's buffer with `put_slice`, no zero-fill) and of the response (hyper's \
          head and body slices → the write buffer; `is_write_vectored` is true, so hyper does \
-         not flatten them first). Here that is about 40 B in and 130 B out per request."
+         not flatten them first); with `direct_writes(true)` none out (the socket takes the \
+         slices). Here that is about 40 B in and 130 B out per request."
+            .to_string(),
+        "Servers, ringport side: `Compat::new(stream)` is the default (`HyperIo`): 16 KiB \
+         read buffer, 64 KiB write limit, every write copied and sent by a `SEND` op with the \
+         turn's other submissions; \"direct writes\" adds `.direct_writes(true)` (a \
+         `MSG_DONTWAIT` send on hyper's slices first, the op only for what the socket does \
+         not take); `PollIo::new(stream)` is readiness mode (`recv`/`send` with \
+         `MSG_DONTWAIT`, `POLL_ADD` waits)."
             .to_string(),
         "Checks: the target check divides each ringport run's server CPU per request by the \
          tokio run of the same round (the servers of a round run back to back, so load that \
@@ -292,6 +300,7 @@ fn router() -> axum::Router {
 
 /// The `http` case's hyper service: the request is dropped when the service is called (the
 /// returned future does not hold it), exactly as in `http::hyper_server`'s closure.
+#[allow(clippy::manual_async_fn)] // an `async fn` would keep the request alive in its future
 fn hello(
     _req: hyper::Request<hyper::body::Incoming>,
 ) -> impl std::future::Future<Output = Result<hyper::Response<Full<Bytes>>, Infallible>> {

@@ -19,7 +19,7 @@ const FIRST_WRITE_CAPACITY: usize = 4 * 1024;
 /// A stream that starts its reads, writes and write shutdown as owned operations the adapter
 /// can store: the seam between [`Compat`] and a stream.
 ///
-/// Every ringport socket stream has it (through [`StreamOps`]). A layered stream (TLS, say)
+/// Every ringport socket stream has it (through [`StreamOps`](ringport::io::StreamOps)). A layered stream (TLS, say)
 /// gets the adapter by implementing it with operation futures of its own. The adapter keeps
 /// at most one read and one write (or shutdown) in flight at a time, and starts a read only
 /// after the previous one completed; a write likewise.

@@ -40,7 +40,7 @@
 //!
 //! # Choosing
 //!
-//! [`HyperIo`](hyper::HyperIo) names the default for hyper, chosen by the `compat` case of
+//! `hyper::HyperIo` (feature `hyper`) names the default for hyper, chosen by the `compat` case of
 //! `ringport-bench` (see BENCHMARKS.md). [`PollIo`] needs a socket; [`Compat`] works over
 //! anything with [`CompatIo`], which is also the seam for layered streams (TLS) that bring
 //! nameable operations of their own.
