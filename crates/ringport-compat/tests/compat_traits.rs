@@ -69,3 +69,32 @@ fn tokio_copy_bidirectional_through_a_relay() {
         assert_eq!((up, down), (msg.len() as u64, msg.len() as u64));
     });
 }
+
+#[test]
+fn reads_copy_with_put_slice_and_never_zero_fill_the_caller_buffer() {
+    use std::future::poll_fn;
+    use std::mem::MaybeUninit;
+    use std::pin::Pin;
+    use tokio::io::{AsyncRead, ReadBuf};
+    util::run(async {
+        let (a, b) = util::tcp_pair().await;
+        let mut w = Compat::new(a);
+        tokio::io::AsyncWriteExt::write_all(&mut w, b"seven b")
+            .await
+            .unwrap();
+        tokio::io::AsyncWriteExt::flush(&mut w).await.unwrap();
+        let mut r = Compat::new(b);
+        let mut raw = [MaybeUninit::<u8>::uninit(); 4096];
+        let mut buf = ReadBuf::uninit(&mut raw);
+        poll_fn(|cx| Pin::new(&mut r).poll_read(cx, &mut buf))
+            .await
+            .unwrap();
+        assert_eq!(buf.filled(), b"seven b");
+        // A zero-fill (`initialize_unfilled`) would have marked all 4,096 bytes initialised.
+        assert_eq!(
+            buf.initialized().len(),
+            7,
+            "only the copied bytes were written"
+        );
+    });
+}
