@@ -19,4 +19,7 @@ for backend in ${RINGPORT_BACKENDS:-uring poll}; do
         RINGPORT_BACKEND=$backend \
             cargo +nightly test -q -p ringport --target x86_64-unknown-linux-gnu --test "$t"
     done
+    echo "leak-check: ringport-tls tls_cancel on $backend"
+    RINGPORT_BACKEND=$backend \
+        cargo +nightly test -q -p ringport-tls --target x86_64-unknown-linux-gnu --test tls_cancel
 done

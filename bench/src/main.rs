@@ -29,6 +29,12 @@
 //!                       the --echo-* options, its reads --secs)
 //!     [--copy-reps N]   copy runs per engine and scenario (default 5; needs
 //!                       `cargo build --release -p ringport-cli` first)
+//!     [--tls-reps N]    tls runs per server (default 5)
+//!     [--tls-mib N]     tls MiB echoed per run (default 2048)
+//!     [--get-reps N]    get runs per tool and cell (default 3; needs the release binary)
+//!     [--get-cells L]   get cells, comma-separated (default A,D,F,B,S; S: A and D against
+//!                       a strict per-connection throttle)
+//!     [--report PATH]   write the report there instead of BENCHMARKS.md
 //! ```
 //!
 //! The parent re-executes itself as `ringport-bench worker CASE --engine E ...`; a worker prints
@@ -41,6 +47,7 @@ mod child;
 mod compat;
 mod copy;
 mod echo;
+mod get;
 mod http;
 mod idle;
 mod poll;
@@ -48,6 +55,7 @@ mod randread;
 mod report;
 mod roundtrip;
 mod timers;
+mod tls;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -128,7 +136,7 @@ pub fn data_dir() -> PathBuf {
 }
 
 /// The cases the parent runs; `all` is every one, in this order.
-const CASES: [&str; 11] = [
+const CASES: [&str; 13] = [
     "all",
     "randread",
     "roundtrip",
@@ -139,16 +147,19 @@ const CASES: [&str; 11] = [
     "http-file",
     "poll",
     "copy",
+    "tls",
+    "get",
     "compat",
 ];
 
 fn usage() -> String {
     "usage: ringport-bench all|CASE... (randread roundtrip timers echo idle http http-file \
-     poll copy compat) [--secs S] [--rr-reps N] [--reps N] [--nops N] [--reads N] [--timers N] \
+     poll copy tls get compat) [--secs S] [--rr-reps N] [--reps N] [--nops N] [--reads N] [--timers N] \
      [--echo-reps N] [--echo-warmup S] [--echo-secs S] [--echo-conns L] [--echo-engines L] \
      [--idle-reps N] [--idle-conns N] [--http-reps N] [--http-warmup S] [--http-secs S] \
      [--http-conns N] [--file-reps N] [--file-warmup S] [--file-secs S] [--poll-rr-reps N] \
-     [--copy-reps N]"
+     [--copy-reps N] [--tls-reps N] [--tls-mib N] \
+     [--get-reps N] [--get-cells A,D,F,B,S]"
         .to_string()
 }
 
@@ -181,6 +192,10 @@ fn worker(args: &Args) -> Result<(), String> {
         Some("idle-client") => idle::client(args),
         Some("copy-net") => copy::worker(args),
         Some("http-server") => http::server(args),
+        Some("tls-server") => tls::server(args),
+        Some("tls-load") => tls::load(args),
+        Some("get-shaped") => get::shaped_worker(args),
+        Some("get-origin") => get::origin_worker(args),
         other => Err(format!("unknown worker case {other:?}")),
     }
 }
@@ -238,6 +253,11 @@ fn parent(args: &Args, raw: &[String]) -> Result<(), String> {
             doc.add(section);
         }
     }
+    if wants("get") {
+        for section in get::run(&get::Opts::new(args)?)? {
+            doc.add(section);
+        }
+    }
     if wants("compat") {
         // The `http` case's options: --http-reps, --http-warmup, --http-secs, --http-conns.
         doc.add(compat::run(&http::Opts::hello(args)?)?);
@@ -248,7 +268,14 @@ fn parent(args: &Args, raw: &[String]) -> Result<(), String> {
         };
         doc.add(copy::run(&opts)?);
     }
-    let path = workspace_root().join("BENCHMARKS.md");
+    if wants("tls") {
+        doc.add(tls::run(&tls::Opts::new(args)?)?);
+    }
+    // `--report PATH` writes elsewhere (to merge one case's sections by hand).
+    let path = match args.opts.get("report") {
+        Some(p) => PathBuf::from(p),
+        None => workspace_root().join("BENCHMARKS.md"),
+    };
     doc.finish(&path)
         .map_err(|e| format!("writing {}: {e}", path.display()))?;
     eprintln!("wrote {}", path.display());

@@ -40,17 +40,24 @@ fn kernel() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// Why this backend: the recorded reason, or that it was the first choice. Text and JSON
+/// say the same.
+fn why(info: &BackendInfo) -> &str {
+    info.reason
+        .as_deref()
+        .unwrap_or("first choice, probe passed")
+}
+
+/// What the poll backend does (it has no ring, so none of the ring's fields).
+const POLL_OPERATIONS: &str =
+    "sockets and pipes by readiness (epoll, edge-triggered), files on the syscall pool";
+
 fn print_text(info: &BackendInfo) {
     println!("backend:     {}", info.backend);
-    println!(
-        "why:         {}",
-        info.reason
-            .as_deref()
-            .unwrap_or("first choice, probe passed")
-    );
+    println!("why:         {}", why(info));
     println!("kernel:      {}", kernel());
     if info.backend == Backend::Poll {
-        println!("operations:  sockets and pipes by readiness (epoll), files on the syscall pool");
+        println!("operations:  {POLL_OPERATIONS}");
         return;
     }
     println!(
@@ -78,24 +85,31 @@ fn join_or_none(items: &[&str]) -> String {
     }
 }
 
+/// One JSON object: the text's facts, under the same names. The ring's fields only where
+/// there is a ring.
 fn to_json(info: &BackendInfo) -> String {
+    use crate::json::string;
     let strs = |v: &[&str]| {
-        let quoted: Vec<String> = v.iter().map(|s| format!("{s:?}")).collect();
+        let quoted: Vec<String> = v.iter().map(|s| string(s)).collect();
         format!("[{}]", quoted.join(","))
     };
+    let head = format!(
+        "\"backend\":\"{}\",\"reason\":{},\"kernel\":{}",
+        info.backend,
+        string(why(info)),
+        string(&kernel())
+    );
+    if info.backend == Backend::Poll {
+        return format!("{{{head},\"operations\":{}}}", string(POLL_OPERATIONS));
+    }
     let opcodes: Vec<String> = info
         .opcodes
         .iter()
-        .map(|(n, ok)| format!("{n:?}:{ok}"))
+        .map(|(n, ok)| format!("{}:{ok}", string(n)))
         .collect();
     format!(
-        "{{\"backend\":\"{}\",\"reason\":{},\"kernel\":{:?},\"sq_entries\":{},\"cq_entries\":{},\
-         \"setup_flags\":{},\"features\":{},\"opcodes\":{{{}}}}}",
-        info.backend,
-        info.reason
-            .as_ref()
-            .map_or("null".to_string(), |r| format!("{r:?}")),
-        kernel(),
+        "{{{head},\"sq_entries\":{},\"cq_entries\":{},\"setup_flags\":{},\"features\":{},\
+         \"opcodes\":{{{}}}}}",
         info.entries.0,
         info.entries.1,
         strs(&info.setup_flags),

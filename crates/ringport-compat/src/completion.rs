@@ -2,10 +2,11 @@
 //! owns, with buffers of its own.
 
 use ringport::buf::{BufResult, IoBuf, Slice};
-use ringport::io::{ReadOp, ShutdownOp, SocketReadiness, WriteOp};
+use ringport::io::{OwnedRead, OwnedWrite, SocketReadiness};
 use std::fmt;
 use std::future::Future;
 use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -16,64 +17,13 @@ pub const DEFAULT_WRITE_LIMIT: usize = 64 * 1024;
 /// The write buffer's first allocation (it grows up to the limit).
 const FIRST_WRITE_CAPACITY: usize = 4 * 1024;
 
-/// A stream that starts its reads, writes and write shutdown as owned operations the adapter
-/// can store: the seam between [`Compat`] and a stream.
-///
-/// Every ringport socket stream has it (through [`StreamOps`](ringport::io::StreamOps)). A layered stream (TLS, say)
-/// gets the adapter by implementing it with operation futures of its own. The adapter keeps
-/// at most one read and one write (or shutdown) in flight at a time, and starts a read only
-/// after the previous one completed; a write likewise.
-pub trait CompatIo {
-    /// A read into the start of the buffer (up to its capacity); `Ok(0)` at end of stream.
-    type Read: Future<Output = BufResult<usize, Vec<u8>>> + Unpin;
-    /// A write of some of the slice's bytes.
-    type Write: Future<Output = BufResult<usize, Slice<Vec<u8>>>> + Unpin;
-    /// The end of the writing side.
-    type Shutdown: Future<Output = io::Result<()>> + Unpin;
-
-    /// Starts a read.
-    fn start_read(&mut self, buf: Vec<u8>) -> Self::Read;
-    /// Starts a write.
-    fn start_write(&mut self, buf: Slice<Vec<u8>>) -> Self::Write;
-    /// Starts the write shutdown.
-    fn start_shutdown(&mut self) -> Self::Shutdown;
-
-    /// Writes from `bufs` at once without blocking, if the stream can (`MSG_DONTWAIT` on a
-    /// socket): `Some(Ok(n))`, `Some(Err(WouldBlock))` when it is full, `None` when the
-    /// stream has no such call (the default; writes then always go through the buffer).
-    fn try_write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> Option<io::Result<usize>> {
-        let _ = bufs;
-        None
-    }
-}
-
-impl<S: SocketReadiness> CompatIo for S {
-    type Read = ReadOp<Vec<u8>>;
-    type Write = WriteOp<Slice<Vec<u8>>>;
-    type Shutdown = ShutdownOp;
-
-    fn start_read(&mut self, buf: Vec<u8>) -> Self::Read {
-        self.read_op(buf)
-    }
-
-    fn start_write(&mut self, buf: Slice<Vec<u8>>) -> Self::Write {
-        self.write_op(buf)
-    }
-
-    fn start_shutdown(&mut self) -> Self::Shutdown {
-        self.shutdown_write_op()
-    }
-
-    fn try_write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> Option<io::Result<usize>> {
-        Some(match bufs {
-            [one] => self.try_send(one),
-            _ => self.try_send_vectored(bufs),
-        })
-    }
-}
-
 /// The completion-mode adapter: futures-io, tokio::io and `hyper::rt` traits over a ringport
-/// stream (see the [crate docs](crate) for when writes report their errors).
+/// stream with owned reads and writes ([`OwnedRead`] + [`OwnedWrite`]: every socket stream,
+/// or a stream of your own), see the [crate docs](crate) for when writes report their errors.
+///
+/// The adapter keeps at most one read and one write (or shutdown) in flight, as the stream's
+/// own `'static` op futures, and starts a read only after the previous one completed; a write
+/// likewise.
 ///
 /// ```no_run
 /// # #[cfg(feature = "tokio-io")]
@@ -86,10 +36,10 @@ impl<S: SocketReadiness> CompatIo for S {
 /// io.read_to_end(&mut rest).await?;
 /// # Ok(()) }
 /// ```
-pub struct Compat<S: CompatIo> {
+pub struct Compat<S: OwnedRead + OwnedWrite> {
     io: S,
-    rd: Reader<S::Read>,
-    wr: Writer<S::Write, S::Shutdown>,
+    rd: Reader<S::ReadFuture<Vec<u8>>>,
+    wr: Writer<S, S::WriteFuture<Slice<Vec<u8>>>, S::ShutdownFuture>,
 }
 
 /// The read side: bytes `buf[pos..]` not yet handed out, or the read in flight.
@@ -103,7 +53,7 @@ struct Reader<R> {
 
 /// The write side: bytes accepted (`buf`), the write in flight with the other buffer, the
 /// error of a write that failed, not yet reported.
-struct Writer<W, D> {
+struct Writer<S, W, D> {
     buf: Vec<u8>,
     op: Option<W>,
     /// The buffer of the last finished write, cleared, for the next swap.
@@ -111,11 +61,14 @@ struct Writer<W, D> {
     err: Option<io::Error>,
     limit: usize,
     shutdown: Shutdown<D>,
-    /// Try the stream's non-blocking write first when nothing is queued.
-    direct: bool,
+    /// The stream's non-blocking write, tried first when nothing is queued (sockets only).
+    direct: Option<TryWrite<S>>,
     /// The last direct write found the stream full: queue until a queued write finishes.
     full: bool,
 }
+
+/// A non-blocking vectored write: `WouldBlock` when the stream is full.
+type TryWrite<S> = fn(&S, &[IoSlice<'_>]) -> io::Result<usize>;
 
 enum Shutdown<D> {
     Open,
@@ -125,9 +78,9 @@ enum Shutdown<D> {
 
 // No field is ever pinned: the operations are `Unpin`, and the stream is only reached through
 // `&mut`.
-impl<S: CompatIo> Unpin for Compat<S> {}
+impl<S: OwnedRead + OwnedWrite> Unpin for Compat<S> {}
 
-impl<S: CompatIo> Compat<S> {
+impl<S: OwnedRead + OwnedWrite> Compat<S> {
     /// The adapter with a [`DEFAULT_READ_CAPACITY`] read buffer and a
     /// [`DEFAULT_WRITE_LIMIT`] write limit. Buffers are allocated on first use.
     pub fn new(io: S) -> Self {
@@ -152,20 +105,10 @@ impl<S: CompatIo> Compat<S> {
                 err: None,
                 limit: write_limit.max(1),
                 shutdown: Shutdown::Open,
-                direct: false,
+                direct: None,
                 full: false,
             },
         }
-    }
-
-    /// Whether a write with nothing queued ahead of it first tries the stream's own
-    /// non-blocking call ([`CompatIo::try_write_vectored`]; off by default). The bytes it
-    /// takes are not copied, and its error is returned at once; what it leaves goes through the
-    /// buffer as usual. Off: every write is copied and sent by a write operation, submitted
-    /// with the loop's other operations in its one kernel entry per turn.
-    pub fn direct_writes(mut self, on: bool) -> Self {
-        self.wr.direct = on;
-        self
     }
 
     /// The stream.
@@ -228,7 +171,7 @@ impl<S: CompatIo> Compat<S> {
                 .take()
                 .unwrap_or_else(|| Vec::with_capacity(rd.capacity));
             buf.clear();
-            rd.op = Some(self.io.start_read(buf));
+            rd.op = Some(self.io.read_owned(buf));
         }
         let buf = rd.buf.as_deref().unwrap_or_default();
         Poll::Ready(Ok(&buf[rd.pos..]))
@@ -240,15 +183,19 @@ impl<S: CompatIo> Compat<S> {
         self.rd.pos = (self.rd.pos + n).min(len);
     }
 
-    /// Copies read bytes out with `put` (which takes what fits and says how many it took).
-    /// `Ok(0)` means end of stream (or that `put` took nothing).
-    pub(crate) fn poll_read_with(
+    /// Copies read bytes into the start of `dst` (reading more when none are waiting) and
+    /// returns how many; `Ok(0)` at end of stream or when `dst` is empty. Only the bytes
+    /// copied are written: nothing is zero-filled first.
+    pub fn poll_read_uninit(
         &mut self,
         cx: &mut Context<'_>,
-        put: impl FnOnce(&[u8]) -> usize,
+        dst: &mut [MaybeUninit<u8>],
     ) -> Poll<io::Result<usize>> {
+        if dst.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
         let avail = ready!(self.poll_fill_buf(cx))?;
-        let n = put(avail);
+        let n = crate::copy_to_uninit(avail, dst);
         self.consume(n);
         Poll::Ready(Ok(n))
     }
@@ -275,17 +222,19 @@ impl<S: CompatIo> Compat<S> {
             return Poll::Ready(Ok(0));
         }
         let wr = &mut self.wr;
-        if wr.direct && !wr.full && wr.op.is_none() && wr.buf.is_empty() {
-            match self.io.try_write_vectored(bufs) {
-                Some(Ok(n)) => {
-                    // A short write means the socket is full: queue until it drains.
-                    wr.full = n < total;
-                    return Poll::Ready(Ok(n));
+        match wr.direct {
+            Some(try_write) if !wr.full && wr.op.is_none() && wr.buf.is_empty() => {
+                match try_write(&self.io, bufs) {
+                    Ok(n) => {
+                        // A short write means the socket is full: queue until it drains.
+                        wr.full = n < total;
+                        return Poll::Ready(Ok(n));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => wr.full = true,
+                    Err(e) => return Poll::Ready(Err(e)),
                 }
-                Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => wr.full = true,
-                Some(Err(e)) => return Poll::Ready(Err(e)),
-                None => {}
             }
+            _ => {}
         }
         let room = wr.limit.saturating_sub(wr.buf.len());
         if room == 0 {
@@ -342,7 +291,7 @@ impl<S: CompatIo> Compat<S> {
                 }
                 Shutdown::Open => {
                     ready!(self.poll_flush(cx))?;
-                    self.wr.shutdown = Shutdown::InFlight(self.io.start_shutdown());
+                    self.wr.shutdown = Shutdown::InFlight(self.io.shutdown_write_owned());
                 }
             }
         }
@@ -367,7 +316,7 @@ impl<S: CompatIo> Compat<S> {
                 match res {
                     Ok(n) if n > 0 && begin + n < end => {
                         // A short write: the rest goes next, before anything accepted since.
-                        wr.op = Some(self.io.start_write(buf.slice(begin + n..end)));
+                        wr.op = Some(self.io.write_owned(buf.slice(begin + n..end)));
                         continue;
                     }
                     Ok(n) if n > 0 => {
@@ -398,12 +347,32 @@ impl<S: CompatIo> Compat<S> {
             let next = wr.spare.take().unwrap_or_default();
             let buf = std::mem::replace(&mut wr.buf, next);
             let len = buf.len();
-            wr.op = Some(self.io.start_write(buf.slice(..len)));
+            wr.op = Some(self.io.write_owned(buf.slice(..len)));
         }
     }
 }
 
-impl<S: CompatIo + fmt::Debug> fmt::Debug for Compat<S> {
+impl<S: SocketReadiness> Compat<S> {
+    /// Whether a write with nothing queued ahead of it first tries the socket's own
+    /// non-blocking send ([`SocketReadiness::try_send_vectored`]; off by default). The bytes it
+    /// takes are not copied, and its error is returned at once; what it leaves goes through the
+    /// buffer as usual. Off: every write is copied and sent by a write operation, submitted
+    /// with the loop's other operations in its one kernel entry per turn.
+    pub fn direct_writes(mut self, on: bool) -> Self {
+        self.wr.direct = on.then_some(try_send::<S> as TryWrite<S>);
+        self
+    }
+}
+
+/// The socket's non-blocking send, as [`Compat::direct_writes`] stores it.
+fn try_send<S: SocketReadiness>(io: &S, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    match bufs {
+        [one] => io.try_send(one),
+        _ => io.try_send_vectored(bufs),
+    }
+}
+
+impl<S: OwnedRead + OwnedWrite + fmt::Debug> fmt::Debug for Compat<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Compat")
             .field("io", &self.io)

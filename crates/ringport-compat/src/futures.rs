@@ -1,94 +1,34 @@
-//! futures-io's `AsyncRead`, `AsyncBufRead` and `AsyncWrite` for both adapters.
+//! futures-io's `AsyncRead`, `AsyncBufRead` and `AsyncWrite` for every adapter.
 
-use crate::{Compat, CompatIo, PollIo};
+use crate::{Compat, PollIo};
 use futures_io::{AsyncBufRead, AsyncRead, AsyncWrite};
-use ringport::io::SocketReadiness;
-use std::io::{self, IoSlice};
+use ringport::io::{OwnedRead, OwnedWrite, SocketReadiness};
+use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-impl<S: CompatIo> AsyncRead for Compat<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_read_with(cx, |avail| {
-            let n = avail.len().min(buf.len());
-            buf[..n].copy_from_slice(&avail[..n]);
-            n
-        })
-    }
+/// `AsyncRead` for an adapter `$ty<S>` over its inherent `poll_read_uninit`.
+macro_rules! impl_read {
+    ($ty:ident, S: $($bound:tt)+) => {
+        impl<S: $($bound)+> AsyncRead for $ty<S> {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut [u8],
+            ) -> Poll<io::Result<usize>> {
+                // SAFETY: `MaybeUninit<u8>` has `u8`'s layout, and the adapter writes only
+                // initialised bytes into it, so the slice stays initialised.
+                let uninit = unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
+                self.get_mut().poll_read_uninit(cx, uninit)
+            }
+        }
+    };
 }
 
-impl<S: CompatIo> AsyncBufRead for Compat<S> {
-    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        self.get_mut().poll_fill_buf(cx)
-    }
+impl_read!(Compat, S: OwnedRead + OwnedWrite);
+impl_buf_read!(AsyncBufRead, Compat, S: OwnedRead + OwnedWrite);
+impl_write!(AsyncWrite, poll_close, Compat, S: OwnedRead + OwnedWrite);
 
-    fn consume(self: Pin<&mut Self>, amt: usize) {
-        self.get_mut().consume(amt);
-    }
-}
-
-impl<S: CompatIo> AsyncWrite for Compat<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write_vectored(cx, bufs)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_flush(cx)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_shutdown(cx)
-    }
-}
-
-impl<S: SocketReadiness> AsyncRead for PollIo<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_read(cx, buf)
-    }
-}
-
-impl<S: SocketReadiness> AsyncWrite for PollIo<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write_vectored(cx, bufs)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_flush(cx)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_shutdown(cx)
-    }
-}
+impl_read!(PollIo, S: SocketReadiness);
+impl_write!(AsyncWrite, poll_close, PollIo, S: SocketReadiness);

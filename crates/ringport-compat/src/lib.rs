@@ -4,8 +4,10 @@
 //! ecosystem's traits (`futures_io::AsyncRead`, `tokio::io::AsyncRead`, `hyper::rt::Read`)
 //! lend a slice for one `poll` call instead. Two adapters bridge the gap:
 //!
-//! - [`Compat`]: completion mode, for any stream with [`CompatIo`] (every ringport socket
-//!   stream). The in-flight read and write live **in the adapter**, with buffers it owns, so a
+//! - [`Compat`]: completion mode, for any stream with owned reads and writes
+//!   ([`OwnedRead`](ringport::io::OwnedRead) + [`OwnedWrite`](ringport::io::OwnedWrite): every
+//!   ringport socket stream). The in-flight read and write live **in the adapter**, as the
+//!   stream's own `'static` op futures with buffers the adapter owns, so a
 //!   `poll_read` that returned `Pending` and is never polled again (a dropped future, a lost
 //!   `select!` arm) loses nothing: the next read returns the bytes. Each byte is copied once
 //!   each way: out of the read buffer with `put_slice` (hyper's and tokio's cursors are never
@@ -42,8 +44,9 @@
 //!
 //! `hyper::HyperIo` (feature `hyper`) names the default for hyper, chosen by the `compat` case of
 //! `ringport-bench` (see BENCHMARKS.md). [`PollIo`] needs a socket; [`Compat`] works over
-//! anything with [`CompatIo`], which is also the seam for layered streams (TLS) that bring
-//! nameable operations of their own.
+//! any stream with owned operations, including one of your own that implements
+//! [`OwnedRead`](ringport::io::OwnedRead) and [`OwnedWrite`](ringport::io::OwnedWrite) with
+//! nameable futures.
 //!
 //! ```no_run
 //! # #[cfg(feature = "futures-io")]
@@ -65,6 +68,75 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+use ringport::io::{OwnedRead, OwnedWrite, SocketReadiness};
+use std::mem::MaybeUninit;
+
+// The faces' shared impls: macros (textually scoped, so the face modules below see them).
+
+/// A face's write trait (`$tr`: futures-io's or tokio's `AsyncWrite`, hyper's `rt::Write`) for
+/// the adapter `$ty<S>`, over its inherent `poll_write`, `poll_write_vectored`, `poll_flush`
+/// and `poll_shutdown` (`$close` is the trait's name for the last).
+#[allow(unused_macros)] // used by the faces only, each behind its feature
+macro_rules! impl_write {
+    ($tr:path, $close:ident, $ty:ident $(, vectored: $vectored:literal)?, S: $($bound:tt)+) => {
+        impl<S: $($bound)+> $tr for $ty<S> {
+            fn poll_write(
+                self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+                buf: &[u8],
+            ) -> ::std::task::Poll<::std::io::Result<usize>> {
+                self.get_mut().poll_write(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+                bufs: &[::std::io::IoSlice<'_>],
+            ) -> ::std::task::Poll<::std::io::Result<usize>> {
+                self.get_mut().poll_write_vectored(cx, bufs)
+            }
+
+            $(fn is_write_vectored(&self) -> bool {
+                $vectored
+            })?
+
+            fn poll_flush(
+                self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+            ) -> ::std::task::Poll<::std::io::Result<()>> {
+                self.get_mut().poll_flush(cx)
+            }
+
+            fn $close(
+                self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+            ) -> ::std::task::Poll<::std::io::Result<()>> {
+                self.get_mut().poll_shutdown(cx)
+            }
+        }
+    };
+}
+
+/// A face's buffered-read trait (futures-io's or tokio's `AsyncBufRead`) for the adapter
+/// `$ty<S>`, over its inherent `poll_fill_buf` and `consume`.
+#[allow(unused_macros)] // used by the faces only, each behind its feature
+macro_rules! impl_buf_read {
+    ($tr:path, $ty:ident, S: $($bound:tt)+) => {
+        impl<S: $($bound)+> $tr for $ty<S> {
+            fn poll_fill_buf(
+                self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+            ) -> ::std::task::Poll<::std::io::Result<&[u8]>> {
+                self.get_mut().poll_fill_buf(cx)
+            }
+
+            fn consume(self: ::std::pin::Pin<&mut Self>, amt: usize) {
+                self.get_mut().consume(amt);
+            }
+        }
+    };
+}
+
 mod completion;
 mod readiness;
 
@@ -75,7 +147,7 @@ pub mod hyper;
 #[cfg(feature = "tokio-io")]
 mod tokio;
 
-pub use completion::{Compat, CompatIo, DEFAULT_READ_CAPACITY, DEFAULT_WRITE_LIMIT};
+pub use completion::{Compat, DEFAULT_READ_CAPACITY, DEFAULT_WRITE_LIMIT};
 pub use readiness::PollIo;
 
 /// `.compat()` and `.poll_io()` on ringport streams.
@@ -83,7 +155,7 @@ pub trait CompatExt: Sized {
     /// The completion-mode adapter with the default buffer sizes.
     fn compat(self) -> Compat<Self>
     where
-        Self: CompatIo,
+        Self: OwnedRead + OwnedWrite,
     {
         Compat::new(self)
     }
@@ -91,10 +163,19 @@ pub trait CompatExt: Sized {
     /// The readiness-mode adapter (sockets only).
     fn poll_io(self) -> PollIo<Self>
     where
-        Self: ringport::io::SocketReadiness,
+        Self: SocketReadiness,
     {
         PollIo::new(self)
     }
 }
 
 impl<S> CompatExt for S {}
+
+/// Copies as much of `src` as fits into the start of `dst`; returns how many bytes.
+fn copy_to_uninit(src: &[u8], dst: &mut [MaybeUninit<u8>]) -> usize {
+    let n = src.len().min(dst.len());
+    // SAFETY: `src` holds `n` readable bytes and `dst` room for `n`; `src` is borrowed shared
+    // and `dst` exclusively, so they cannot overlap.
+    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast::<u8>(), n) };
+    n
+}

@@ -1,7 +1,7 @@
 //! `PollIo`: poll-style reads and writes straight into the caller's slice, driven by
 //! readiness (`MSG_DONTWAIT` calls, a `POLL_ADD` wait when they would block).
 
-use ringport::io::{Interest, ReadyOp, ShutdownOp, SocketReadiness};
+use ringport::io::{Interest, OwnedWrite, ReadyOp, SocketReadiness};
 use std::fmt;
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -17,11 +17,11 @@ use std::task::{ready, Context, Poll};
 /// call instead of trying a call that would fail. A wait in flight lives in the adapter, so
 /// an abandoned `poll_read` loses nothing (no bytes are taken until the call that returns
 /// them).
-pub struct PollIo<S> {
+pub struct PollIo<S: SocketReadiness> {
     io: S,
     rd: Side,
     wr: Side,
-    shutdown: Option<ShutdownOp>,
+    shutdown: Option<<S as OwnedWrite>::ShutdownFuture>,
     shut: bool,
 }
 
@@ -73,7 +73,7 @@ impl Side {
 }
 
 // No field is ever pinned: the waits are `Unpin`, and the socket is only reached through `&`.
-impl<S> Unpin for PollIo<S> {}
+impl<S: SocketReadiness> Unpin for PollIo<S> {}
 
 impl<S: SocketReadiness> PollIo<S> {
     /// The adapter over a socket stream.
@@ -115,14 +115,6 @@ impl<S: SocketReadiness> PollIo<S> {
             || io.try_recv(buf),
             |n| n == len,
         )
-    }
-
-    /// Receives into `buf`; `Ok(0)` at end of stream.
-    pub fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        // SAFETY: `MaybeUninit<u8>` has `u8`'s layout; the kernel writes only initialised
-        // bytes, so the slice stays initialised.
-        let uninit = unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
-        self.poll_read_uninit(cx, uninit)
     }
 
     /// Sends from `bufs` in order.
@@ -168,14 +160,14 @@ impl<S: SocketReadiness> PollIo<S> {
         self.shut = true;
         let op = self
             .shutdown
-            .get_or_insert_with(|| self.io.shutdown_write_op());
+            .get_or_insert_with(|| self.io.shutdown_write_owned());
         let res = ready!(Pin::new(op).poll(cx));
         self.shutdown = None;
         Poll::Ready(res)
     }
 }
 
-impl<S: fmt::Debug> fmt::Debug for PollIo<S> {
+impl<S: SocketReadiness + fmt::Debug> fmt::Debug for PollIo<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PollIo")
             .field("io", &self.io)

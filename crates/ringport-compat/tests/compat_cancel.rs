@@ -9,7 +9,7 @@ mod util;
 
 use futures_util::AsyncReadExt;
 use ringport::buf::BufResult;
-use ringport::io::StreamOps;
+use ringport::io::OwnedWrite;
 use ringport_compat::{Compat, PollIo};
 use std::cell::Cell;
 use std::future::{poll_fn, Future};
@@ -51,13 +51,13 @@ async fn stream_and_abandon<R: futures_util::AsyncRead + Unpin>(
             let n = 1 + rng.below(3000);
             buf.clear();
             buf.extend((off..off + n).map(pattern));
-            let BufResult(res, b) = writer.write_op(buf).await;
+            let BufResult(res, b) = writer.write_owned(buf).await;
             buf = b;
             off += res.expect("write") as u64;
             // (a short write leaves the rest unsent: the pattern is by offset, so it still holds)
             ringport::time::sleep(Duration::from_micros(rng.below(150))).await;
         }
-        writer.shutdown_write_op().await.expect("shutdown");
+        writer.shutdown_write_owned().await.expect("shutdown");
         off
     });
 

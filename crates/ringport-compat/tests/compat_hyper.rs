@@ -10,7 +10,7 @@ use hyper::rt::Timer;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use ringport::buf::BufResult;
-use ringport::io::StreamOps;
+use ringport::io::{OwnedRead, OwnedWrite};
 use ringport_compat::hyper::{HyperIo, RingportSleep, RingportTimer};
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
@@ -31,11 +31,11 @@ fn header_read_timeout_closes_a_slowloris_connection() {
         });
         let start = Instant::now();
         let BufResult(res, _) = client
-            .write_op(b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec())
+            .write_owned(b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec())
             .await;
         res.unwrap();
         // Never finish the head: the server gives up and closes.
-        let BufResult(res, buf) = client.read_op(Vec::with_capacity(1024)).await;
+        let BufResult(res, buf) = client.read_owned(Vec::with_capacity(1024)).await;
         let n = res.unwrap();
         let waited = start.elapsed();
         let text = String::from_utf8_lossy(&buf[..n]).into_owned();

@@ -7,7 +7,7 @@ mod util;
 
 use futures_util::AsyncWriteExt;
 use ringport::buf::BufResult;
-use ringport::io::StreamOps;
+use ringport::io::OwnedRead;
 use ringport_compat::{Compat, PollIo};
 use std::future::{poll_fn, Future};
 use std::io;
@@ -114,7 +114,7 @@ fn shutdown_flushes(direct: bool) {
         let reader = ringport::spawn(async move {
             let mut got = Vec::with_capacity(total);
             loop {
-                let BufResult(res, buf) = b.read_op(Vec::with_capacity(65536)).await;
+                let BufResult(res, buf) = b.read_owned(Vec::with_capacity(65536)).await;
                 match res.unwrap() {
                     0 => return got,
                     _ => got.extend_from_slice(&buf),
@@ -161,7 +161,7 @@ fn a_full_write_buffer_is_pending_and_takes_nothing() {
         let reader = ringport::spawn(async move {
             let mut n = 0usize;
             loop {
-                let BufResult(res, _) = b.read_op(Vec::with_capacity(1 << 20)).await;
+                let BufResult(res, _) = b.read_owned(Vec::with_capacity(1 << 20)).await;
                 match res.unwrap() {
                     0 => return n,
                     k => n += k,
@@ -193,7 +193,7 @@ fn a_direct_write_leaves_nothing_buffered_and_a_queued_one_waits_for_flush() {
         slow.flush().await.unwrap();
         assert!(!slow.has_pending_write());
         for (peer, want) in [(b, &b"now"[..]), (d, &b"later"[..])] {
-            let BufResult(res, buf) = peer.read_op(Vec::with_capacity(16)).await;
+            let BufResult(res, buf) = peer.read_owned(Vec::with_capacity(16)).await;
             assert_eq!(&buf[..res.unwrap()], want);
         }
     });

@@ -34,17 +34,22 @@
 
 mod body;
 mod chunked;
+#[cfg(feature = "client")]
+pub mod client;
 mod conn;
 mod error;
 pub mod files;
 mod limits;
 pub mod parse;
 mod response;
+mod response_head;
 mod server;
 mod trigger;
 mod wire;
 
 pub use body::{Body, BodyStream};
+#[cfg(feature = "client")]
+pub use client::{Client, ClientBuilder};
 pub use error::ParseError;
 pub use limits::Limits;
 pub use server::{Exchange, PeerAddr, Server};

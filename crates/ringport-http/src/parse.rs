@@ -18,6 +18,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Uri, Version};
 
 pub use crate::chunked::ChunkedDecoder;
+pub use crate::response_head::{parse_response, ContentRange, ResponseFraming, ResponseHead};
 
 /// How a request's body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +113,7 @@ fn build(req: &httparse::Request<'_, '_>, limits: &Limits) -> Result<RequestHead
     })
 }
 
-fn header_map(fields: &[httparse::Header<'_>]) -> Result<HeaderMap, ParseError> {
+pub(crate) fn header_map(fields: &[httparse::Header<'_>]) -> Result<HeaderMap, ParseError> {
     let mut map = HeaderMap::with_capacity(fields.len());
     for field in fields {
         let name = HeaderName::from_bytes(field.name.as_bytes())
@@ -163,7 +164,7 @@ fn framing(version: Version, headers: &HeaderMap) -> Result<Framing, ParseError>
 }
 
 /// Digits only (no sign, no spaces inside), without overflow.
-fn parse_length(digits: &[u8]) -> Option<u64> {
+pub(crate) fn parse_length(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -171,7 +172,7 @@ fn parse_length(digits: &[u8]) -> Option<u64> {
 }
 
 /// The comma-separated elements of every field named `name`, trimmed; empty ones skipped.
-fn tokens(headers: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &[u8]> {
+pub(crate) fn tokens(headers: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &[u8]> {
     headers
         .get_all(name)
         .into_iter()

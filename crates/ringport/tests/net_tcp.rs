@@ -4,7 +4,6 @@
 mod util;
 
 use ringport::buf::{BufResult, IoBuf};
-use ringport::io::{AsyncReadExt, AsyncWriteExt};
 use ringport::net::{Shutdown, TcpListener, TcpStream};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -13,7 +12,7 @@ use std::time::{Duration, Instant};
 fn spawn_echo(listener: TcpListener) {
     ringport::spawn(async move {
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
+            let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
             ringport::spawn(async move {
@@ -47,7 +46,7 @@ fn echo_server() -> std::net::SocketAddr {
 fn ping_pong_a_thousand_times_whole_and_byte_by_byte() {
     util::run(async {
         let addr = echo_server();
-        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let stream = TcpStream::connect(addr).await.unwrap();
         stream.set_nodelay(true).unwrap();
         for i in 0..1000 {
             let one_by_one = i % 2 == 1;
@@ -146,14 +145,14 @@ fn after_shutdown_write_the_peer_reads_all_then_eof_and_we_still_read() {
         let addr = listener.local_addr().unwrap();
         let server = ringport::spawn(async move {
             let (s, _) = listener.accept().await.unwrap();
-            let mut s = s;
+            let s = s;
             let (res, got) = s.read_to_end(Vec::new()).await.into_parts();
             res.unwrap();
             // Our read side ended; we can still write back.
             s.write_all(b"reply".as_slice()).await.0.unwrap();
             got
         });
-        let mut client = TcpStream::connect(addr).await.unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
         client.write_all(vec![7u8; 100_000]).await.0.unwrap();
         client.shutdown(Shutdown::Write).await.unwrap();
         let err = client.shutdown(Shutdown::Write).await.unwrap_err();
@@ -291,7 +290,7 @@ fn split_halves_read_and_write_from_two_tasks() {
     util::run(async {
         let addr = echo_server();
         let stream = TcpStream::connect(addr).await.unwrap();
-        let (mut rd, mut wr) = stream.into_split();
+        let (rd, wr) = stream.into_split();
         let writer = ringport::spawn(async move {
             for i in 0..100u8 {
                 wr.write_all(vec![i; 1000]).await.0.unwrap();
@@ -335,7 +334,7 @@ fn send_file_moves_a_file_region_to_a_socket() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let reader = ringport::spawn(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
+            let (s, _) = listener.accept().await.unwrap();
             s.read_to_end(Vec::new()).await.into_parts()
         });
         let client = TcpStream::connect(addr).await.unwrap();

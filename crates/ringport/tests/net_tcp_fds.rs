@@ -59,7 +59,7 @@ fn a_cancelled_accept_closes_connections_it_was_handed_late() {
         let addr = listener.local_addr().unwrap();
         for round in 0..20 {
             let l = listener.clone();
-            let mut acceptor = ringport::spawn(async move {
+            let acceptor = ringport::spawn(async move {
                 if round % 2 == 0 {
                     let _ = l.accept().await;
                 } else {

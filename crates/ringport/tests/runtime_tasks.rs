@@ -59,7 +59,7 @@ fn abort_drops_the_task_at_its_await_point() {
         }
         let dropped = Rc::new(Cell::new(false));
         let flag = SetOnDrop(dropped.clone());
-        let mut h = ringport::spawn(async move {
+        let h = ringport::spawn(async move {
             let _flag = flag;
             ringport::time::sleep(Duration::from_secs(3600)).await;
         });
@@ -70,7 +70,7 @@ fn abort_drops_the_task_at_its_await_point() {
         ringport::yield_now().await;
         assert!(dropped.get(), "the aborted task's future was dropped");
 
-        let mut done = ringport::spawn(async { 3 });
+        let done = ringport::spawn(async { 3 });
         ringport::time::sleep(Duration::from_millis(1)).await;
         done.abort(); // already finished: abort changes nothing
         assert_eq!(done.await.unwrap(), 3);
@@ -204,7 +204,7 @@ fn a_cancelled_blocking_job_that_never_started_does_not_run() {
     rt.block_on(async {
         let first = ringport::spawn_blocking(|| std::thread::sleep(Duration::from_millis(50)));
         let r = ran.clone();
-        let mut queued = ringport::spawn_blocking(move || r.fetch_add(1, Ordering::SeqCst));
+        let queued = ringport::spawn_blocking(move || r.fetch_add(1, Ordering::SeqCst));
         queued.abort();
         assert!(queued.await.unwrap_err().is_cancelled());
         first.await.unwrap();

@@ -2,7 +2,6 @@
 
 mod util;
 
-use ringport::io::{AsyncReadExt, AsyncWriteExt};
 use ringport::process::{Command, Stdio};
 use ringport::signal::{self, SignalKind};
 use std::os::unix::process::ExitStatusExt;
@@ -75,8 +74,8 @@ fn piped_stdin_to_a_child_and_back() {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let mut stdout = child.stdout.take().unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
         let data: Vec<u8> = (0..300_000u32).map(|i| (i % 255) as u8).collect();
         let expected = data.clone();
         let writer = ringport::spawn(async move {

@@ -1,7 +1,6 @@
 //! The access log: lines queued by the server's response hook, written to stderr by one task
 //! through the ring, so logging never blocks the loop.
 
-use ringport::io::AsyncWriteExt;
 use ringport_http::Exchange;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -46,7 +45,7 @@ impl AccessLog {
 
     /// The writer task: batches whatever is queued into one write to stderr.
     pub async fn run(self) {
-        let mut stderr = ringport::stdio::stderr();
+        let stderr = ringport::stdio::stderr();
         while let Some(batch) = self.next_batch().await {
             if stderr.write_all(batch).await.0.is_err() {
                 return; // stderr is gone; lines pile up to the cap and are dropped

@@ -28,11 +28,11 @@ mod timer;
 
 pub use timer::{RingportSleep, RingportTimer};
 
-use crate::{Compat, CompatIo, PollIo};
+use crate::{Compat, PollIo};
 use hyper::rt::{Executor, Read, ReadBufCursor, Write};
-use ringport::io::SocketReadiness;
+use ringport::io::{OwnedRead, OwnedWrite, SocketReadiness};
 use std::future::Future;
-use std::io::{self, IoSlice};
+use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -60,96 +60,32 @@ where
     }
 }
 
-impl<S: CompatIo> Read for Compat<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        mut buf: ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        // `put_slice` copies into the unfilled part: nothing is zero-filled first.
-        let res = self.get_mut().poll_read_with(cx, |avail| {
-            let n = avail.len().min(buf.remaining());
-            buf.put_slice(&avail[..n]);
-            n
-        });
-        ready!(res)?;
-        Poll::Ready(Ok(()))
-    }
+/// `rt::Read` for an adapter `$ty<S>` over its inherent `poll_read_uninit`.
+macro_rules! impl_read {
+    ($ty:ident, S: $($bound:tt)+) => {
+        impl<S: $($bound)+> Read for $ty<S> {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                mut buf: ReadBufCursor<'_>,
+            ) -> Poll<io::Result<()>> {
+                // SAFETY: the adapter writes only initialised bytes into the unfilled part
+                // (copied with no zero-fill first, or written by the kernel).
+                let n = ready!(self.get_mut().poll_read_uninit(cx, unsafe { buf.as_mut() }))?;
+                // SAFETY: `poll_read_uninit` initialised the first `n` bytes of the unfilled
+                // part.
+                unsafe { buf.advance(n) };
+                Poll::Ready(Ok(()))
+            }
+        }
+    };
 }
 
-impl<S: CompatIo> Write for Compat<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write(cx, buf)
-    }
+// Vectored writes: hyper hands over its head and body buffers as they are, and they are
+// copied once, into `Compat`'s buffer (instead of hyper flattening them first), or sent with
+// one `sendmsg` by `PollIo`.
+impl_read!(Compat, S: OwnedRead + OwnedWrite);
+impl_write!(Write, poll_shutdown, Compat, vectored: true, S: OwnedRead + OwnedWrite);
 
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write_vectored(cx, bufs)
-    }
-
-    /// Yes: hyper then hands over its head and body buffers as they are, and they are copied
-    /// once, into the adapter's buffer (instead of hyper flattening them first).
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_shutdown(cx)
-    }
-}
-
-impl<S: SocketReadiness> Read for PollIo<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        mut buf: ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        // SAFETY: the kernel writes only initialised bytes into the unfilled part, and we
-        // advance by exactly the `n` it reported.
-        let n = ready!(self.get_mut().poll_read_uninit(cx, unsafe { buf.as_mut() }))?;
-        // SAFETY: `try_recv` initialised the first `n` bytes of the unfilled part.
-        unsafe { buf.advance(n) };
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<S: SocketReadiness> Write for PollIo<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_shutdown(cx)
-    }
-}
+impl_read!(PollIo, S: SocketReadiness);
+impl_write!(Write, poll_shutdown, PollIo, vectored: true, S: SocketReadiness);

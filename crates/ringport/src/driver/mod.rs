@@ -18,7 +18,7 @@
 //!   operation's memory. The runtime calls it before freeing anything.
 //! - `info()`: which backend, with which kernel features, and why (see [`BackendInfo`]).
 //!
-//! The portable code calls the one switch below ([`Driver`]); backend code lives only in
+//! The portable code calls the one switch below (`Driver`); backend code lives only in
 //! `driver/<backend>/`.
 
 pub mod cancel;

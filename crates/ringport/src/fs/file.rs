@@ -190,6 +190,24 @@ impl File {
         super::statx(target, 0, libc::STATX_BASIC_STATS | libc::STATX_BTIME).await
     }
 
+    /// Sets the permission bits, exactly (`fchmod`, on the blocking pool: there is no ring
+    /// operation for it). Acting on the open file, not a path, it cannot be redirected to
+    /// another file by a rename or a symbolic link.
+    pub async fn set_permissions(&self, perm: std::fs::Permissions) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let fd = std::os::fd::AsFd::as_fd(&self.fd).try_clone_to_owned()?;
+        let mode = perm.mode() & 0o7777;
+        crate::spawn_blocking(move || {
+            // SAFETY: fchmod on an fd this closure owns; the result is checked.
+            let rc = unsafe { libc::fchmod(fd.as_raw_fd(), mode) };
+            if rc < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        })
+        .await?
+    }
+
     /// The alignment `O_DIRECT` needs here, as `(memory, offset and length)`: from the device
     /// through `statx` (Linux 6.1+), else 4096, which every device accepts.
     pub async fn direct_io_alignment(&self) -> io::Result<(u32, u32)> {

@@ -66,6 +66,27 @@ impl Metadata {
         (self.stat.stx_dev_major, self.stat.stx_dev_minor)
     }
 
+    /// The owner's user id.
+    pub fn uid(&self) -> u32 {
+        self.stat.stx_uid
+    }
+
+    /// The owning group's id.
+    pub fn gid(&self) -> u32 {
+        self.stat.stx_gid
+    }
+
+    /// Bytes of storage allocated to the file (`st_blocks` × 512): less than
+    /// [`len`](Self::len) when it has holes.
+    pub fn allocated(&self) -> u64 {
+        self.stat.stx_blocks.saturating_mul(512)
+    }
+
+    /// The device a device file stands for, as `(major, minor)`.
+    pub fn rdev(&self) -> (u32, u32) {
+        (self.stat.stx_rdev_major, self.stat.stx_rdev_minor)
+    }
+
     /// Number of hard links.
     pub fn nlink(&self) -> u32 {
         self.stat.stx_nlink

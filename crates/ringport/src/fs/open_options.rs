@@ -203,12 +203,11 @@ impl OpenOptions {
         let (done, _) = Op::new(op).await;
         let fd = done.result.map_err(|e| {
             if self.direct && e.raw_os_error() == Some(libc::EINVAL) {
+                // The caller names the path (as std's errors do not); no OS text in
+                // parentheses, which a caller stripping "(os error N)" would cut in half.
                 io::Error::new(
-                    e.kind(),
-                    format!(
-                        "{}: O_DIRECT is not supported by this file system ({e})",
-                        path.display()
-                    ),
+                    io::ErrorKind::InvalidInput,
+                    "O_DIRECT is not supported by this file system",
                 )
             } else {
                 e

@@ -1,26 +1,31 @@
-//! Stream operations as nameable, `'static` futures, and the readiness calls of sockets.
+//! Owned operations: stream reads, writes and shutdowns whose futures hold the stream's fd and
+//! the buffer, not a borrow of the stream.
 //!
-//! `stream.read(buf).await` borrows the stream for as long as its future lives, and that
-//! future's type has no name. A poll-style adapter (futures-io, tokio::io, hyper's `rt`) must
-//! keep one read and one write in flight across calls, in fields of its own, without a box per
-//! operation. The futures here hold a handle on the fd (not a borrow of the stream), so they
-//! can be stored, polled from any later call, and dropped at any point: dropping one in flight
-//! cancels it and parks its buffer in the driver, as for every operation.
+//! [`AsyncRead::read`](super::AsyncRead::read) borrows the stream, so a layer above it (an
+//! encryption layer, a poll-style adapter) cannot keep that read in flight past the call that
+//! started it: when the caller's future is dropped the read is cancelled, and bytes the kernel
+//! had already received go with it. [`OwnedRead::read_owned`] returns a `'static`, `Unpin`
+//! future instead. The layer stores it in itself and polls it again on its next call, so a
+//! caller's future dropped at any await point loses nothing. No allocation: the future is the
+//! operation itself ([`ReadOp`], [`WriteOp`], [`ShutdownOp`]).
+//!
+//! Sockets also have [`SocketReadiness`], the other way to serve a poll-style caller: a
+//! readiness wait ([`ReadyOp`], also `'static` and `Unpin`) and calls that never block, which
+//! read into and write from the caller's own slice.
 //!
 //! ```
-//! use ringport::buf::BufResult;
-//! use ringport::io::{ReadOp, StreamOps};
-//! use ringport::net::UnixStream;
-//!
+//! use ringport::io::{OwnedRead, OwnedWrite};
+//! use ringport::net::{TcpListener, TcpStream};
 //! ringport::run(async {
-//!     let (a, b) = UnixStream::pair()?;
-//!     // The operation can live in a struct field; it needs no borrow of `b`.
-//!     let pending: ReadOp<Vec<u8>> = b.read_op(Vec::with_capacity(16));
-//!     let BufResult(res, _) = a.write_op(b"ping".to_vec()).await;
-//!     res?;
-//!     let BufResult(res, buf) = pending.await;
-//!     assert_eq!(&buf[..res?], b"ping");
-//!     Ok::<_, std::io::Error>(())
+//!     let listener = TcpListener::bind("127.0.0.1:0")?;
+//!     let client = TcpStream::connect(listener.local_addr()?).await?;
+//!     let (server, _) = listener.accept().await?;
+//!     // Started here, kept in a struct, polled later: the stream is not borrowed meanwhile.
+//!     let read = server.read_owned(vec![0u8; 16]);
+//!     client.write_owned(b"ping".as_slice()).await.0?;
+//!     let (n, buf) = read.await.into_parts();
+//!     assert_eq!(&buf[..n?], b"ping");
+//!     std::io::Result::Ok(())
 //! })
 //! .unwrap();
 //! ```
@@ -29,37 +34,200 @@ use super::FdStream;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::op::{poll, read, recv, send, shutdown, write};
 use crate::driver::Op;
+use std::fmt;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
-use std::net::Shutdown;
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// The position argument that means "no position": streams have none.
-const STREAM: u64 = u64::MAX;
+/// A stream whose reads can run as owned operations: the future holds the fd and the buffer,
+/// not a borrow of the stream, so a layer above can keep it in flight across its own callers'
+/// futures, and a caller's future dropped meanwhile loses no received byte.
+pub trait OwnedRead {
+    /// The future of one read: `'static` and `Unpin`, so it can be stored and polled later.
+    type ReadFuture<B: IoBufMut>: Future<Output = BufResult<usize, B>> + Unpin + 'static;
 
-/// Streams whose reads, writes and write shutdown start as owned, nameable operations.
-///
-/// The returned futures are `Unpin + 'static` and hold no borrow of the stream: store them,
-/// poll them from later calls, drop them at any point (a drop in flight cancels). They are
-/// tied to the runtime of the thread that created them and must be polled there.
-///
-/// # Panics
-///
-/// Each method panics outside a ringport runtime.
-pub trait StreamOps {
-    /// A read of up to the buffer's capacity, into the start of the buffer; `Ok(0)` at end
-    /// of stream.
-    fn read_op<B: IoBufMut>(&self, buf: B) -> ReadOp<B>;
-
-    /// A write of some of the buffer's initialised bytes.
-    fn write_op<B: IoBuf>(&self, buf: B) -> WriteOp<B>;
-
-    /// Shuts down writing: the peer reads end of stream after the bytes already written.
-    fn shutdown_write_op(&self) -> ShutdownOp;
+    /// Starts a read of up to the buffer's capacity (submitted when first polled); `Ok(0)` at
+    /// end of stream. Dropping the future in flight cancels it, as for any op.
+    fn read_owned<B: IoBufMut>(&self, buf: B) -> Self::ReadFuture<B>;
 }
+
+/// A stream whose writes and write-side shutdown can run as owned operations.
+pub trait OwnedWrite {
+    /// The future of one write: `'static` and `Unpin`.
+    type WriteFuture<B: IoBuf>: Future<Output = BufResult<usize, B>> + Unpin + 'static;
+    /// The future of a write-side shutdown: `'static` and `Unpin`.
+    type ShutdownFuture: Future<Output = io::Result<()>> + Unpin + 'static;
+
+    /// Starts a write of some of the buffer's initialised bytes.
+    fn write_owned<B: IoBuf>(&self, buf: B) -> Self::WriteFuture<B>;
+
+    /// Starts shutting the writing side down (a socket's `shutdown(SHUT_WR)`; nothing for a
+    /// pipe, which ends when its writer is dropped). It does not record the shutdown in the
+    /// stream, so `TcpStream::shutdown(Write)` afterwards is not refused as a repeat.
+    fn shutdown_write_owned(&self) -> Self::ShutdownFuture;
+}
+
+/// An owned read on a stream fd: `RECV` on sockets, `READ` on anything else.
+pub struct ReadOp<B: IoBufMut>(ReadKind<B>);
+
+enum ReadKind<B: IoBufMut> {
+    Recv(Op<recv::Recv<B>>),
+    Read(Op<read::Read<B>>),
+}
+
+/// An owned write on a stream fd: `SEND` (`MSG_NOSIGNAL`) on sockets, `WRITE` on anything else.
+pub struct WriteOp<B: IoBuf>(WriteKind<B>);
+
+enum WriteKind<B: IoBuf> {
+    Send(Op<send::Send<B>>),
+    Write(Op<write::Write<B>>),
+}
+
+/// An owned write-side shutdown: `SHUTDOWN(SHUT_WR)` on sockets, done at once otherwise.
+pub struct ShutdownOp(Option<Op<shutdown::Shutdown>>);
+
+impl FdStream {
+    pub(crate) fn read_op<B: IoBufMut>(&self, buf: B) -> ReadOp<B> {
+        let fd = self.fd().clone();
+        ReadOp(if self.is_socket() {
+            ReadKind::Recv(Op::new(recv::Recv { fd, buf }))
+        } else {
+            ReadKind::Read(Op::new(read::Read {
+                fd,
+                buf,
+                offset: super::fd_stream::STREAM,
+            }))
+        })
+    }
+
+    pub(crate) fn write_op<B: IoBuf>(&self, buf: B) -> WriteOp<B> {
+        let fd = self.fd().clone();
+        WriteOp(if self.is_socket() {
+            WriteKind::Send(Op::new(send::Send { fd, buf }))
+        } else {
+            WriteKind::Write(Op::new(write::Write {
+                fd,
+                buf,
+                offset: super::fd_stream::STREAM,
+            }))
+        })
+    }
+
+    pub(crate) fn shutdown_write_op(&self, half_close: bool) -> ShutdownOp {
+        ShutdownOp(half_close.then(|| {
+            Op::new(shutdown::Shutdown {
+                fd: self.fd().clone(),
+                how: libc::SHUT_WR,
+            })
+        }))
+    }
+}
+
+impl<B: IoBufMut> Future for ReadOp<B> {
+    type Output = BufResult<usize, B>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Poll::Ready(match &mut self.get_mut().0 {
+            ReadKind::Recv(op) => {
+                let (done, op) = std::task::ready!(Pin::new(op).poll(cx));
+                match done.result {
+                    Ok(n) => BufResult(Ok(n as usize), op.into_buf(n)),
+                    Err(e) => BufResult(Err(e), op.buf),
+                }
+            }
+            ReadKind::Read(op) => {
+                let (done, op) = std::task::ready!(Pin::new(op).poll(cx));
+                match done.result {
+                    Ok(n) => BufResult(Ok(n as usize), op.into_buf(n)),
+                    Err(e) => BufResult(Err(e), op.buf),
+                }
+            }
+        })
+    }
+}
+
+impl<B: IoBuf> Future for WriteOp<B> {
+    type Output = BufResult<usize, B>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Poll::Ready(match &mut self.get_mut().0 {
+            WriteKind::Send(op) => {
+                let (done, op) = std::task::ready!(Pin::new(op).poll(cx));
+                BufResult(done.result.map(|n| n as usize), op.buf)
+            }
+            WriteKind::Write(op) => {
+                let (done, op) = std::task::ready!(Pin::new(op).poll(cx));
+                BufResult(done.result.map(|n| n as usize), op.buf)
+            }
+        })
+    }
+}
+
+impl Future for ShutdownOp {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().0 {
+            Some(op) => Pin::new(op).poll(cx).map(|(done, _)| done.result.map(drop)),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl<B: IoBufMut> fmt::Debug for ReadOp<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReadOp")
+    }
+}
+
+impl<B: IoBuf> fmt::Debug for WriteOp<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WriteOp")
+    }
+}
+
+impl fmt::Debug for ShutdownOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ShutdownOp")
+    }
+}
+
+/// Implements [`OwnedRead`] for types whose `inner` field is an `FdStream`.
+macro_rules! impl_owned_read {
+    ($($ty:ty),* $(,)?) => {$(
+        impl $crate::io::OwnedRead for $ty {
+            type ReadFuture<B: $crate::buf::IoBufMut> = $crate::io::ReadOp<B>;
+
+            fn read_owned<B: $crate::buf::IoBufMut>(&self, buf: B) -> $crate::io::ReadOp<B> {
+                self.inner.read_op(buf)
+            }
+        }
+    )*};
+}
+pub(crate) use impl_owned_read;
+
+/// Implements [`OwnedWrite`] for types whose `inner` field is an `FdStream`; `half_close`
+/// says whether the shutdown is a socket's `SHUT_WR` (as in `impl_write_trait!`).
+macro_rules! impl_owned_write {
+    ($($ty:ty => half_close: $half:expr),* $(,)?) => {$(
+        impl $crate::io::OwnedWrite for $ty {
+            type WriteFuture<B: $crate::buf::IoBuf> = $crate::io::WriteOp<B>;
+            type ShutdownFuture = $crate::io::ShutdownOp;
+
+            fn write_owned<B: $crate::buf::IoBuf>(&self, buf: B) -> $crate::io::WriteOp<B> {
+                self.inner.write_op(buf)
+            }
+
+            fn shutdown_write_owned(&self) -> $crate::io::ShutdownOp {
+                self.inner.shutdown_write_op($half)
+            }
+        }
+    )*};
+}
+pub(crate) use impl_owned_write;
 
 /// What a readiness wait waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,15 +238,37 @@ pub enum Interest {
     Writable,
 }
 
-/// Sockets, driven by readiness: a wait that ends when the socket is ready, and calls that
+/// Sockets driven by readiness: a wait that ends when the socket is ready, and calls that
 /// never block (`MSG_DONTWAIT`; the socket itself stays in blocking mode).
 ///
-/// This is the other way to give poll-style traits their bytes: no copy through a buffer of
-/// the adapter's own, at the cost of a system call per read and per write outside the loop's
-/// batched submission. A call that finds nothing to do fails with `WouldBlock`; wait with
-/// [`ready_op`](Self::ready_op) and try again.
-pub trait SocketReadiness: StreamOps {
+/// The kernel reads into and writes from the caller's slice, so a poll-style adapter needs no
+/// buffer of its own and copies nothing, at the cost of a system call per read and per write
+/// outside the loop's batched submission. A call that finds nothing to do fails with
+/// `WouldBlock`: wait with [`ready_op`](Self::ready_op) and try again.
+///
+/// ```
+/// use ringport::io::{Interest, SocketReadiness};
+/// use ringport::net::UnixStream;
+/// use std::mem::MaybeUninit;
+///
+/// ringport::run(async {
+///     let (a, b) = UnixStream::pair()?;
+///     let mut buf = [MaybeUninit::<u8>::uninit(); 16];
+///     assert_eq!(b.try_recv(&mut buf).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+///     a.try_send(b"ping")?;
+///     b.ready_op(Interest::Readable).await?; // the wait can be stored and polled later too
+///     assert_eq!(b.try_recv(&mut buf)?, 4);
+///     Ok::<_, std::io::Error>(())
+/// })
+/// .unwrap();
+/// ```
+///
+/// # Panics
+///
+/// [`ready_op`](Self::ready_op) panics outside a ringport runtime.
+pub trait SocketReadiness: OwnedRead + OwnedWrite {
     /// Waits until the socket is ready for `interest` (`POLL_ADD`; the poll backend's epoll).
+    /// Dropping the future in flight cancels the wait.
     fn ready_op(&self, interest: Interest) -> ReadyOp;
 
     /// Receives into `buf` without blocking; returns how many bytes were written into it
@@ -92,150 +282,27 @@ pub trait SocketReadiness: StreamOps {
     fn try_send_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
 }
 
-enum ReadKind<B: IoBufMut> {
-    Recv(Op<recv::Recv<B>>),
-    Read(Op<read::Read<B>>),
-}
-
-/// The future of [`StreamOps::read_op`].
-#[must_use = "an operation does nothing unless polled"]
-pub struct ReadOp<B: IoBufMut>(ReadKind<B>);
-
-impl<B: IoBufMut> Future for ReadOp<B> {
-    type Output = BufResult<usize, B>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (done, buf) = match &mut self.0 {
-            ReadKind::Recv(op) => {
-                let (done, op) = std::task::ready!(Pin::new(op).poll(cx));
-                match done.result {
-                    Ok(n) => return Poll::Ready(BufResult(Ok(n as usize), op.into_buf(n))),
-                    Err(e) => (e, op.buf),
-                }
-            }
-            ReadKind::Read(op) => {
-                let (done, op) = std::task::ready!(Pin::new(op).poll(cx));
-                match done.result {
-                    Ok(n) => return Poll::Ready(BufResult(Ok(n as usize), op.into_buf(n))),
-                    Err(e) => (e, op.buf),
-                }
-            }
-        };
-        Poll::Ready(BufResult(Err(done), buf))
-    }
-}
-
-enum WriteKind<B: IoBuf> {
-    Send(Op<send::Send<B>>),
-    Write(Op<write::Write<B>>),
-}
-
-/// The future of [`StreamOps::write_op`].
-#[must_use = "an operation does nothing unless polled"]
-pub struct WriteOp<B: IoBuf>(WriteKind<B>);
-
-impl<B: IoBuf> Future for WriteOp<B> {
-    type Output = BufResult<usize, B>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (res, buf) = match &mut self.0 {
-            WriteKind::Send(op) => {
-                let (done, op) = std::task::ready!(Pin::new(op).poll(cx));
-                (done.result, op.buf)
-            }
-            WriteKind::Write(op) => {
-                let (done, op) = std::task::ready!(Pin::new(op).poll(cx));
-                (done.result, op.buf)
-            }
-        };
-        Poll::Ready(BufResult(res.map(|n| n as usize), buf))
-    }
-}
-
-/// The future of [`StreamOps::shutdown_write_op`].
-#[must_use = "an operation does nothing unless polled"]
-pub struct ShutdownOp(Result<Op<shutdown::Shutdown>, Option<io::Error>>);
-
-impl ShutdownOp {
-    /// A shutdown refused before any system call (the direction was already shut down).
-    pub(crate) fn failed(e: io::Error) -> ShutdownOp {
-        ShutdownOp(Err(Some(e)))
-    }
-}
-
-impl Future for ShutdownOp {
-    type Output = io::Result<()>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.0 {
-            Ok(op) => Pin::new(op).poll(cx).map(|(done, _)| done.result.map(drop)),
-            Err(e) => Poll::Ready(Err(e.take().expect("ShutdownOp polled after it completed"))),
-        }
-    }
-}
-
-/// The future of [`SocketReadiness::ready_op`].
+/// The future of [`SocketReadiness::ready_op`]: `'static` and `Unpin`.
 #[must_use = "an operation does nothing unless polled"]
 pub struct ReadyOp(Op<poll::PollAdd>);
 
 impl Future for ReadyOp {
     type Output = io::Result<()>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0)
             .poll(cx)
             .map(|(done, _)| done.result.map(drop))
     }
 }
 
-macro_rules! debug_op {
-    ($($name:ident $(<$b:ident: $bound:path>)?),*) => {$(
-        impl$(<$b: $bound>)? std::fmt::Debug for $name$(<$b>)? {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.debug_struct(stringify!($name)).finish_non_exhaustive()
-            }
-        }
-    )*};
+impl fmt::Debug for ReadyOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReadyOp")
+    }
 }
-debug_op!(ReadOp<B: IoBufMut>, WriteOp<B: IoBuf>, ShutdownOp, ReadyOp);
 
 impl FdStream {
-    pub(crate) fn read_op<B: IoBufMut>(&self, buf: B) -> ReadOp<B> {
-        let fd = self.fd().clone();
-        ReadOp(if self.is_socket() {
-            ReadKind::Recv(Op::new(recv::Recv { fd, buf }))
-        } else {
-            ReadKind::Read(Op::new(read::Read {
-                fd,
-                buf,
-                offset: STREAM,
-            }))
-        })
-    }
-
-    pub(crate) fn write_op<B: IoBuf>(&self, buf: B) -> WriteOp<B> {
-        let fd = self.fd().clone();
-        WriteOp(if self.is_socket() {
-            WriteKind::Send(Op::new(send::Send { fd, buf }))
-        } else {
-            WriteKind::Write(Op::new(write::Write {
-                fd,
-                buf,
-                offset: STREAM,
-            }))
-        })
-    }
-
-    pub(crate) fn shutdown_op(&self, how: Shutdown) -> ShutdownOp {
-        let how = match how {
-            Shutdown::Read => libc::SHUT_RD,
-            Shutdown::Write => libc::SHUT_WR,
-            Shutdown::Both => libc::SHUT_RDWR,
-        };
-        let fd = self.fd().clone();
-        ShutdownOp(Ok(Op::new(shutdown::Shutdown { fd, how })))
-    }
-
     pub(crate) fn ready_op(&self, interest: Interest) -> ReadyOp {
         let events = match interest {
             Interest::Readable => libc::POLLIN,
@@ -291,24 +358,10 @@ fn retry(mut call: impl FnMut() -> isize) -> io::Result<usize> {
     }
 }
 
-/// Implements [`StreamOps`] and [`SocketReadiness`] for socket streams whose `inner` field
-/// is an `FdStream`.
-macro_rules! impl_socket_ops {
+/// Implements [`SocketReadiness`] for socket streams whose `inner` field is an `FdStream`
+/// (they must have [`OwnedRead`] and [`OwnedWrite`] too).
+macro_rules! impl_socket_readiness {
     ($($ty:ty),* $(,)?) => {$(
-        impl $crate::io::StreamOps for $ty {
-            fn read_op<B: $crate::buf::IoBufMut>(&self, buf: B) -> $crate::io::ReadOp<B> {
-                self.inner.read_op(buf)
-            }
-
-            fn write_op<B: $crate::buf::IoBuf>(&self, buf: B) -> $crate::io::WriteOp<B> {
-                self.inner.write_op(buf)
-            }
-
-            fn shutdown_write_op(&self) -> $crate::io::ShutdownOp {
-                self.shutdown_write_op_inner()
-            }
-        }
-
         impl $crate::io::SocketReadiness for $ty {
             fn ready_op(&self, interest: $crate::io::Interest) -> $crate::io::ReadyOp {
                 self.inner.ready_op(interest)
@@ -328,4 +381,4 @@ macro_rules! impl_socket_ops {
         }
     )*};
 }
-pub(crate) use impl_socket_ops;
+pub(crate) use impl_socket_readiness;

@@ -7,7 +7,8 @@ use crate::driver::fd::SharedFd;
 use crate::driver::op::{accept, splice};
 use crate::driver::{MultiOp, Op};
 use crate::fs::File;
-use crate::io::{impl_read_trait, impl_socket_ops, impl_stream_traits, impl_write_trait, FdStream};
+use crate::io::{impl_owned_read, impl_owned_write, impl_socket_readiness};
+use crate::io::{impl_read_trait, impl_stream_traits, impl_write_trait, FdStream};
 use socket2::{Domain, SockAddr, Type};
 use std::cell::Cell;
 use std::fmt;
@@ -216,7 +217,55 @@ impl TcpIncoming<'_> {
 }
 
 /// A TCP connection. Reads and writes take `&self`, so one task can read while another
-/// writes (share it with `Rc`, or split it with [`into_split`](Self::into_split)).
+/// writes: share it with `Rc` (a runtime's tasks share its thread), or split it with
+/// [`into_split`](Self::into_split).
+///
+/// The looping helpers work on a shared stream too, two ways: `read_exact`, `read_to_end`
+/// and `write_all` are inherent methods on `&self` (no trait to import), and `&TcpStream`
+/// implements [`AsyncRead`] and [`AsyncWrite`] as std's `&TcpStream` implements `Read` and
+/// `Write`, so generic code (and every `*Ext` helper) takes `&mut &TcpStream`. The traits
+/// keep `&mut self`, which stateful streams (TLS, adapters) need.
+///
+/// ```
+/// use ringport::buf::BufResult;
+/// use ringport::io::{AsyncWrite, AsyncWriteExt};
+/// use ringport::net::{TcpListener, TcpStream};
+/// use std::rc::Rc;
+///
+/// ringport::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let addr = listener.local_addr()?;
+///     let echo = ringport::spawn(async move {
+///         let (s, _) = listener.accept().await?;
+///         let BufResult(res, buf) = s.read_to_end(Vec::new()).await;
+///         res?;
+///         s.write_all(buf).await.0
+///     });
+///
+///     let stream = Rc::new(TcpStream::connect(addr).await?);
+///     // One task waits for the whole answer while another writes.
+///     let reader = stream.clone();
+///     let read = ringport::spawn(async move { reader.read_exact(vec![0u8; 10]).await.into_parts() });
+///     let writer = stream.clone();
+///     let write = ringport::spawn(async move {
+///         writer.write_all(b"hello".as_slice()).await.0?;
+///         // The trait's helpers through `&TcpStream`, as generic code calls them.
+///         let mut w: &TcpStream = &writer;
+///         AsyncWriteExt::write_all(&mut w, b"world".as_slice()).await.0?;
+///         AsyncWrite::shutdown_write(&mut w).await
+///     });
+///     write.await??;
+///     let (res, buf) = read.await?;
+///     res?;
+///     assert_eq!(buf, b"helloworld");
+///     echo.await??;
+///     std::io::Result::Ok(())
+/// })
+/// .unwrap();
+/// ```
+///
+/// [`AsyncRead`]: crate::io::AsyncRead
+/// [`AsyncWrite`]: crate::io::AsyncWrite
 pub struct TcpStream {
     inner: FdStream,
     shut: Cell<(bool, bool)>,
@@ -326,20 +375,6 @@ impl TcpStream {
         self.shutdown(Shutdown::Write).await
     }
 
-    /// [`StreamOps::shutdown_write_op`](crate::io::StreamOps::shutdown_write_op): the write
-    /// side counts as shut down from this call on.
-    fn shutdown_write_op_inner(&self) -> crate::io::ShutdownOp {
-        let (r, w) = self.shut.get();
-        if w {
-            return crate::io::ShutdownOp::failed(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "this direction of the connection is already shut down",
-            ));
-        }
-        self.shut.set((r, true));
-        self.inner.shutdown_op(Shutdown::Write)
-    }
-
     /// Sends `len` bytes of `file` from `offset` with `SPLICE` through a pipe: the bytes never
     /// enter user space. Returns the bytes sent, fewer when the file ends first.
     pub async fn send_file(&self, file: &File, offset: u64, len: u64) -> io::Result<u64> {
@@ -443,9 +478,11 @@ impl OwnedWriteHalf {
 }
 
 impl_stream_traits!(TcpStream);
-impl_socket_ops!(TcpStream);
 impl_read_trait!(OwnedReadHalf);
 impl_write_trait!(OwnedWriteHalf => half_close: true);
+impl_owned_read!(TcpStream, OwnedReadHalf);
+impl_owned_write!(TcpStream => half_close: true, OwnedWriteHalf => half_close: true);
+impl_socket_readiness!(TcpStream);
 
 /// How much one splice moves through the pipe at most.
 const SPLICE_CHUNK: u32 = 1 << 20;

@@ -3,7 +3,8 @@
 use super::{accept_fd, connect_fd, new_socket, sock};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::fd::SharedFd;
-use crate::io::{impl_socket_ops, impl_stream_traits, FdStream};
+use crate::io::{impl_owned_read, impl_owned_write, impl_socket_readiness};
+use crate::io::{impl_stream_traits, FdStream};
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::fmt;
 use std::io;
@@ -168,10 +169,6 @@ impl UnixStream {
         self.inner.shutdown(Shutdown::Write).await
     }
 
-    fn shutdown_write_op_inner(&self) -> crate::io::ShutdownOp {
-        self.inner.shutdown_op(Shutdown::Write)
-    }
-
     /// Receives into a buffer the kernel picks from `ring` only when data arrives, so a
     /// pending receive holds no buffer. `None` at end of stream.
     pub async fn recv_buf(
@@ -204,7 +201,9 @@ impl AsRawFd for UnixStream {
 }
 
 impl_stream_traits!(UnixStream);
-impl_socket_ops!(UnixStream);
+impl_owned_read!(UnixStream);
+impl_owned_write!(UnixStream => half_close: true);
+impl_socket_readiness!(UnixStream);
 
 /// A Unix-domain datagram socket.
 pub struct UnixDatagram {

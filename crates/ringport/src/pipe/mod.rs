@@ -92,6 +92,8 @@ impl Receiver {
 
 crate::io::impl_read_trait!(Receiver);
 crate::io::impl_write_trait!(Sender => half_close: false);
+crate::io::impl_owned_read!(Receiver);
+crate::io::impl_owned_write!(Sender => half_close: false);
 
 impl AsRawFd for Sender {
     fn as_raw_fd(&self) -> RawFd {

@@ -3,7 +3,6 @@
 use crate::driver::fd::SharedFd;
 use crate::driver::op::poll;
 use crate::driver::Op;
-use crate::io::AsyncReadExt;
 use crate::pipe::{Receiver, Sender};
 use std::ffi::OsStr;
 use std::fmt;
@@ -281,7 +280,7 @@ impl Child {
     }
 }
 
-async fn drain(mut r: Receiver) -> io::Result<Vec<u8>> {
+async fn drain(r: Receiver) -> io::Result<Vec<u8>> {
     let (res, buf) = r.read_to_end(Vec::new()).await.into_parts();
     res.map(|_| buf)
 }

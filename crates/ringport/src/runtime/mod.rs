@@ -222,6 +222,19 @@ impl Wake for MainWake {
     }
 }
 
+/// The backend of the runtime running on this thread, or `None` outside one.
+///
+/// ```
+/// assert_eq!(ringport::runtime::current_backend(), None);
+/// let rt = ringport::Runtime::builder().backend(ringport::Backend::Poll).build().unwrap();
+/// rt.block_on(async {
+///     assert_eq!(ringport::runtime::current_backend(), Some(ringport::Backend::Poll));
+/// });
+/// ```
+pub fn current_backend() -> Option<Backend> {
+    crate::driver::Handle::try_current().map(|h| h.backend())
+}
+
 /// Starts a runtime on this thread with the default settings and runs `future` to the end.
 ///
 /// ```

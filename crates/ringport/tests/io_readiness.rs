@@ -1,11 +1,10 @@
-//! `StreamOps` and `SocketReadiness`: operations stored in a struct field and polled across
-//! calls, a dropped one losing nothing it had not taken, readiness waits and calls that never
-//! block, and the write shutdown.
+//! `SocketReadiness`: readiness waits and calls that never block; a dropped owned read takes
+//! nothing with it.
 
 mod util;
 
 use ringport::buf::BufResult;
-use ringport::io::{Interest, ReadOp, SocketReadiness, StreamOps};
+use ringport::io::{Interest, OwnedRead, OwnedWrite, SocketReadiness};
 use ringport::net::{TcpListener, TcpStream, UnixStream};
 use std::future::{poll_fn, Future};
 use std::io;
@@ -20,30 +19,6 @@ async fn tcp_pair() -> (TcpStream, TcpStream) {
     let client = ringport::spawn(async move { TcpStream::connect(addr).await.unwrap() });
     let (server, _) = listener.accept().await.unwrap();
     (client.await.unwrap(), server)
-}
-
-#[test]
-fn a_stored_read_op_is_polled_from_later_calls() {
-    util::run(async {
-        let (a, b) = UnixStream::pair().unwrap();
-        struct Holder {
-            op: Option<ReadOp<Vec<u8>>>,
-        }
-        let mut h = Holder { op: None };
-        // First call: start the op, see it pending, return (as a poll_read would).
-        let first = poll_fn(|cx| {
-            let op =
-                h.op.get_or_insert_with(|| b.read_op(Vec::with_capacity(64)));
-            Poll::Ready(Pin::new(op).poll(cx).is_pending())
-        })
-        .await;
-        assert!(first, "an op is never complete on its first poll");
-        let BufResult(res, _) = a.write_op(b"hello".to_vec()).await;
-        assert_eq!(res.unwrap(), 5);
-        // A later call finds the same op and its bytes.
-        let BufResult(res, buf) = h.op.take().unwrap().await;
-        assert_eq!(&buf[..res.unwrap()], b"hello");
-    });
 }
 
 #[test]
@@ -76,34 +51,42 @@ fn readiness_wait_then_calls_that_never_block() {
 }
 
 #[test]
-fn shutdown_write_op_ends_the_stream_once() {
-    util::run(async {
-        let (a, b) = tcp_pair().await;
-        a.shutdown_write_op().await.unwrap();
-        let BufResult(res, _) = b.read_op(Vec::with_capacity(8)).await;
-        assert_eq!(res.unwrap(), 0, "the peer reads end of stream");
-        let again = a.shutdown_write_op().await.unwrap_err();
-        assert_eq!(again.kind(), io::ErrorKind::NotConnected);
-        // Writing after the shutdown is refused by the kernel (EPIPE).
-        let BufResult(res, _) = a.write_op(b"late".to_vec()).await;
-        assert!(res.is_err());
-    });
-}
-
-#[test]
 fn a_dropped_read_op_cancels_and_the_stream_still_works() {
     util::run(async {
         let (a, b) = UnixStream::pair().unwrap();
         for _ in 0..100 {
-            let mut op = b.read_op(vec![0u8; 32]);
+            let mut op = b.read_owned(vec![0u8; 32]);
             let pending = poll_fn(|cx| Poll::Ready(Pin::new(&mut op).poll(cx).is_pending())).await;
             assert!(pending);
             drop(op);
         }
         // Cancelled reads took nothing: a fresh one gets the bytes.
-        let BufResult(res, _) = a.write_op(b"after".to_vec()).await;
+        let BufResult(res, _) = a.write_owned(b"after".to_vec()).await;
         res.unwrap();
-        let BufResult(res, buf) = b.read_op(Vec::with_capacity(32)).await;
-        assert_eq!(&buf[..res.unwrap()], b"after");
+        let BufResult(res, buf) = b.read_owned(vec![7u8; 32]).await;
+        assert_eq!(res.unwrap(), 5);
+        // The read rule: a read of n bytes at the start leaves exactly n initialised.
+        assert_eq!(buf, b"after");
+    });
+}
+
+#[test]
+fn dropped_readiness_waits_leave_the_bytes_to_the_next_call() {
+    util::run(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        for _ in 0..100 {
+            let mut wait = b.ready_op(Interest::Readable);
+            let pending =
+                poll_fn(|cx| Poll::Ready(Pin::new(&mut wait).poll(cx).is_pending())).await;
+            assert!(pending, "nothing was sent yet");
+        }
+        a.try_send(b"late").unwrap();
+        b.ready_op(Interest::Readable).await.unwrap();
+        let mut buf = [MaybeUninit::<u8>::uninit(); 8];
+        assert_eq!(b.try_recv(&mut buf).unwrap(), 4);
+        // A write shutdown through the owned op reads as end of stream after the bytes.
+        a.shutdown_write_owned().await.unwrap();
+        b.ready_op(Interest::Readable).await.unwrap();
+        assert_eq!(b.try_recv(&mut buf).unwrap(), 0);
     });
 }
