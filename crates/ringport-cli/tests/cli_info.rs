@@ -52,7 +52,7 @@ fn a_bad_backend_name_fails_with_a_clear_line() {
     assert!(!out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("expected `uring`, `poll` or `auto`"),
+        text.contains("expected `uring`, `poll`, `iocp` or `auto`"),
         "{text}"
     );
 }

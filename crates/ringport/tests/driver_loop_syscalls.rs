@@ -1,5 +1,6 @@
 //! Invariant 4: no blocking syscall on a loop thread. A file workload runs under `strace -f`;
 //! between two markers the loop thread may enter the kernel only through `io_uring_enter`.
+#![cfg(unix)] // Unix-only: see the Windows notes in ARCHITECTURE.md
 
 mod util;
 

@@ -1,6 +1,8 @@
 //! `SocketReadiness`: readiness waits and calls that never block; a dropped owned read takes
 //! nothing with it.
 
+#![cfg(unix)] // SocketReadiness, like OwnedRead/OwnedWrite, is not on the IOCP backend yet
+
 mod util;
 
 use ringport::buf::BufResult;

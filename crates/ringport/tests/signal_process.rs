@@ -1,4 +1,5 @@
 //! Signals through a signalfd on the ring, and child processes waited for through a pidfd.
+#![cfg(unix)] // Unix-only: see the Windows notes in ARCHITECTURE.md
 
 mod util;
 

@@ -5,6 +5,8 @@ use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::fd::SharedFd;
 use crate::driver::op::{close, fallocate, fsync, read, statx, write};
 use crate::driver::Op;
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
@@ -199,7 +201,7 @@ impl File {
         let mode = perm.mode() & 0o7777;
         crate::spawn_blocking(move || {
             // SAFETY: fchmod on an fd this closure owns; the result is checked.
-            let rc = unsafe { libc::fchmod(fd.as_raw_fd(), mode) };
+            let rc = unsafe { libc::fchmod(fd.as_raw_fd(), mode as ::libc::mode_t) };
             if rc < 0 {
                 return Err(io::Error::last_os_error());
             }

@@ -1,5 +1,7 @@
 //! `Metadata`: what `statx` says about a file.
 
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use std::fmt;
 use std::fs::Permissions;
 use std::io;

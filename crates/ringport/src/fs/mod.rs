@@ -1,5 +1,7 @@
 //! Files and the file system, every call an operation on the ring.
 
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 mod file;
 mod metadata;
 mod open_options;

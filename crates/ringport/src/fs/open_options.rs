@@ -3,6 +3,8 @@
 use super::{cstring, File};
 use crate::driver::fd::SharedFd;
 use crate::driver::{op::open::OpenAt, Op};
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use std::io;
 use std::path::Path;
 

@@ -34,6 +34,8 @@ use super::FdStream;
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::op::{poll, read, recv, send, shutdown, write};
 use crate::driver::Op;
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use std::fmt;
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -337,12 +339,16 @@ impl FdStream {
         let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
         // `IoSlice` is ABI-compatible with `iovec` on Unix; the kernel only reads through it.
         msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
-        msg.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
+        msg.msg_iovlen = bufs.len().min(MAX_IOVECS) as _;
         let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
         // SAFETY: the header names only the borrowed slices, valid for the call.
         retry(|| unsafe { libc::sendmsg(self.as_raw_fd(), &msg, flags) })
     }
 }
+
+/// The most buffers one `sendmsg` takes (`IOV_MAX`: 1024 on Linux, macOS and FreeBSD); a
+/// longer list is a short write.
+const MAX_IOVECS: usize = 1024;
 
 /// A non-blocking call, retried on EINTR.
 fn retry(mut call: impl FnMut() -> isize) -> io::Result<usize> {

@@ -9,6 +9,8 @@ use crate::driver::{MultiOp, Op};
 use crate::fs::File;
 use crate::io::{impl_owned_read, impl_owned_write, impl_socket_readiness};
 use crate::io::{impl_read_trait, impl_stream_traits, impl_write_trait, FdStream};
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use socket2::{Domain, SockAddr, Type};
 use std::cell::Cell;
 use std::fmt;

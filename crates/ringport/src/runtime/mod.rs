@@ -226,9 +226,9 @@ impl Wake for MainWake {
 ///
 /// ```
 /// assert_eq!(ringport::runtime::current_backend(), None);
-/// let rt = ringport::Runtime::builder().backend(ringport::Backend::Poll).build().unwrap();
+/// let rt = ringport::Runtime::new().unwrap();
 /// rt.block_on(async {
-///     assert_eq!(ringport::runtime::current_backend(), Some(ringport::Backend::Poll));
+///     assert_eq!(ringport::runtime::current_backend(), Some(rt.backend()));
 /// });
 /// ```
 pub fn current_backend() -> Option<Backend> {

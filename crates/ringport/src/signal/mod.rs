@@ -9,6 +9,8 @@
 use crate::driver::fd::SharedFd;
 use crate::driver::op::read;
 use crate::driver::Op;
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use std::fmt;
 use std::io;
 

@@ -1,12 +1,16 @@
 //! Reading `strace -f -y` output: which thread made which call, and whether it touched a file.
 
-/// `1234 name(args...` or `1234 <... name resumed>...`: the thread id, the syscall name and the
-/// whole line.
+/// `1234 name(args...`: the thread id, the syscall name and the whole line. A call another
+/// thread interrupted is printed twice, `name(args <unfinished ...>` then `<... name
+/// resumed>) = result`: only the first (which holds the arguments) is a call, so the second
+/// gives `None` (counting it would count a marker twice).
 pub fn parse(line: &str) -> Option<(u32, &str, &str)> {
     let (tid, rest) = line.split_once(' ')?;
     let tid = tid.parse().ok()?;
     let rest = rest.trim_start();
-    let rest = rest.strip_prefix("<... ").unwrap_or(rest);
+    if rest.starts_with("<... ") {
+        return None;
+    }
     let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
     Some((tid, &rest[..end], line))
 }
