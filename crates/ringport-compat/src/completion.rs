@@ -49,6 +49,8 @@ struct Reader<R> {
     pos: usize,
     op: Option<R>,
     capacity: usize,
+    /// A read ended the stream while a flush was waiting; the next call reports it.
+    held_eof: bool,
 }
 
 /// The write side: bytes accepted (`buf`), the write in flight with the other buffer, the
@@ -65,6 +67,8 @@ struct Writer<S, W, D> {
     direct: Option<TryWrite<S>>,
     /// The last direct write found the stream full: queue until a queued write finishes.
     full: bool,
+    /// The last `poll_flush` returned `Pending`.
+    flush_waiting: bool,
 }
 
 /// A non-blocking vectored write: `WouldBlock` when the stream is full.
@@ -97,6 +101,7 @@ impl<S: OwnedRead + OwnedWrite> Compat<S> {
                 pos: 0,
                 op: None,
                 capacity: read.max(1),
+                held_eof: false,
             },
             wr: Writer {
                 buf: Vec::new(),
@@ -107,6 +112,7 @@ impl<S: OwnedRead + OwnedWrite> Compat<S> {
                 shutdown: Shutdown::Open,
                 direct: None,
                 full: false,
+                flush_waiting: false,
             },
         }
     }
@@ -154,6 +160,13 @@ impl<S: OwnedRead + OwnedWrite> Compat<S> {
                 rd.buf = Some(buf);
                 rd.pos = 0;
                 match res {
+                    // The end of the stream, in the same turn as the completion a waiting
+                    // flush needs: let the flush finish first (crate docs, "End of stream").
+                    Ok(0) if self.wr.flush_waiting => {
+                        rd.held_eof = true;
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
                     Ok(_) => break,
                     Err(e) => {
                         if let Some(buf) = &mut rd.buf {
@@ -163,7 +176,8 @@ impl<S: OwnedRead + OwnedWrite> Compat<S> {
                     }
                 }
             }
-            if rd.buf.as_ref().is_some_and(|b| rd.pos < b.len()) {
+            if std::mem::take(&mut rd.held_eof) || rd.buf.as_ref().is_some_and(|b| rd.pos < b.len())
+            {
                 break;
             }
             let mut buf = rd
@@ -269,14 +283,12 @@ impl<S: OwnedRead + OwnedWrite> Compat<S> {
 
     /// Waits until the kernel has taken every accepted byte; reports a write's error.
     pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if let Err(e) = self.progress(cx) {
-            return Poll::Ready(Err(e));
+        let res = self.progress(cx);
+        self.wr.flush_waiting = res.is_ok() && self.has_pending_write();
+        if self.wr.flush_waiting {
+            return Poll::Pending;
         }
-        if self.has_pending_write() {
-            Poll::Pending
-        } else {
-            Poll::Ready(Ok(()))
-        }
+        Poll::Ready(res)
     }
 
     /// Flushes, then shuts the writing side down (once; later calls return `Ok`).

@@ -40,6 +40,17 @@
 //! submission) for the copy and, under hyper, a second wake of the connection's task per
 //! response. The `compat` case of `ringport-bench` measured both (BENCHMARKS.md).
 //!
+//! # End of stream while a flush waits
+//!
+//! When the peer's end of stream arrives in the same loop turn as the completion of the write
+//! that a `Pending` `poll_flush` (or `poll_shutdown`) is waiting for, the next read returns
+//! `Pending` once, waking its task at once, and reports the end on the call after. The caller's
+//! flush then completes first. hyper's http1 dispatcher polls its read before its flush: a
+//! client that closes as soon as it has the whole response would otherwise look like one gone
+//! mid-message, and the connection would end with `IncompleteMessage` instead of `Ok` (on the
+//! poll backend, about half of such connections did). A reader that never flushes loses one
+//! wake-up, nothing else.
+//!
 //! # Choosing
 //!
 //! `hyper::HyperIo` (feature `hyper`) names the default for hyper, chosen by the `compat` case of

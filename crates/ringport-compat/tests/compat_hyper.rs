@@ -1,6 +1,7 @@
 //! hyper's runtime pieces on ringport: `RingportTimer` drives hyper's header-read timeout
 //! (a slowloris connection is closed), resets re-arm the same sleep, and a sleep refuses to
-//! be polled off its loop.
+//! be polled off its loop. hyper's connections end cleanly through every adapter when the
+//! client closes right after the response.
 
 mod util;
 
@@ -12,7 +13,9 @@ use hyper::service::service_fn;
 use ringport::buf::BufResult;
 use ringport::io::{OwnedRead, OwnedWrite};
 use ringport_compat::hyper::{HyperIo, RingportSleep, RingportTimer};
+use ringport_compat::{Compat, PollIo};
 use std::convert::Infallible;
+use std::io::{Read as _, Write as _};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -90,4 +93,64 @@ fn a_sleep_polled_off_its_loop_panics() {
         .or_else(|| err.downcast_ref::<&str>().copied())
         .unwrap_or("");
     assert!(msg.contains("off the loop thread"), "panic: {msg}");
+}
+
+/// hyper's http1 server through each adapter, against a client on another thread (blocking
+/// std sockets) that closes each connection as soon as it has read the response: every
+/// connection must end `Ok`. hyper polls its read before its flush, so an end of stream that
+/// arrives in the same loop turn as the write completion its flush waits for would look like a
+/// client gone mid-message (`IncompleteMessage`) unless the adapter lets the flush finish first.
+#[test]
+fn connections_end_cleanly_when_the_client_closes_after_the_response() {
+    const N: usize = 300;
+    for mode in ["Compat", "Compat, direct writes", "PollIo"] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let server = std::thread::spawn(move || {
+            util::run(async move {
+                let listener = ringport::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                let mut errors = Vec::new();
+                for _ in 0..N {
+                    let (tcp, _) = listener.accept().await.unwrap();
+                    let svc = service_fn(|_req| async {
+                        Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(
+                            b"hi",
+                        ))))
+                    });
+                    let http = http1::Builder::new();
+                    let res = match mode {
+                        "Compat" => http.serve_connection(Compat::new(tcp), svc).await,
+                        "PollIo" => http.serve_connection(PollIo::new(tcp), svc).await,
+                        _ => {
+                            let io = Compat::new(tcp).direct_writes(true);
+                            http.serve_connection(io, svc).await
+                        }
+                    };
+                    if let Err(e) = res {
+                        errors.push(format!("{e:?}"));
+                    }
+                }
+                errors
+            })
+        });
+        let addr = rx.recv().unwrap();
+        for _ in 0..N {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let (mut got, mut buf) = (Vec::new(), [0u8; 512]);
+            while !got.ends_with(b"\r\n\r\nhi") {
+                let n = s.read(&mut buf).unwrap();
+                assert!(n > 0, "{mode}: the server closed before the response ended");
+                got.extend_from_slice(&buf[..n]);
+            }
+            // Dropped here: closed right after the response.
+        }
+        let errors = server.join().unwrap();
+        assert!(
+            errors.is_empty(),
+            "{mode}: {} of {N} connections ended with an error, the first: {}",
+            errors.len(),
+            errors[0]
+        );
+    }
 }

@@ -198,3 +198,35 @@ fn a_direct_write_leaves_nothing_buffered_and_a_queued_one_waits_for_flush() {
         }
     });
 }
+
+/// The end of the stream held back for a waiting flush (crate docs) still arrives when the
+/// caller never flushes again: one call returns `Pending`, the next the end.
+#[test]
+fn end_of_stream_reaches_a_reader_that_left_its_flush_waiting() {
+    use futures_util::AsyncReadExt;
+    use std::pin::Pin;
+    util::run(async {
+        let (a, b) = util::tcp_pair().await;
+        let mut io = queued(a);
+        let waiting = poll_fn(|cx| {
+            let mut io = Pin::new(&mut io);
+            assert!(matches!(
+                io.as_mut().poll_write(cx, b"bye"),
+                Poll::Ready(Ok(3))
+            ));
+            // The write was only queued (submitted with the turn): the flush must wait.
+            Poll::Ready(io.poll_flush(cx).is_pending())
+        })
+        .await;
+        assert!(
+            waiting,
+            "a queued write cannot be done before the turn ends"
+        );
+        let BufResult(res, buf) = b.read_owned(Vec::with_capacity(16)).await;
+        assert_eq!(&buf[..res.unwrap()], b"bye");
+        drop(b);
+        let mut rest = Vec::new();
+        let got = ringport::time::timeout(Duration::from_secs(5), io.read_to_end(&mut rest)).await;
+        assert_eq!(got.expect("the end of stream arrived").unwrap(), 0);
+    });
+}
