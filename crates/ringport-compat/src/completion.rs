@@ -176,8 +176,8 @@ impl<S: OwnedRead + OwnedWrite> Compat<S> {
                     }
                 }
             }
-            if std::mem::take(&mut rd.held_eof) || rd.buf.as_ref().is_some_and(|b| rd.pos < b.len())
-            {
+            let held = std::mem::take(&mut rd.held_eof);
+            if held || rd.buf.as_ref().is_some_and(|b| rd.pos < b.len()) {
                 break;
             }
             let mut buf = rd

@@ -1,5 +1,7 @@
 //! futures-io's `AsyncRead`, `AsyncBufRead` and `AsyncWrite` for every adapter.
 
+#[cfg(feature = "tls")]
+use crate::TlsCompat;
 use crate::{Compat, PollIo};
 use futures_io::{AsyncBufRead, AsyncRead, AsyncWrite};
 use ringport::io::{OwnedRead, OwnedWrite, SocketReadiness};
@@ -32,3 +34,10 @@ impl_write!(AsyncWrite, poll_close, Compat, S: OwnedRead + OwnedWrite);
 
 impl_read!(PollIo, S: SocketReadiness);
 impl_write!(AsyncWrite, poll_close, PollIo, S: SocketReadiness);
+
+#[cfg(feature = "tls")]
+impl_read!(TlsCompat, S: OwnedRead + OwnedWrite);
+#[cfg(feature = "tls")]
+impl_buf_read!(AsyncBufRead, TlsCompat, S: OwnedRead + OwnedWrite);
+#[cfg(feature = "tls")]
+impl_write!(AsyncWrite, poll_close, TlsCompat, S: OwnedRead + OwnedWrite);

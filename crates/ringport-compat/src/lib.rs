@@ -2,10 +2,10 @@
 //!
 //! ringport's own traits hand the kernel a buffer and get it back with the result. The
 //! ecosystem's traits (`futures_io::AsyncRead`, `tokio::io::AsyncRead`, `hyper::rt::Read`)
-//! lend a slice for one `poll` call instead. Two adapters bridge the gap:
+//! lend a slice for one `poll` call instead. Three adapters bridge the gap:
 //!
 //! - [`Compat`]: completion mode, for any stream with owned reads and writes
-//!   ([`OwnedRead`](ringport::io::OwnedRead) + [`OwnedWrite`](ringport::io::OwnedWrite): every
+//!   ([`OwnedRead`] + [`OwnedWrite`]: every
 //!   ringport socket stream). The in-flight read and write live **in the adapter**, as the
 //!   stream's own `'static` op futures with buffers the adapter owns, so a
 //!   `poll_read` that returned `Pending` and is never polled again (a dropped future, a lost
@@ -15,6 +15,10 @@
 //! - [`PollIo`]: readiness mode, for sockets. The kernel reads and writes the caller's slice
 //!   directly (`recv`/`send` with `MSG_DONTWAIT`; a `POLL_ADD` wait when they would block):
 //!   no copy, one system call per read and per write.
+//! - `TlsCompat` (feature `tls`): the same faces over a `ringport_tls::TlsStream`, which is
+//!   poll-style at its core: the receive and send in flight live in the TLS stream, and
+//!   plaintext is copied once, from rustls's buffer into the caller's. hyper over TLS is
+//!   `TlsCompat::new(acceptor.accept(tcp).await?)`.
 //!
 //! # Writes in completion mode: accepted, copied, reported later
 //!
@@ -49,14 +53,14 @@
 //! client that closes as soon as it has the whole response would otherwise look like one gone
 //! mid-message, and the connection would end with `IncompleteMessage` instead of `Ok` (on the
 //! poll backend, about half of such connections did). A reader that never flushes loses one
-//! wake-up, nothing else.
+//! wake-up, nothing else. `TlsCompat` does the same with the TLS stream's flush.
 //!
 //! # Choosing
 //!
 //! `hyper::HyperIo` (feature `hyper`) names the default for hyper, chosen by the `compat` case of
 //! `ringport-bench` (see BENCHMARKS.md). [`PollIo`] needs a socket; [`Compat`] works over
 //! any stream with owned operations, including one of your own that implements
-//! [`OwnedRead`](ringport::io::OwnedRead) and [`OwnedWrite`](ringport::io::OwnedWrite) with
+//! [`OwnedRead`] and [`OwnedWrite`] with
 //! nameable futures.
 //!
 //! ```no_run
@@ -155,11 +159,15 @@ mod readiness;
 mod futures;
 #[cfg(feature = "hyper")]
 pub mod hyper;
+#[cfg(feature = "tls")]
+mod tls;
 #[cfg(feature = "tokio-io")]
 mod tokio;
 
 pub use completion::{Compat, DEFAULT_READ_CAPACITY, DEFAULT_WRITE_LIMIT};
 pub use readiness::PollIo;
+#[cfg(feature = "tls")]
+pub use tls::TlsCompat;
 
 /// `.compat()` and `.poll_io()` on ringport streams.
 pub trait CompatExt: Sized {

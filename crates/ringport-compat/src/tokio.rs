@@ -1,5 +1,7 @@
 //! tokio's `AsyncRead`, `AsyncBufRead` and `AsyncWrite` for every adapter.
 
+#[cfg(feature = "tls")]
+use crate::TlsCompat;
 use crate::{Compat, PollIo};
 use ringport::io::{OwnedRead, OwnedWrite, SocketReadiness};
 use std::io;
@@ -36,3 +38,10 @@ impl_write!(AsyncWrite, poll_shutdown, Compat, vectored: true, S: OwnedRead + Ow
 
 impl_read!(PollIo, S: SocketReadiness);
 impl_write!(AsyncWrite, poll_shutdown, PollIo, vectored: true, S: SocketReadiness);
+
+#[cfg(feature = "tls")]
+impl_read!(TlsCompat, S: OwnedRead + OwnedWrite);
+#[cfg(feature = "tls")]
+impl_buf_read!(AsyncBufRead, TlsCompat, S: OwnedRead + OwnedWrite);
+#[cfg(feature = "tls")]
+impl_write!(AsyncWrite, poll_shutdown, TlsCompat, vectored: false, S: OwnedRead + OwnedWrite);

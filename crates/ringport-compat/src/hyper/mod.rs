@@ -28,6 +28,8 @@ mod timer;
 
 pub use timer::{RingportSleep, RingportTimer};
 
+#[cfg(feature = "tls")]
+use crate::TlsCompat;
 use crate::{Compat, PollIo};
 use hyper::rt::{Executor, Read, ReadBufCursor, Write};
 use ringport::io::{OwnedRead, OwnedWrite, SocketReadiness};
@@ -83,9 +85,15 @@ macro_rules! impl_read {
 
 // Vectored writes: hyper hands over its head and body buffers as they are, and they are
 // copied once, into `Compat`'s buffer (instead of hyper flattening them first), or sent with
-// one `sendmsg` by `PollIo`.
+// one `sendmsg` by `PollIo`. Not for TLS: `TlsStream` encrypts one slice per call, so hyper's
+// flattening makes one record (and one send) of a response instead of two.
 impl_read!(Compat, S: OwnedRead + OwnedWrite);
 impl_write!(Write, poll_shutdown, Compat, vectored: true, S: OwnedRead + OwnedWrite);
 
 impl_read!(PollIo, S: SocketReadiness);
 impl_write!(Write, poll_shutdown, PollIo, vectored: true, S: SocketReadiness);
+
+#[cfg(feature = "tls")]
+impl_read!(TlsCompat, S: OwnedRead + OwnedWrite);
+#[cfg(feature = "tls")]
+impl_write!(Write, poll_shutdown, TlsCompat, vectored: false, S: OwnedRead + OwnedWrite);

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different subset of these helpers
 
 pub mod alloc;
+pub mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
