@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The plaintext body every server answers `GET /` with.
-const BODY: &str = "Hello, World!";
+pub(crate) const BODY: &str = "Hello, World!";
 const HELLO_SERVERS: [&str; 3] = ["ringport", "hyper", "nginx"];
 /// `nginx`: defaults (no `open_file_cache`); `nginx-ofc`: with `open_file_cache`.
 const FILE_SERVERS: [&str; 3] = ["ringport", "nginx", "nginx-ofc"];
@@ -86,7 +86,7 @@ impl Opts {
 }
 
 #[derive(Clone)]
-struct Run {
+pub(crate) struct Run {
     /// Complete responses and bytes received (partial responses included), as `wrk` counted.
     requests: f64,
     bytes: f64,
@@ -100,11 +100,11 @@ struct Run {
     load_cpu: f64,
     load_wall: f64,
     load_delay: f64,
-    p50_us: f64,
-    p99_us: f64,
+    pub(crate) p50_us: f64,
+    pub(crate) p99_us: f64,
     /// The whole server process (tree), from `wait4`.
     srv_total: f64,
-    backend: String,
+    pub(crate) backend: String,
     /// The most threads the server had during the measured run (the harness's control
     /// thread in ringport's worker not counted), and how many of them were io_uring's
     /// kernel workers (`iou-wrk-*`).
@@ -116,14 +116,14 @@ struct Run {
 }
 
 impl Run {
-    fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.requests / self.secs
     }
     /// Megabytes (10^6 bytes) per second.
     fn mbps(&self) -> f64 {
         self.bytes / self.secs / 1e6
     }
-    fn us_per_req(&self) -> f64 {
+    pub(crate) fn us_per_req(&self) -> f64 {
         self.srv_cpu * 1e6 / self.requests
     }
     fn us_per_mb(&self) -> f64 {
@@ -132,17 +132,17 @@ impl Run {
     fn handoffs_per_req(&self) -> Option<f64> {
         self.handoffs.map(|h| h / self.requests)
     }
-    fn contended(&self) -> bool {
+    pub(crate) fn contended(&self) -> bool {
         self.others0.max(self.load_delay) > CONTENDED * self.secs
     }
-    fn star(&self) -> &'static str {
+    pub(crate) fn star(&self) -> &'static str {
         if self.contended() {
             "*"
         } else {
             ""
         }
     }
-    fn cpu_cells(&self) -> [String; 2] {
+    pub(crate) fn cpu_cells(&self) -> [String; 2] {
         [
             format!(
                 "{:.0} % / {:.0} %",
@@ -160,22 +160,22 @@ impl Run {
 
 /// What one load takes: the URL path, connections, `wrk --timeout`, and the check of the
 /// response made before the load.
-struct Load<'a> {
-    path: &'a str,
-    conns: usize,
-    timeout_s: u64,
-    expect: Expect,
+pub(crate) struct Load<'a> {
+    pub path: &'a str,
+    pub conns: usize,
+    pub timeout_s: u64,
+    pub expect: Expect,
 }
 
 #[derive(Clone, Copy)]
-enum Expect {
+pub(crate) enum Expect {
     Body(&'static str),
     Length(u64),
 }
 
 /// Every run of every server for one load, interleaved, with one extra run for a server whose
 /// runs were all contended; then each server's median clean run.
-fn runs_of(
+pub(crate) fn runs_of(
     case: &str,
     servers: &[&str],
     load: &Load<'_>,
@@ -232,7 +232,7 @@ fn runs_of(
 }
 
 /// A check of ringport against a peer, with no verdict on a contended run.
-fn check(
+pub(crate) fn check(
     what: String,
     ours: Option<&Run>,
     peer: Option<&Run>,
@@ -258,7 +258,7 @@ fn check(
 }
 
 /// Versions and paths every note uses.
-struct Ctx {
+pub(crate) struct Ctx {
     /// The directory served (the files of `http-file`).
     root: PathBuf,
     /// The Lua script that makes `wrk` print its `RESULT` line.
@@ -266,7 +266,7 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn new() -> Result<Ctx, String> {
+    pub(crate) fn new() -> Result<Ctx, String> {
         let dir = crate::data_dir();
         let root = dir.join("http");
         std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
@@ -288,7 +288,7 @@ done = function(summary, latency, requests)
 end
 "#;
 
-fn versions() -> (String, String) {
+pub(crate) fn versions() -> (String, String) {
     let out = |cmd: &str, arg: &str| {
         Command::new(cmd)
             .arg(arg)
@@ -437,7 +437,7 @@ pub fn run_hello(opts: &Opts) -> Result<Section, String> {
     })
 }
 
-fn contention_note() -> String {
+pub(crate) fn contention_note() -> String {
     format!(
         "Contention guard: \"others on CPU 0\" is the time CPU 0 was busy (user, nice, system, \
          irq, softirq and steal in `/proc/stat`) over the measured run less the server's own \
@@ -456,7 +456,8 @@ fn contention_note() -> String {
     )
 }
 
-const SERVER_CPU_NOTE: &str = "Server CPU µs per request = the server's CPU time over the \
+pub(crate) const SERVER_CPU_NOTE: &str =
+    "Server CPU µs per request = the server's CPU time over the \
     measured wrk run ÷ requests completed in it. The parent reads user + system time from \
     `/proc/PID/stat` of every process of the server (the worker; nginx's master and its \
     worker, found through `/proc/PID/task/*/children`) just before starting wrk and just \
@@ -1378,6 +1379,7 @@ pub fn server(args: &Args) -> Result<(), String> {
     match engine.as_str() {
         "ringport" => ringport_server(l, port, root),
         "hyper" => hyper_server(l, port),
+        other if crate::compat::ENGINES.contains(&other) => crate::compat::server(other, l, port),
         other => Err(format!("unknown http engine {other}")),
     }
 }

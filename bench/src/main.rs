@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release -p ringport-bench -- all   # or one or more of: randread roundtrip
 //!                                                 #   timers echo idle http http-file
-//!                                                 #   http-idle poll copy
+//!                                                 #   http-idle poll copy compat
 //!     [--secs S]        randread seconds per run (default 8)
 //!     [--rr-reps N]     randread runs per engine and queue depth (default 3)
 //!     [--reps N]        roundtrip and timers runs per engine (default 3)
@@ -45,6 +45,7 @@
 #![allow(missing_docs)]
 
 mod child;
+mod compat;
 mod copy;
 mod echo;
 mod get;
@@ -142,7 +143,7 @@ pub fn data_dir() -> PathBuf {
 }
 
 /// The cases the parent runs; `all` is every one, in this order.
-const CASES: [&str; 13] = [
+const CASES: [&str; 14] = [
     "all",
     "randread",
     "roundtrip",
@@ -156,11 +157,12 @@ const CASES: [&str; 13] = [
     "copy",
     "tls",
     "get",
+    "compat",
 ];
 
 fn usage() -> String {
     "usage: ringport-bench all|CASE... (randread roundtrip timers echo idle http http-file \
-     http-idle poll copy tls get) [--secs S] [--rr-reps N] [--reps N] [--nops N] [--reads N] \
+     http-idle poll copy tls get compat) [--secs S] [--rr-reps N] [--reps N] [--nops N] [--reads N] \
      [--timers N] [--echo-reps N] [--echo-warmup S] [--echo-secs S] [--echo-conns L] \
      [--echo-engines L] [--idle-reps N] [--idle-conns N] [--http-reps N] [--http-warmup S] \
      [--http-secs S] [--http-conns N] [--file-reps N] [--file-warmup S] [--file-secs S] \
@@ -271,6 +273,10 @@ fn parent(args: &Args, raw: &[String]) -> Result<(), String> {
         for section in get::run(&get::Opts::new(args)?)? {
             doc.add(section);
         }
+    }
+    if wants("compat") {
+        // The `http` case's options: --http-reps, --http-warmup, --http-secs, --http-conns.
+        doc.add(compat::run(&http::Opts::hello(args)?)?);
     }
     if wants("copy") {
         let opts = copy::Opts {

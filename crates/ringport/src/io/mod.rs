@@ -34,9 +34,11 @@ pub use copy::{DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH};
 pub(crate) use fd_stream::FdStream;
 pub use fd_stream::RecvMultishot;
 #[cfg(unix)]
-pub(crate) use owned::{impl_owned_read, impl_owned_write};
+pub(crate) use owned::{impl_owned_read, impl_owned_write, impl_socket_readiness};
 #[cfg(unix)]
-pub use owned::{OwnedRead, OwnedWrite, ReadOp, ShutdownOp, WriteOp};
+pub use owned::{
+    Interest, OwnedRead, OwnedWrite, ReadOp, ReadyOp, ShutdownOp, SocketReadiness, WriteOp,
+};
 #[cfg(unix)]
 pub use progress::{Progress, ProgressRecorder, Snapshot, State};
 

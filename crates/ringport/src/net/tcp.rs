@@ -8,7 +8,7 @@ use crate::driver::fd::SharedFd;
 use crate::driver::op::{accept, poll, splice};
 use crate::driver::{MultiOp, Op};
 use crate::fs::File;
-use crate::io::{impl_owned_read, impl_owned_write};
+use crate::io::{impl_owned_read, impl_owned_write, impl_socket_readiness};
 use crate::io::{impl_read_trait, impl_stream_traits, impl_write_trait, FdStream};
 #[cfg(all(unix, not(target_os = "linux")))]
 use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
@@ -542,6 +542,7 @@ impl_read_trait!(OwnedReadHalf);
 impl_write_trait!(OwnedWriteHalf => half_close: true);
 impl_owned_read!(TcpStream, OwnedReadHalf);
 impl_owned_write!(TcpStream => half_close: true, OwnedWriteHalf => half_close: true);
+impl_socket_readiness!(TcpStream);
 
 /// The smallest chunk `send_file` moves at once (after `POLLOUT` said there is room).
 const MIN_CHUNK: u64 = 4096;

@@ -3,7 +3,8 @@
 use super::{accept_fd, connect_fd, new_socket, sock};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::fd::SharedFd;
-use crate::io::{impl_owned_read, impl_owned_write, impl_stream_traits, FdStream};
+use crate::io::{impl_owned_read, impl_owned_write, impl_socket_readiness};
+use crate::io::{impl_stream_traits, FdStream};
 #[cfg(all(unix, not(target_os = "linux")))]
 use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 #[cfg(target_os = "macos")]
@@ -209,6 +210,7 @@ impl AsRawFd for UnixStream {
 impl_stream_traits!(UnixStream);
 impl_owned_read!(UnixStream);
 impl_owned_write!(UnixStream => half_close: true);
+impl_socket_readiness!(UnixStream);
 
 /// A Unix-domain datagram socket.
 pub struct UnixDatagram {
