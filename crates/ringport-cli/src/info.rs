@@ -1,6 +1,7 @@
 //! `ringport info`: which backend, with which kernel features, and why.
 
 use anyhow::Context as _;
+use ringport::fs::Confinement;
 use ringport::{Backend, BackendInfo, Runtime};
 use std::process::ExitCode;
 
@@ -56,9 +57,16 @@ fn print_text(info: &BackendInfo) {
     println!("backend:     {}", info.backend);
     println!("why:         {}", why(info));
     println!("kernel:      {}", kernel());
+    println!("confinement: {}", confinement(info));
     if info.backend == Backend::Poll {
         println!("operations:  {POLL_OPERATIONS}");
         return;
+    }
+    match info.io_workers {
+        Some((bounded, unbounded)) => println!(
+            "io-wq:       at most {bounded} bounded and {unbounded} unbounded kernel workers per loop"
+        ),
+        None => println!("io-wq:       not capped (the kernel has no IOWQ_MAX_WORKERS)"),
     }
     println!(
         "ring:        {} SQ entries, {} CQ entries",
@@ -74,6 +82,22 @@ fn print_text(info: &BackendInfo) {
             "no (runs on the syscall pool)"
         };
         println!("  {name:<14} {mark}");
+    }
+}
+
+/// How `resolve_beneath` opens (what `ringport serve` keeps paths inside its root with).
+fn confinement(info: &BackendInfo) -> String {
+    let on_ring =
+        info.backend == Backend::Uring && info.opcodes.iter().any(|&(n, ok)| n == "OPENAT2" && ok);
+    if on_ring {
+        return "openat2 RESOLVE_BENEATH, one OPENAT2 operation on the ring".into();
+    }
+    match ringport::fs::confinement() {
+        Confinement::Openat2 => "openat2 RESOLVE_BENEATH, one call on the syscall pool".into(),
+        Confinement::Walk { why } => format!(
+            "a walk one component at a time (O_NOFOLLOW) on the blocking pool: openat2 is \
+             unavailable ({why})"
+        ),
     }
 }
 
@@ -94,10 +118,11 @@ fn to_json(info: &BackendInfo) -> String {
         format!("[{}]", quoted.join(","))
     };
     let head = format!(
-        "\"backend\":\"{}\",\"reason\":{},\"kernel\":{}",
+        "\"backend\":\"{}\",\"reason\":{},\"kernel\":{},\"confinement\":{}",
         info.backend,
         string(why(info)),
-        string(&kernel())
+        string(&kernel()),
+        string(&confinement(info))
     );
     if info.backend == Backend::Poll {
         return format!("{{{head},\"operations\":{}}}", string(POLL_OPERATIONS));
@@ -109,11 +134,13 @@ fn to_json(info: &BackendInfo) -> String {
         .collect();
     format!(
         "{{{head},\"sq_entries\":{},\"cq_entries\":{},\"setup_flags\":{},\"features\":{},\
-         \"opcodes\":{{{}}}}}",
+         \"io_workers\":{},\"opcodes\":{{{}}}}}",
         info.entries.0,
         info.entries.1,
         strs(&info.setup_flags),
         strs(&info.features),
+        info.io_workers
+            .map_or("null".into(), |(b, u)| format!("[{b},{u}]")),
         opcodes.join(",")
     )
 }

@@ -20,12 +20,25 @@ fn info_names_the_backend_and_its_opcodes() {
     match std::env::var("RINGPORT_BACKEND").as_deref() {
         Ok("poll") => {
             assert!(text.contains("backend:     poll"), "{text}");
+            assert!(
+                text.contains("confinement: openat2 RESOLVE_BENEATH, one call on the syscall pool"),
+                "{text}"
+            );
             assert!(text.contains("forced by RINGPORT_BACKEND=poll"), "{text}");
         }
         _ => {
             // Auto or uring: this machine has io_uring.
             assert!(text.contains("backend:     uring"), "{text}");
             assert!(text.contains("READ "), "{text}");
+            assert!(
+                text.contains("confinement: openat2 RESOLVE_BENEATH, one OPENAT2 operation"),
+                "{text}"
+            );
+            let workers = text.lines().find(|l| l.starts_with("io-wq:")).unwrap_or("");
+            assert!(
+                workers.contains("unbounded kernel workers per loop"),
+                "{text}"
+            );
         }
     }
 }
@@ -52,7 +65,7 @@ fn a_bad_backend_name_fails_with_a_clear_line() {
     assert!(!out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("expected `uring`, `poll` or `auto`"),
+        text.contains("expected `uring`, `poll`, `iocp` or `auto`"),
         "{text}"
     );
 }

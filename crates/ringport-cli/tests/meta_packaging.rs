@@ -15,12 +15,13 @@ fn read(rel: &str) -> String {
 }
 
 /// The crates a user gets (the bench is `publish = false`).
-const CRATES: [&str; 5] = [
+const CRATES: [&str; 6] = [
     "ringport",
     "ringport-macros",
     "ringport-cli",
     "ringport-tls",
     "ringport-http",
+    "ringport-compat",
 ];
 
 #[test]

@@ -115,7 +115,12 @@ fn names_main(item: &TokenStream) -> bool {
 type Error = (Span, String);
 
 /// The backends `backend = "..."` may name, with the `ringport::Backend` variant of each.
-const BACKENDS: [(&str, &str); 3] = [("auto", "Auto"), ("uring", "Uring"), ("poll", "Poll")];
+const BACKENDS: [(&str, &str); 4] = [
+    ("auto", "Auto"),
+    ("uring", "Uring"),
+    ("poll", "Poll"),
+    ("iocp", "Iocp"),
+];
 
 /// `backend = "name"`, or nothing: the `Backend` variant to use.
 fn parse_args(args: TokenStream) -> Result<&'static str, Error> {
@@ -139,12 +144,12 @@ fn parse_args(args: TokenStream) -> Result<&'static str, Error> {
         Some((_, variant)) => Ok(variant),
         None => Err((
             value.span(),
-            format!("unknown backend {text}: expected \"auto\", \"uring\" or \"poll\""),
+            format!("unknown backend {text}: expected \"auto\", \"uring\", \"poll\" or \"iocp\""),
         )),
     }
 }
 
-const USAGE: &str = "the only option is `backend = \"auto\" | \"uring\" | \"poll\"`";
+const USAGE: &str = "the only option is `backend = \"auto\" | \"uring\" | \"poll\" | \"iocp\"`";
 
 /// A function split into the parts the expansion keeps.
 struct Function {

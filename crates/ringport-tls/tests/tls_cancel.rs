@@ -152,6 +152,10 @@ async fn connection(pki: Rc<Pki>, seed: u64, len: u64, drops: Rc<Cell<Drops>>) {
         res.unwrap();
         assert_eq!(&buf, b"done");
         tls.shutdown_write().await.unwrap();
+        // Wait for the client's close_notify: dropping the socket before it arrives would
+        // make the client's own close_notify a write to a closed peer (EPIPE).
+        let BufResult(res, _) = tls.read(Vec::with_capacity(16)).await;
+        assert_eq!(res.unwrap(), 0);
     });
 
     let mut rng = Rng::new(seed);

@@ -105,6 +105,8 @@
 //! in flight), with a [`Progress`](io::Progress) any thread can read or cancel.
 //!
 //! ```
+//! # #[cfg(windows)] fn main() {} // not on the IOCP backend yet
+//! # #[cfg(unix)] fn main() {
 //! use ringport::fs::File;
 //! use ringport::io::{copy_with_progress, State};
 //!
@@ -120,6 +122,7 @@
 //!     std::io::Result::Ok(())
 //! })
 //! .unwrap();
+//! # }
 //! ```
 //!
 //! # Cancellation
@@ -184,13 +187,36 @@
 
 pub mod buf;
 pub mod driver;
+#[cfg(unix)]
+pub mod fs;
+#[cfg(windows)]
+#[path = "fs/windows/mod.rs"]
 pub mod fs;
 pub mod io;
+#[cfg(all(unix, not(target_os = "linux")))]
+mod libc_compat;
+#[cfg(unix)]
 pub mod net;
+#[cfg(windows)]
+#[path = "net/windows/mod.rs"]
+pub mod net;
+#[cfg(unix)]
 pub mod pipe;
+#[cfg(windows)]
+#[path = "pipe/windows.rs"]
+pub mod pipe;
+#[cfg(unix)]
+pub mod process;
+#[cfg(windows)]
+#[path = "process/windows.rs"]
 pub mod process;
 pub mod runtime;
+#[cfg(unix)]
 pub mod signal;
+#[cfg(unix)]
+pub mod stdio;
+#[cfg(windows)]
+#[path = "stdio/windows.rs"]
 pub mod stdio;
 pub mod time;
 

@@ -1,6 +1,7 @@
 //! Choosing the backend: per-op fallback for opcodes the kernel lacks, `Auto` falling back to
 //! poll when io_uring cannot be used (a required opcode missing, a seccomp filter as Docker's),
 //! and the reason it gives.
+#![cfg(unix)] // Unix-only: see the Windows notes in ARCHITECTURE.md
 
 mod util;
 

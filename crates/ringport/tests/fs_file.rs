@@ -1,5 +1,6 @@
 //! Files: positional I/O, O_DIRECT + O_DSYNC, exact reads and writes, vectored I/O, sync,
 //! length, metadata, close, and the path operations.
+#![cfg(unix)] // Unix-only: see the Windows notes in ARCHITECTURE.md
 
 mod util;
 

@@ -4,6 +4,8 @@
 //! right when the file ends in a hole. A destination that already holds bytes has none of them
 //! left where the source has a hole.
 
+#![cfg(unix)]
+
 mod util;
 
 use ringport::fs::{File, OpenOptions};

@@ -2,6 +2,7 @@
 //! another thread; the callback at about its interval; `cancel` from another thread ending a
 //! copy promptly with the bytes done; waiting for the end from another thread; dropping a
 //! copy.
+#![cfg(unix)] // Unix-only: see the Windows notes in ARCHITECTURE.md
 
 #[path = "util/copy.rs"]
 mod copy_util;

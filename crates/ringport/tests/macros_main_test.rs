@@ -22,6 +22,7 @@ async fn a_test_may_return_a_result() -> std::io::Result<()> {
     Ok(())
 }
 
+#[cfg(unix)] // Windows has one backend, IOCP
 #[ringport::test(backend = "poll")]
 async fn backend_poll_is_poll() {
     assert_eq!(
@@ -35,6 +36,7 @@ async fn the_automatic_backend_honours_ringport_backend() {
     let want = match std::env::var("RINGPORT_BACKEND").as_deref() {
         Ok("poll") => Some(ringport::Backend::Poll),
         Ok("uring") => Some(ringport::Backend::Uring),
+        Ok("iocp") => Some(ringport::Backend::Iocp),
         _ => None,
     };
     if let Some(want) = want {
@@ -50,7 +52,8 @@ async fn other_attributes_are_kept() {
 }
 
 /// `main` on any function: it starts a runtime, runs the body, and returns its value.
-#[ringport::main(backend = "poll")]
+#[cfg_attr(unix, ringport::main(backend = "poll"))]
+#[cfg_attr(windows, ringport::main(backend = "iocp"))]
 async fn answer() -> u32 {
     let task = ringport::spawn(async { 41 });
     task.await.unwrap() + 1

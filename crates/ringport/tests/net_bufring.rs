@@ -1,5 +1,6 @@
 //! Provided-buffer rings: receives that hold no buffer while idle, multishot receive, and
 //! cancelled receives that hand their buffers back.
+#![cfg(unix)] // Unix-only: see the Windows notes in ARCHITECTURE.md
 
 mod util;
 

@@ -8,7 +8,9 @@ mod util;
 
 use ringport::buf::BufResult;
 use ringport::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use ringport::net::{TcpListener, TcpStream, UnixStream};
+#[cfg(unix)]
+use ringport::net::UnixStream;
+use ringport::net::{TcpListener, TcpStream};
 use std::net::Shutdown;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,6 +53,7 @@ fn an_rc_tcp_stream_reads_in_one_task_while_another_writes() {
     });
 }
 
+#[cfg(unix)]
 #[test]
 fn an_rc_unix_stream_reads_in_one_task_while_another_writes() {
     util::run(async {

@@ -1,6 +1,7 @@
 //! TCP scenarios that count the process's open fds: cancelled connects and accepts leak
 //! none, and an accept loop out of fds (EMFILE) reports it without spinning, then recovers.
 //! The tests here take a lock so they never count each other's fds.
+#![cfg(unix)] // Unix-only: see the Windows notes in ARCHITECTURE.md
 
 mod util;
 

@@ -1,4 +1,5 @@
 //! UDP and Unix-domain sockets: round trips, addresses, path and abstract names.
+#![cfg(unix)] // Unix-only: see the Windows notes in ARCHITECTURE.md
 
 mod util;
 

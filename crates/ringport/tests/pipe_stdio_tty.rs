@@ -1,4 +1,5 @@
 //! Pipes, standard streams and terminals.
+#![cfg(unix)] // Unix-only: see the Windows notes in ARCHITECTURE.md
 
 mod util;
 

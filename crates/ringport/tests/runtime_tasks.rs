@@ -261,7 +261,7 @@ fn the_backend_is_visible() {
     if rt.backend() == ringport::Backend::Uring {
         assert!(info.opcodes.iter().any(|(n, ok)| *n == "READ" && *ok));
         assert!(info.entries.0 >= 256);
-    } else {
+    } else if rt.backend() == ringport::Backend::Poll {
         assert!(
             info.reason.is_some(),
             "a fallback or a forced choice says why"
@@ -279,4 +279,21 @@ fn a_bad_backend_name_is_a_clear_error() {
         Some(ringport::Backend::Uring)
     );
     assert_eq!(ringport::Backend::from_env_value("").unwrap(), None);
+}
+
+#[test]
+fn blocking_jobs_counts_spawn_blocking() {
+    let rt = util::runtime();
+    assert_eq!(rt.blocking_jobs(), 0);
+    rt.block_on(async {
+        for i in 0..3u32 {
+            assert_eq!(
+                ringport::spawn_blocking(move || i * 2).await.unwrap(),
+                i * 2
+            );
+        }
+        // Ring work is not pool work.
+        ringport::time::sleep(Duration::from_millis(1)).await;
+    });
+    assert_eq!(rt.blocking_jobs(), 3);
 }

@@ -170,7 +170,7 @@ fn examine(path: &Path) -> Result<(Kind, Origin, u64), String> {
             .map_err(|e| format!("cannot read the link {}: {}", path.display(), os(&e)))?;
         Kind::Link(target)
     } else {
-        let ifmt = if ft.is_fifo() {
+        let ifmt: libc::mode_t = if ft.is_fifo() {
             libc::S_IFIFO
         } else if ft.is_socket() {
             libc::S_IFSOCK
@@ -180,7 +180,7 @@ fn examine(path: &Path) -> Result<(Kind, Origin, u64), String> {
             libc::S_IFCHR
         };
         Kind::Special {
-            ifmt,
+            ifmt: ifmt as u32,
             rdev: meta.rdev(),
         }
     };
@@ -296,7 +296,8 @@ async fn settle_dir(dir: &MadeDir, umask: u32) -> anyhow::Result<()> {
         .await
         .map_err(fail)?;
     let meta = fd.metadata().await.map_err(fail)?;
-    let inherited = meta.mode() & libc::S_ISGID;
+    let sgid: libc::mode_t = libc::S_ISGID;
+    let inherited = meta.mode() & sgid as u32;
     let mode = dir.origin.final_mode(umask) | inherited;
     fd.set_permissions(std::fs::Permissions::from_mode(mode))
         .await
@@ -316,7 +317,7 @@ async fn special(at: &Path, ifmt: u32, rdev: u64, origin: Origin) -> anyhow::Res
     let mode = ifmt | (origin.create_mode() & 0o777);
     replace(at, "file", move || {
         // SAFETY: mknod with a NUL-terminated path that lives across the call.
-        let rc = unsafe { libc::mknod(path.as_ptr(), mode, rdev) };
+        let rc = unsafe { libc::mknod(path.as_ptr(), mode as libc::mode_t, rdev as libc::dev_t) };
         if rc < 0 {
             return Err(std::io::Error::last_os_error());
         }

@@ -11,7 +11,8 @@ pub const DEFAULT_ALIGNMENT: usize = 4096;
 
 /// A buffer whose address and capacity are multiples of an alignment, as `O_DIRECT` needs.
 ///
-/// The device's own requirement comes from [`File::direct_io_alignment`]; 4096 always works.
+/// The device's own requirement comes from `File::direct_io_alignment` (Linux; Windows
+/// volumes need their sector size, at most 4096 on today's disks); 4096 always works.
 ///
 /// ```
 /// use ringport::buf::AlignedBuf;
@@ -19,8 +20,6 @@ pub const DEFAULT_ALIGNMENT: usize = 4096;
 /// assert_eq!(buf.as_ptr() as usize % 4096, 0);
 /// buf[0] = 7;
 /// ```
-///
-/// [`File::direct_io_alignment`]: crate::fs::File::direct_io_alignment
 pub struct AlignedBuf {
     ptr: NonNull<u8>,
     layout: Layout,

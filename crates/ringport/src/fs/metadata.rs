@@ -1,5 +1,7 @@
 //! `Metadata`: what `statx` says about a file.
 
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use std::fmt;
 use std::fs::Permissions;
 use std::io;
@@ -100,6 +102,12 @@ impl Metadata {
     /// Last modification time.
     pub fn modified(&self) -> io::Result<SystemTime> {
         self.time(libc::STATX_MTIME, self.stat.stx_mtime)
+    }
+
+    /// Last status change (`ctime`): contents, owner, mode or links. A file replaced by
+    /// `rename` keeps its mtime when the writer preserved it; its ctime still moves.
+    pub fn changed(&self) -> io::Result<SystemTime> {
+        self.time(libc::STATX_CTIME, self.stat.stx_ctime)
     }
 
     /// Last access time.

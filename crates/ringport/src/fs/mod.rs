@@ -1,9 +1,13 @@
 //! Files and the file system, every call an operation on the ring.
 
-mod file;
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
+mod beneath;
+pub(crate) mod file;
 mod metadata;
 mod open_options;
 
+pub use beneath::{confinement, Confinement};
 pub use file::File;
 pub use metadata::Metadata;
 pub use open_options::OpenOptions;

@@ -5,6 +5,8 @@
 //! another thread parks on the state word with a futex, so the loop never takes a lock to
 //! report the end.
 
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 mod waker;
 
 pub(crate) use waker::AtomicWaker;

@@ -3,6 +3,8 @@
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::fd::SharedFd;
 use crate::io::FdStream;
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 

@@ -3,6 +3,8 @@
 use crate::driver::fd::SharedFd;
 use crate::driver::op::poll;
 use crate::driver::Op;
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use crate::pipe::{Receiver, Sender};
 use std::ffi::OsStr;
 use std::fmt;

@@ -8,6 +8,10 @@
 //! its source, completes the same slot through the loop.
 
 mod attempt;
+#[cfg(target_os = "linux")]
+mod epoll;
+#[cfg(not(target_os = "linux"))]
+#[path = "kqueue.rs"]
 mod epoll;
 pub(crate) mod op;
 
@@ -42,7 +46,7 @@ struct Waiters {
 
 pub(crate) struct Driver {
     poller: Arc<Epoll>,
-    events: Vec<libc::epoll_event>,
+    events: Vec<epoll::Event>,
     ops: Slots,
     /// The attempt of each op that is pending or waiting for readiness, by key.
     attempts: Vec<Option<Attempt>>,
@@ -88,6 +92,7 @@ impl Driver {
             features: vec!["SYSCALL_POOL"],
             opcodes: Vec::new(),
             entries: (0, 0),
+            io_workers: None,
         };
         Ok(Driver {
             poller,

@@ -5,6 +5,8 @@ use super::endpoint::{Endpoint, Kind};
 use super::ops;
 use crate::driver::fd::SharedFd;
 use crate::driver::op::statx::StatxTarget;
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use std::io;
 use std::os::fd::AsRawFd;
 

@@ -9,6 +9,8 @@ use super::ops;
 use super::probe::Side;
 use super::Fail;
 use crate::io::Progress;
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
