@@ -159,6 +159,19 @@ impl TlsAcceptor {
         Ok(stream)
     }
 
+    /// Runs the server handshake over `io`, of which `received` was already read (the first
+    /// bytes a server looked at to tell TLS from plain HTTP): rustls gets them first.
+    pub async fn accept_received<S: OwnedRead + OwnedWrite>(
+        &self,
+        io: S,
+        received: Vec<u8>,
+    ) -> io::Result<TlsStream<S>> {
+        let mut stream = self.accept_lazy(io)?;
+        stream.set_received(received);
+        stream.handshake().await?;
+        Ok(stream)
+    }
+
     /// A server stream whose handshake runs on its first read, write or flush (or
     /// [`TlsStream::handshake`]).
     pub fn accept_lazy<S: OwnedRead + OwnedWrite>(&self, io: S) -> io::Result<TlsStream<S>> {

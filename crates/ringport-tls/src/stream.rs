@@ -109,6 +109,18 @@ impl<S: OwnedRead + OwnedWrite> TlsStream<S> {
         }
     }
 
+    /// Hands the stream bytes already received from `io` (a server that looked at the first
+    /// bytes of a connection before deciding to speak TLS on it): they are fed to rustls before
+    /// anything more is received. Call it before the first read, write or handshake.
+    pub fn set_received(&mut self, received: Vec<u8>) {
+        let take = received.len().min(PEEK);
+        self.first_bytes = received[..take].to_vec();
+        self.rx = Rx::Idle {
+            buf: received,
+            pos: 0,
+        };
+    }
+
     /// Sets how many bytes one receive from the stream below may bring (at least 1; the
     /// default is [`DEFAULT_RECEIVE_BUFFER`], one record). More means fewer receives and
     /// longer reads for a bulk download; an echo server measured worse with more (see the
@@ -507,6 +519,17 @@ impl<S: OwnedRead + OwnedWrite> TlsStream<S> {
     /// Encrypts some of `src` and hands the records to the stream below: `Ready(Ok(n))` once
     /// `n > 0` bytes are taken. Waits only while rustls's record queue is full.
     pub fn poll_write(&mut self, cx: &mut Context<'_>, src: &[u8]) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored(cx, &[io::IoSlice::new(src)])
+    }
+
+    /// As [`poll_write`](Self::poll_write) for several buffers in order: as much of them as
+    /// rustls's record queue takes is encrypted together (a response head and a small body in
+    /// one record) and handed to the stream below in one send.
+    pub fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         if self.conn.is_handshaking() {
             ready!(self.poll_handshake(cx))?;
         }
@@ -519,11 +542,11 @@ impl<S: OwnedRead + OwnedWrite> TlsStream<S> {
             )
             .into_io()));
         }
-        if src.is_empty() {
+        if bufs.iter().all(|b| b.is_empty()) {
             return Poll::Ready(Ok(0));
         }
         loop {
-            let n = self.conn.writer().write(src)?;
+            let n = self.conn.writer().write_vectored(bufs)?;
             if n > 0 {
                 let _ = self.poll_send(cx);
                 return Poll::Ready(Ok(n));

@@ -58,7 +58,11 @@ impl Serve {
         let start = Instant::now();
         let addr = loop {
             let text = stderr.lock().unwrap().clone();
-            if let Some(at) = text.find("http://") {
+            // `http://ADDR/`, or `https://ADDR/` with `--tls-*`.
+            if let Some(at) = text
+                .find("http://")
+                .or_else(|| text.find("https://").map(|a| a + 1))
+            {
                 let rest = &text[at + 7..];
                 let end = rest.find('/').unwrap();
                 break rest[..end].parse().unwrap();
