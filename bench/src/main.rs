@@ -143,7 +143,7 @@ pub fn data_dir() -> PathBuf {
 }
 
 /// The cases the parent runs; `all` is every one, in this order.
-const CASES: [&str; 14] = [
+const CASES: [&str; 15] = [
     "all",
     "randread",
     "roundtrip",
@@ -152,6 +152,7 @@ const CASES: [&str; 14] = [
     "idle",
     "http",
     "http-file",
+    "https-file",
     "http-idle",
     "poll",
     "copy",
@@ -162,7 +163,7 @@ const CASES: [&str; 14] = [
 
 fn usage() -> String {
     "usage: ringport-bench all|CASE... (randread roundtrip timers echo idle http http-file \
-     http-idle poll copy tls get compat) [--secs S] [--rr-reps N] [--reps N] [--nops N] [--reads N] \
+     https-file http-idle poll copy tls get compat) [--secs S] [--rr-reps N] [--reps N] [--nops N] [--reads N] \
      [--timers N] [--echo-reps N] [--echo-warmup S] [--echo-secs S] [--echo-conns L] \
      [--echo-engines L] [--idle-reps N] [--idle-conns N] [--http-reps N] [--http-warmup S] \
      [--http-secs S] [--http-conns N] [--file-reps N] [--file-warmup S] [--file-secs S] \
@@ -255,6 +256,9 @@ fn parent(args: &Args, raw: &[String]) -> Result<(), String> {
     }
     if wants("http-file") {
         doc.add(http::run_files(&http::Opts::files(args)?)?);
+    }
+    if wants("https-file") {
+        doc.add(http::run_files(&http::Opts::https_files(args)?)?);
     }
     if wants("http-idle") {
         let opts = http_idle::Opts {
