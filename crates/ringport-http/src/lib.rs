@@ -32,7 +32,7 @@
 //! [`parse::ChunkedDecoder`].
 //!
 //! Features: `client`, the HTTP/1.1 client (`Client`); `tls`, HTTPS for it
-//! (`client::HttpsConnector`, on ringport-tls) and for the server ([`tls::accept`] with
+//! (`client::HttpsConnector`, on ringport-tls) and for the server (`tls::accept` with
 //! [`Server::serve_over`]).
 
 #![deny(unsafe_op_in_unsafe_fn)]
