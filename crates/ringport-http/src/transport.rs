@@ -55,6 +55,14 @@ pub trait Transport: AsyncRead + AsyncWrite {
     ) -> impl Future<Output = io::Result<u64>> {
         copy_file(self, file, offset, len)
     }
+
+    /// Ends the connection before it is dropped: what the protocol says at the end, and the
+    /// bytes still on their way. TLS sends `close_notify` and waits until its last records
+    /// are handed to the kernel (dropped, a send in flight would be cancelled with them). The
+    /// default does nothing: dropping a TCP stream closes it after its queued bytes.
+    fn close(&mut self) -> impl Future<Output = io::Result<()>> {
+        std::future::ready(Ok(()))
+    }
 }
 
 impl Transport for TcpStream {
