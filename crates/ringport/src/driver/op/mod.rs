@@ -41,6 +41,13 @@ pub(crate) unsafe trait OpCode:
     /// A completion that arrives after the op's future was dropped: release whatever the
     /// kernel handed over (an accepted fd is closed, a ring buffer goes back to its ring).
     fn orphan_completion(&mut self, _res: i32, _flags: u32) {}
+
+    /// Whether a device serves the op (a positional read or write, a sync), so that queuing a
+    /// few is worth ending the loop's turn early to hand them over (see `should_flush`).
+    /// Socket and stream ops wait for a peer instead: the default.
+    fn eager(&self) -> bool {
+        false
+    }
 }
 
 /// A dropped op's data, parked in the driver until its last completion.
@@ -79,21 +86,16 @@ impl<T: OpCode> Op<T> {
 impl<T: OpCode> Future for Op<T> {
     type Output = (Completion, T);
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if let Some(key) = this
-            .key
-            .filter(|_| !this.cancel_sent && super::cancel::requested())
-        {
-            this.cancel_sent = true;
-            this.handle.request_cancel(key);
-        }
+        let cancel = !this.cancel_sent && super::cancel::requested();
         match this.key {
             None => {
                 let data = this.data.as_mut().expect("Op polled after it completed");
                 let key = this.handle.submit(data, cx.waker());
                 this.key = Some(key);
-                if super::cancel::requested() {
+                if cancel {
                     // Started under a cancelled token: cancel right behind the submission.
                     this.cancel_sent = true;
                     this.handle.request_cancel(key);
@@ -101,14 +103,27 @@ impl<T: OpCode> Future for Op<T> {
                 // Never inline: the loop flushes the submission and wakes us on completion.
                 Poll::Pending
             }
-            Some(key) => match this.handle.poll_op(key, cx) {
-                Poll::Ready(completion) => {
-                    this.key = None;
-                    let data = this.data.take().expect("Op completed twice");
-                    Poll::Ready((completion, data))
-                }
-                Poll::Pending => Poll::Pending,
-            },
+            Some(key) if cancel => {
+                this.cancel_sent = true;
+                this.handle.request_cancel(key);
+                this.poll_completion(key, cx)
+            }
+            Some(key) => this.poll_completion(key, cx),
+        }
+    }
+}
+
+impl<T: OpCode> Op<T> {
+    #[inline]
+    fn poll_completion(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<(Completion, T)> {
+        let this = self;
+        match this.handle.poll_op(key, cx) {
+            Poll::Ready(completion) => {
+                this.key = None;
+                let data = this.data.take().expect("Op completed twice");
+                Poll::Ready((completion, data))
+            }
+            Poll::Pending => Poll::Pending,
         }
     }
 }

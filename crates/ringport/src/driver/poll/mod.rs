@@ -117,12 +117,14 @@ impl Driver {
         Arc::new(PollWake(Arc::downgrade(&self.poller)))
     }
 
+    #[inline]
     pub fn submit<T: OpCode>(&mut self, data: &mut T, waker: &Waker) -> usize {
         let key = self.ops.insert(waker);
         self.start(key, data.poll_entry());
         key
     }
 
+    #[inline]
     pub fn submit_multi<T: OpCode>(&mut self, data: &mut T, waker: &Waker) -> usize {
         let key = self.ops.insert_multi(waker);
         self.start(key, data.poll_entry());
@@ -147,16 +149,19 @@ impl Driver {
         self.attempts[key] = Some(attempt);
     }
 
+    #[inline]
     pub fn poll_op(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Completion> {
         self.ops.poll_op(key, cx)
     }
 
+    #[inline]
     pub fn poll_multi(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
         self.ops.poll_multi(key, cx)
     }
 
     /// Never: attempts are system calls made on the loop thread anyway, so ending a turn early
     /// only adds waits (the budget alone bounds a turn).
+    #[inline]
     pub fn should_flush(&mut self) -> bool {
         false
     }
