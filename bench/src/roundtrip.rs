@@ -171,7 +171,8 @@ pub fn worker(args: &Args) -> Result<(), String> {
     }
     let (secs, flags) = match engine {
         "ringport" => (ringport_loop(op, n, path)?, String::new()),
-        "io-uring" => raw_loop(op, n, path)?,
+        "io-uring" => raw_loop(op, n, path, false)?,
+        "io-uring-reg" => raw_loop(op, n, path, true)?,
         other => return Err(format!("unknown roundtrip engine {other}")),
     };
     child::emit(&[
@@ -248,8 +249,47 @@ pub fn build_ring(entries: u32) -> Result<(IoUring, String), String> {
     Err(format!("io_uring_setup: {last}"))
 }
 
-fn raw_loop(op: &str, n: u64, path: &str) -> Result<(f64, String), String> {
+/// `IORING_REGISTER_RING_FDS`: registers the ring's own fd for this thread; its index, which
+/// `io_uring_enter` then takes with `IORING_ENTER_REGISTERED_RING` (no fd lookup per call).
+fn register_ring_fd(ring: &IoUring) -> Result<u32, String> {
+    #[repr(C)]
+    struct Update {
+        offset: u32,
+        resv: u32,
+        data: u64,
+    }
+    let mut up = Update {
+        offset: u32::MAX,
+        resv: 0,
+        data: ring.as_raw_fd() as u64,
+    };
+    // SAFETY: io_uring_register(IORING_REGISTER_RING_FDS = 20) with one valid update, which
+    // the kernel fills with the index it chose.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            ring.as_raw_fd(),
+            20,
+            &mut up as *mut Update,
+            1,
+        )
+    };
+    if rc != 1 {
+        return Err(format!(
+            "IORING_REGISTER_RING_FDS: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(up.offset)
+}
+
+fn raw_loop(op: &str, n: u64, path: &str, registered: bool) -> Result<(f64, String), String> {
     let (mut ring, flags) = build_ring(ENTRIES)?;
+    let ring_index = if registered {
+        Some(register_ring_fd(&ring)?)
+    } else {
+        None
+    };
     let file = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
     let mut byte = Box::new(0u8);
     let (entry, want) = if op == "nop" {
@@ -268,8 +308,33 @@ fn raw_loop(op: &str, n: u64, path: &str) -> Result<(f64, String), String> {
         // its fd is `file`, both alive until the loop ends, and each op completes before the
         // next is pushed.
         unsafe { ring.submission().push(&entry) }.map_err(|_| "submission queue full")?;
-        ring.submit_and_wait(1)
-            .map_err(|e| format!("submit_and_wait: {e}"))?;
+        match ring_index {
+            None => {
+                ring.submit_and_wait(1)
+                    .map_err(|e| format!("submit_and_wait: {e}"))?;
+            }
+            Some(index) => {
+                // SAFETY: io_uring_enter on our registered ring index: submit 1, wait for 1,
+                // no argument (IORING_ENTER_GETEVENTS | IORING_ENTER_REGISTERED_RING).
+                let rc = unsafe {
+                    libc::syscall(
+                        libc::SYS_io_uring_enter,
+                        index,
+                        1u32,
+                        1u32,
+                        1u32 | 1 << 4,
+                        std::ptr::null::<libc::c_void>(),
+                        0usize,
+                    )
+                };
+                if rc < 0 {
+                    return Err(format!(
+                        "io_uring_enter: {}",
+                        std::io::Error::last_os_error()
+                    ));
+                }
+            }
+        }
         let cqe = ring
             .completion()
             .next()

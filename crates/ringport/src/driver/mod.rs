@@ -213,6 +213,8 @@ pub(crate) struct HandleInner {
     closing: RefCell<Vec<std::os::fd::RawFd>>,
     /// Fixed-file slots released while the driver was busy: released at the next park.
     releasing: RefCell<Vec<u32>>,
+    /// Whether `closing` or `releasing` holds anything (one check per park).
+    deferred: Cell<bool>,
     /// Filled by a `park` while the driver is borrowed, drained right after it is not.
     released: RefCell<Released>,
 }
@@ -236,6 +238,7 @@ impl Handle {
                 driver: RefCell::new(driver),
                 closing: RefCell::new(Vec::new()),
                 releasing: RefCell::new(Vec::new()),
+                deferred: Cell::new(false),
                 released: RefCell::new(Released::default()),
             }),
         };
@@ -294,7 +297,7 @@ impl Handle {
         self.inner.driver.borrow().unparker()
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn submit<T: OpCode>(&self, data: &mut T, waker: &Waker) -> usize {
         backend!(&mut *self.inner.driver.borrow_mut(), d => d.submit(data, waker))
     }
@@ -321,7 +324,7 @@ impl Handle {
         backend!(&mut *self.inner.driver.borrow_mut(), d => d.poll_multi(key, cx))
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn poll_op(&self, key: usize, cx: &mut Context<'_>) -> Poll<Completion> {
         backend!(&mut *self.inner.driver.borrow_mut(), d => d.poll_op(key, cx))
     }
@@ -339,7 +342,10 @@ impl Handle {
     pub fn close_detached(&self, fd: std::os::fd::RawFd) {
         match self.inner.driver.try_borrow_mut() {
             Ok(mut d) => backend!(&mut *d, d => d.close_detached(fd)),
-            Err(_) => self.inner.closing.borrow_mut().push(fd),
+            Err(_) => {
+                self.inner.closing.borrow_mut().push(fd);
+                self.inner.deferred.set(true);
+            }
         }
     }
 
@@ -362,12 +368,16 @@ impl Handle {
                     }
                 }
             }
-            Err(_) => self.inner.releasing.borrow_mut().push(slot),
+            Err(_) => {
+                self.inner.releasing.borrow_mut().push(slot);
+                self.inner.deferred.set(true);
+            }
         }
     }
 
     /// Hands the queued closes to the backend.
     fn flush_closes(&self, d: &mut Driver) {
+        self.inner.deferred.set(false);
         if let Driver::Uring(d) = &mut *d {
             for slot in self.inner.releasing.borrow_mut().drain(..) {
                 d.release_fixed(slot);
@@ -384,8 +394,7 @@ impl Handle {
         let mut released = self.inner.released.borrow_mut();
         {
             let mut d = self.inner.driver.borrow_mut();
-            if !self.inner.closing.borrow().is_empty() || !self.inner.releasing.borrow().is_empty()
-            {
+            if self.inner.deferred.get() {
                 self.flush_closes(&mut d);
             }
             backend!(&mut *d, d => d.park(timeout, &mut released)?);

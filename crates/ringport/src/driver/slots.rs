@@ -81,21 +81,33 @@ impl Slots {
         }
     }
 
+    #[inline]
     fn take_slot(&mut self, slot: Slot) -> usize {
-        self.taken += 1;
         if self.free == NONE {
-            self.slots.push(slot);
-            return self.slots.len() - 1;
+            return self.push_slot(slot);
         }
+        self.taken += 1;
         let key = self.free as usize;
-        // A free-list entry is always a vacant slot below `len`.
-        match mem::replace(&mut self.slots[key], slot) {
+        // A free-list entry is always a vacant slot below `len`; it owns nothing, so it is
+        // overwritten without a drop.
+        let old = mem::replace(&mut self.slots[key], slot);
+        match old {
             Slot::Vacant(next) => self.free = next,
             _ => unreachable!("the free list points at a slot in use"),
         }
+        mem::forget(old);
         key
     }
 
+    #[cold]
+    #[inline(never)]
+    fn push_slot(&mut self, slot: Slot) -> usize {
+        self.taken += 1;
+        self.slots.push(slot);
+        self.slots.len() - 1
+    }
+
+    #[inline]
     fn release_slot(&mut self, key: usize) -> Slot {
         self.taken -= 1;
         let old = mem::replace(&mut self.slots[key], Slot::Vacant(self.free));
@@ -218,18 +230,27 @@ impl Slots {
     }
 
     /// Records a completion; wakers to wake and data to drop go to `released`.
-    #[inline]
+    #[inline(always)]
     pub fn complete(&mut self, key: usize, res: i32, flags: u32, released: &mut Released) {
         let Some(slot) = self.slots.get_mut(key) else {
             debug_assert!(false, "a completion for op {key}, which is not in flight");
             return;
         };
-        match slot {
-            Slot::Waiting(_) => {
-                if let Slot::Waiting(w) = mem::replace(slot, Slot::Done(res, flags)) {
-                    released.wakers.push(w);
-                }
+        if let Slot::Waiting(_) = slot {
+            if let Slot::Waiting(w) = mem::replace(slot, Slot::Done(res, flags)) {
+                released.wakers.push(w);
             }
+            return;
+        }
+        self.complete_other(key, res, flags, released);
+    }
+
+    /// `complete` for the rarer states: multishot, cancelled.
+    #[inline(never)]
+    fn complete_other(&mut self, key: usize, res: i32, flags: u32, released: &mut Released) {
+        let slot = &mut self.slots[key];
+        match slot {
+            Slot::Waiting(_) => unreachable!("handled by complete"),
             Slot::Multi(m) => {
                 let state = &mut self.multi[*m as usize];
                 state.queue.push_back((res, flags));

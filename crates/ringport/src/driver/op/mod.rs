@@ -65,18 +65,23 @@ impl<T: OpCode> Orphan for T {
 /// completion and the op's data (its buffers and fd) handed back.
 pub(crate) struct Op<T: OpCode> {
     handle: Handle,
-    key: Option<usize>,
+    /// The slot, once submitted ([`NOT_SUBMITTED`] before, and again once completed).
+    key: usize,
     data: Option<T>,
     /// A cancel was requested through a `CancelToken`; the completion is still awaited.
     cancel_sent: bool,
 }
 
+/// `Op::key` of an op not in flight.
+const NOT_SUBMITTED: usize = usize::MAX;
+
 impl<T: OpCode> Op<T> {
     /// An operation on the current thread's driver, submitted when first polled.
+    #[inline]
     pub fn new(data: T) -> Op<T> {
         Op {
             handle: Handle::current(),
-            key: None,
+            key: NOT_SUBMITTED,
             data: Some(data),
             cancel_sent: false,
         }
@@ -90,36 +95,25 @@ impl<T: OpCode> Future for Op<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let cancel = !this.cancel_sent && super::cancel::requested();
-        match this.key {
-            None => {
-                let data = this.data.as_mut().expect("Op polled after it completed");
-                let key = this.handle.submit(data, cx.waker());
-                this.key = Some(key);
-                if cancel {
-                    // Started under a cancelled token: cancel right behind the submission.
-                    this.cancel_sent = true;
-                    this.handle.request_cancel(key);
-                }
-                // Never inline: the loop flushes the submission and wakes us on completion.
-                Poll::Pending
-            }
-            Some(key) if cancel => {
+        if this.key == NOT_SUBMITTED {
+            let data = this.data.as_mut().expect("Op polled after it completed");
+            let key = this.handle.submit(data, cx.waker());
+            this.key = key;
+            if cancel {
+                // Started under a cancelled token: cancel right behind the submission.
                 this.cancel_sent = true;
                 this.handle.request_cancel(key);
-                this.poll_completion(key, cx)
             }
-            Some(key) => this.poll_completion(key, cx),
+            // Never inline: the loop flushes the submission and wakes us on completion.
+            return Poll::Pending;
         }
-    }
-}
-
-impl<T: OpCode> Op<T> {
-    #[inline]
-    fn poll_completion(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<(Completion, T)> {
-        let this = self;
-        match this.handle.poll_op(key, cx) {
+        if cancel {
+            this.cancel_sent = true;
+            this.handle.request_cancel(this.key);
+        }
+        match this.handle.poll_op(this.key, cx) {
             Poll::Ready(completion) => {
-                this.key = None;
+                this.key = NOT_SUBMITTED;
                 let data = this.data.take().expect("Op completed twice");
                 Poll::Ready((completion, data))
             }
@@ -129,8 +123,13 @@ impl<T: OpCode> Op<T> {
 }
 
 impl<T: OpCode> Drop for Op<T> {
+    #[inline]
     fn drop(&mut self) {
-        if let (Some(key), Some(data)) = (self.key, self.data.take()) {
+        if self.key == NOT_SUBMITTED {
+            return;
+        }
+        if let Some(data) = self.data.take() {
+            let key = self.key;
             // In flight: the kernel may still use the data. Park it in the driver, which asks
             // the kernel to cancel and drops the data when the completion comes.
             self.handle.cancel(key, Box::new(data));

@@ -283,6 +283,7 @@ impl Driver {
         self.push(entry.user_data(TAG_DETACHED));
     }
 
+    #[inline]
     fn push(&mut self, entry: squeue::Entry) {
         if self.backlog.is_empty() && self.try_push(&entry) {
             return;
@@ -310,6 +311,7 @@ impl Driver {
         unsafe { self.ring.submission().push(entry).is_ok() }
     }
 
+    #[cold]
     fn flush_backlog(&mut self) {
         while let Some(entry) = self.backlog.pop_front() {
             if !self.try_push(&entry) {
@@ -319,6 +321,7 @@ impl Driver {
         }
     }
 
+    #[cold]
     fn arm_wake(&mut self) {
         if self.wake_armed || self.shutdown.is_some() {
             return;
@@ -334,41 +337,42 @@ impl Driver {
 
     /// One kernel entry: submit what is queued, wait per `timeout`, then reap everything.
     pub fn park(&mut self, timeout: Option<Duration>, released: &mut Released) -> io::Result<()> {
-        self.flush_backlog();
-        self.arm_wake();
+        if !self.backlog.is_empty() {
+            self.flush_backlog();
+        }
+        if !self.wake_armed {
+            self.arm_wake();
+        }
         let to_submit = self.ring.submission().len() as u32;
         // The kernel checks for completions already posted before it sleeps.
         let wait = timeout != Some(Duration::ZERO) && self.fallback.is_empty();
-        let min_complete = u32::from(wait);
         // GETEVENTS always: with DEFER_TASKRUN completions are only posted inside an enter.
-        let flags = EnterFlags::GETEVENTS;
-        let res = match timeout.filter(|_| wait) {
-            Some(t) => {
+        let flags = EnterFlags::GETEVENTS.bits();
+        let res = match timeout {
+            Some(t) if wait => {
                 let ts = types::Timespec::from(t);
                 let args = types::SubmitArgs::new().timespec(&ts);
-                let flags = (flags | EnterFlags::EXT_ARG).bits();
-                self.enter_fd
-                    .enter(to_submit, min_complete, flags, Some(&args))
+                let flags = flags | EnterFlags::EXT_ARG.bits();
+                self.enter_fd.enter(to_submit, 1, flags, Some(&args))
             }
-            None => self
-                .enter_fd
-                .enter(to_submit, min_complete, flags.bits(), None),
+            _ => self.enter_fd.enter(to_submit, u32::from(wait), flags, None),
         };
         self.eager_queued = 0;
-        match res {
-            Ok(_) => {}
+        if let Err(e) = res {
             // Timed out, interrupted by a signal, or the CQ is backed up: reap and go on.
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
-                ) => {}
-            Err(e) => return Err(e),
+            let benign = matches!(
+                e.raw_os_error(),
+                Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+            );
+            if !benign {
+                return Err(e);
+            }
         }
         self.reap(released);
         Ok(())
     }
 
+    #[inline]
     fn reap(&mut self, released: &mut Released) {
         self.pool.drain(&mut self.fallback);
         if !self.fallback.is_empty() {
@@ -588,6 +592,7 @@ impl EnterFd {
     }
 
     /// `io_uring_enter(2)`, with the registered ring when there is one.
+    #[inline]
     fn enter(
         &self,
         to_submit: u32,
