@@ -188,25 +188,31 @@ impl Context {
         !self.local.borrow().is_empty()
     }
 
-    /// Fires due timers and wakes their tasks (they run next turn); returns the next
-    /// deadline. Reads the clock only when a timer is armed.
+    /// Fires due timers and wakes their tasks (they run next turn); returns how long until
+    /// the next deadline. Reads the clock (once) only when a timer is armed.
     #[inline]
-    pub fn fire_timers(&self) -> Option<std::time::Instant> {
+    pub fn fire_timers(&self) -> Option<std::time::Duration> {
         if self.timers.borrow().is_empty() {
             return None;
         }
         self.fire_timers_slow()
     }
 
-    fn fire_timers_slow(&self) -> Option<std::time::Instant> {
-        let now = std::time::Instant::now();
+    fn fire_timers_slow(&self) -> Option<std::time::Duration> {
+        let now = super::timer::now();
         let mut fired = self.timers.borrow_mut().fire(now);
-        for w in fired.drain(..) {
-            w.wake();
+        if !fired.is_empty() {
+            for w in fired.drain(..) {
+                w.wake();
+            }
         }
         let mut timers = self.timers.borrow_mut();
         timers.recycle(fired);
-        timers.next_deadline()
+        // Measured from the same reading: the wait then ends a little after the deadline (by
+        // the time the rest of this turn takes), never before it.
+        timers
+            .next_deadline()
+            .map(|d| std::time::Duration::from_nanos(d.saturating_sub(now)))
     }
 
     pub fn spawn<F>(self: &Rc<Self>, future: F) -> JoinHandle<F::Output>

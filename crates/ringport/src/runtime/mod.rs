@@ -9,7 +9,7 @@
 mod blocking;
 mod executor;
 pub(crate) mod task;
-mod timer;
+pub(crate) mod timer;
 
 pub use task::{JoinError, JoinHandle};
 
@@ -23,10 +23,11 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub(crate) use executor::current as current_context;
 pub(crate) use executor::try_current as try_current_context;
+pub(crate) use executor::with_current as with_current_context;
 
 /// Sets up a [`Runtime`].
 ///
@@ -185,7 +186,7 @@ impl Runtime {
             let timeout = if self.ctx.has_ready() || main.is_set() {
                 Some(Duration::ZERO)
             } else {
-                next_timer.map(|d| d.saturating_duration_since(Instant::now()))
+                next_timer
             };
             if let Err(e) = self.driver.park(timeout) {
                 panic!("ringport: the loop's wait in the kernel failed: {e}");

@@ -32,12 +32,22 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Threads the syscall pool may start.
 const POOL_THREADS: usize = 64;
 
-/// The ops waiting on one fd.
+/// The ops waiting on one fd, and what is known of its readiness.
+///
+/// Once the fd is registered (edge-triggered), every arrival of data (every freeing of send
+/// space) after it was drained (filled) brings an event. So a read that follows a short read
+/// or an EAGAIN, with no readable event since, would only meet EAGAIN: it waits for the
+/// event instead of trying (tokio's readiness tracking; it saves a system call per message
+/// on a request-response connection). A stale event only costs one try that finds EAGAIN.
 #[derive(Default)]
 struct Waiters {
     readers: VecDeque<usize>,
     writers: VecDeque<usize>,
     registered: bool,
+    /// No readable (writable) event has come since a read (write) found the queue drained
+    /// (the buffer full): only meaningful once registered.
+    drained: bool,
+    full: bool,
 }
 
 pub(crate) struct Driver {
@@ -232,9 +242,33 @@ impl Driver {
         let Some(mut attempt) = self.attempts.get_mut(key).and_then(Option::take) else {
             return;
         };
+        let transfer = attempt.transfer();
+        if let Some((write, _)) = transfer {
+            if let Some(w) = self.fds.get_mut(&attempt.fd()) {
+                let known_blocked = if write { w.full } else { w.drained };
+                if w.registered && known_blocked {
+                    // Nothing changed since the last try met an empty queue (a full buffer).
+                    if write {
+                        w.writers.push_back(key);
+                    } else {
+                        w.readers.push_back(key);
+                    }
+                    self.attempts[key] = Some(attempt);
+                    return;
+                }
+            }
+        }
         loop {
             match attempt.run() {
                 Outcome::Done(res, flags) => {
+                    // A short read drained the queue (every later arrival brings an event). A
+                    // short write is not taken as "full": only EAGAIN is sure to bring a
+                    // writable event later.
+                    if let Some((false, len)) = transfer {
+                        if res >= 0 && (res as usize) < len {
+                            self.note_drained(attempt.fd());
+                        }
+                    }
                     self.ready.push((key, res, flags));
                     return;
                 }
@@ -244,8 +278,10 @@ impl Driver {
                     let w = self.fds.entry(fd).or_default();
                     if write {
                         w.writers.push_back(key);
+                        w.full = true;
                     } else {
                         w.readers.push_back(key);
+                        w.drained = true;
                     }
                     self.dirty.push(fd);
                     self.attempts[key] = Some(attempt);
@@ -256,6 +292,14 @@ impl Driver {
                     return;
                 }
             }
+        }
+    }
+
+    /// A short read left the fd's queue empty: later reads wait for the next event. Only for
+    /// registered fds, which get one.
+    fn note_drained(&mut self, fd: RawFd) {
+        if let Some(w) = self.fds.get_mut(&fd) {
+            w.drained = true;
         }
     }
 
@@ -318,9 +362,11 @@ impl Driver {
         // An error or hang-up shows as both: every waiter retries and sees it.
         let mut retry = std::mem::take(&mut self.retry);
         if readable {
+            w.drained = false;
             retry.extend(w.readers.drain(..));
         }
         if writable {
+            w.full = false;
             retry.extend(w.writers.drain(..));
         }
         for &key in &retry {
