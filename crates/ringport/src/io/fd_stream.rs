@@ -17,30 +17,15 @@ const STREAM: u64 = u64::MAX;
 pub(crate) struct FdStream {
     fd: SharedFd,
     socket: bool,
-    /// The last receive left the socket's queue empty (no `IORING_CQE_F_SOCK_NONEMPTY`): the
-    /// next one is likely to wait, so it asks to wait for data before trying (on a
-    /// request-response connection that spares the kernel a failed attempt per message).
-    drained: std::cell::Cell<bool>,
 }
-
-/// `IORING_CQE_F_SOCK_NONEMPTY`: more data was queued after the receive.
-const SOCK_NONEMPTY: u32 = 1 << 2;
 
 impl FdStream {
     pub fn socket(fd: SharedFd) -> Self {
-        FdStream {
-            fd,
-            socket: true,
-            drained: std::cell::Cell::new(false),
-        }
+        FdStream { fd, socket: true }
     }
 
     pub fn other(fd: SharedFd) -> Self {
-        FdStream {
-            fd,
-            socket: false,
-            drained: std::cell::Cell::new(false),
-        }
+        FdStream { fd, socket: false }
     }
 
     pub fn fd(&self) -> &SharedFd {
@@ -52,11 +37,8 @@ impl FdStream {
             let op = recv::Recv {
                 fd: self.fd.clone(),
                 buf,
-                poll_first: self.drained.get(),
             };
             let (done, op) = Op::new(op).await;
-            let drained = matches!(done.result, Ok(n) if n > 0) && done.flags & SOCK_NONEMPTY == 0;
-            self.drained.set(drained);
             match done.result {
                 Ok(n) => BufResult(Ok(n as usize), op.into_buf(n)),
                 Err(e) => BufResult(Err(e), op.buf),

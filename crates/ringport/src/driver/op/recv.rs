@@ -11,9 +11,6 @@ use socket2::{SockAddr, SockAddrStorage};
 pub(crate) struct Recv<B> {
     pub fd: SharedFd,
     pub buf: B,
-    /// The last receive drained the socket, so this one will likely find nothing: a backend
-    /// that can (io_uring's `IORING_RECVSEND_POLL_FIRST`) waits for data before trying.
-    pub poll_first: bool,
 }
 
 // SAFETY: the buffer is an `IoBufMut`, stable when moved.

@@ -48,6 +48,10 @@ struct Waiters {
     /// (the buffer full): only meaningful once registered.
     drained: bool,
     full: bool,
+    /// A hang-up or error was reported: the end of stream (or the error) brings no further
+    /// edge, so a read after a short read must try (it finds the end, not EAGAIN). Sticky
+    /// for the fd's life.
+    closed: bool,
 }
 
 pub(crate) struct Driver {
@@ -246,7 +250,7 @@ impl Driver {
         if let Some((write, _)) = transfer {
             if let Some(w) = self.fds.get_mut(&attempt.fd()) {
                 let known_blocked = if write { w.full } else { w.drained };
-                if w.registered && known_blocked {
+                if w.registered && known_blocked && !w.closed {
                     // Nothing changed since the last try met an empty queue (a full buffer).
                     if write {
                         w.writers.push_back(key);
@@ -337,13 +341,8 @@ impl Driver {
         let timeout = if quick { Some(Duration::ZERO) } else { timeout };
         let mut fired = std::mem::take(&mut self.fired);
         self.poller.wait(&mut self.events, &mut fired, timeout)?;
-        for &Ready {
-            fd,
-            readable,
-            writable,
-        } in &fired
-        {
-            self.wake_fd(fd, readable, writable);
+        for &ready in &fired {
+            self.wake_fd(ready);
         }
         fired.clear();
         self.fired = fired;
@@ -355,10 +354,17 @@ impl Driver {
 
     /// Retries the ops waiting on a ready fd; those that meet EAGAIN again wait for the next
     /// edge.
-    fn wake_fd(&mut self, fd: RawFd, readable: bool, writable: bool) {
+    fn wake_fd(&mut self, ready: Ready) {
+        let Ready {
+            fd,
+            readable,
+            writable,
+            closed,
+        } = ready;
         let Some(w) = self.fds.get_mut(&fd) else {
             return;
         };
+        w.closed |= closed;
         // An error or hang-up shows as both: every waiter retries and sees it.
         let mut retry = std::mem::take(&mut self.retry);
         if readable {

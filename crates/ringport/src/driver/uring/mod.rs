@@ -183,7 +183,6 @@ impl Driver {
             ring: &self.ring,
             owner: &self.owner,
             after: FIXED_AFTER,
-            recv_poll_first: self.supported[opcode::Socket::CODE as usize],
         };
         let entry = data.uring_entry(&mut files);
         if self.supported[entry.get_opcode() as usize] {

@@ -45,9 +45,6 @@ pub(crate) const OPCODES: &[(&str, u8, bool)] = &[
     ("SPLICE", opcode::Splice::CODE, false),
     ("POLL_ADD", opcode::PollAdd::CODE, false),
     ("FTRUNCATE", opcode::Ftruncate::CODE, false),
-    // Not submitted: its presence (Linux 5.19) says the kernel takes IORING_RECVSEND_POLL_FIRST
-    // and reports IORING_CQE_F_SOCK_NONEMPTY, which receives use.
-    ("SOCKET", opcode::Socket::CODE, false),
 ];
 
 /// The setup flags ringport knows, by the names `ringport info` shows.
