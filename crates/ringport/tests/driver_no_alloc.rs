@@ -78,7 +78,6 @@ fn nops_from_many_tasks_allocate_nothing_in_steady_state() {
 
 #[test]
 fn socket_round_trips_under_timeouts_allocate_nothing_in_steady_state() {
-    use ringport::io::{AsyncReadExt, AsyncWriteExt};
     use std::io::{Read, Write};
     use std::time::Duration;
     // A peer thread echoes (its allocations are its own thread's, not counted).
@@ -95,11 +94,11 @@ fn socket_round_trips_under_timeouts_allocate_nothing_in_steady_state() {
         }
     });
     util::run(async move {
-        let mut stream = ringport::net::TcpStream::connect(addr).await.unwrap();
+        let stream = ringport::net::TcpStream::connect(addr).await.unwrap();
         let mut out = vec![7u8; 64];
         let mut back = vec![0u8; 64];
         // Each read and write under a timeout, as an HTTP server does them.
-        let mut round = async |out: Vec<u8>, back: Vec<u8>| {
+        let round = async |out: Vec<u8>, back: Vec<u8>| {
             let limit = Duration::from_secs(10);
             let BufResult(res, out) = ringport::time::timeout(limit, stream.write_all(out))
                 .await

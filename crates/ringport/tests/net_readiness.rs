@@ -3,10 +3,11 @@
 //! backend tracks readiness; io_uring receives in the kernel, which arms its own poll).
 //! The loop thread runs under `strace`, which counts the receives that found nothing.
 
+#![cfg(target_os = "linux")] // strace
+
 mod util;
 
 use ringport::buf::BufResult;
-use ringport::io::AsyncWriteExt;
 use ringport::net::TcpStream;
 use std::io::{Read, Write};
 use std::process::Command;
@@ -32,7 +33,7 @@ fn strace_child_request_response() {
         }
     });
     util::run(async move {
-        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let stream = TcpStream::connect(addr).await.unwrap();
         stream.set_nodelay(true).unwrap();
         // SAFETY: getppid has no preconditions; it marks the start of the traced section.
         unsafe { libc::getppid() };

@@ -11,8 +11,12 @@
 use super::{Handle, HandleInner};
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::rc::{Rc, Weak};
+
+/// The raw OS handle the driver closes (`Handle::close_detached`); on Windows a handle or
+/// socket with its kind (`fd_windows.rs`).
+pub(crate) use std::os::fd::RawFd;
 
 /// An fd owned jointly by a file or socket and its in-flight operations.
 #[derive(Clone)]

@@ -73,6 +73,7 @@ impl<B: IoBufMut> RecvFrom<B> {
 pub(crate) struct RecvBuf {
     pub fd: SharedFd,
     pub ring: crate::buf::BufRing,
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // the ring's id for io_uring
     pub bgid: u16,
 }
 
@@ -91,6 +92,7 @@ unsafe impl OpCode for RecvBuf {
 pub(crate) struct RecvMultiBuf {
     pub fd: SharedFd,
     pub ring: crate::buf::BufRing,
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // the ring's id for io_uring
     pub bgid: u16,
 }
 

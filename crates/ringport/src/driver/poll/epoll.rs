@@ -18,6 +18,9 @@ use std::time::Duration;
 /// The `data` of the wake-up eventfd's registration (fds are never this large).
 const WAKE: u64 = u64::MAX;
 
+/// What one wait reports per fd.
+pub(crate) type Event = libc::epoll_event;
+
 fn check(rc: i32) -> io::Result<i32> {
     if rc < 0 {
         Err(io::Error::last_os_error())

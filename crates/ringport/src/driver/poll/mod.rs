@@ -8,6 +8,10 @@
 //! its source, completes the same slot through the loop.
 
 mod attempt;
+#[cfg(target_os = "linux")]
+mod epoll;
+#[cfg(not(target_os = "linux"))]
+#[path = "kqueue.rs"]
 mod epoll;
 pub(crate) mod op;
 
@@ -56,7 +60,7 @@ struct Waiters {
 
 pub(crate) struct Driver {
     poller: Arc<Epoll>,
-    events: Vec<libc::epoll_event>,
+    events: Vec<epoll::Event>,
     ops: Slots,
     /// The attempt of each op that is pending or waiting for readiness, by key.
     attempts: Vec<Option<Attempt>>,
@@ -102,6 +106,7 @@ impl Driver {
             features: vec!["SYSCALL_POOL"],
             opcodes: Vec::new(),
             entries: (0, 0),
+            io_workers: None,
         };
         Ok(Driver {
             poller,
@@ -213,6 +218,17 @@ impl Driver {
             self.ready.push((key, -libc::ECANCELED, 0));
         }
     }
+
+    /// Only io_uring has fixed files: nothing to record.
+    pub fn set_owner(&mut self, _owner: std::rc::Weak<super::HandleInner>) {}
+
+    /// Only io_uring has fixed files: never called with a slot here.
+    #[cfg_attr(windows, allow(dead_code))]
+    pub fn release_fixed(&mut self, _slot: u32) {}
+
+    /// Only io_uring has fixed files: never called with a slot here.
+    #[cfg_attr(windows, allow(dead_code))]
+    pub fn release_fixed_now(&mut self, _slot: u32) {}
 
     pub fn close_detached(&mut self, fd: RawFd) {
         self.forget_fd(fd);

@@ -99,7 +99,7 @@ impl FixedTable {
 impl Driver {
     pub fn new(config: &Config, reason: Option<String>) -> io::Result<Driver> {
         let (ring, flags) = setup::build(config.entries)?;
-        let (mut info, supported) = setup::describe(&ring, flags, reason, &config.masked_opcodes)?;
+        let (mut info, supported) = setup::describe(&ring, flags, reason, config)?;
         let enter_fd = EnterFd::register(ring.as_raw_fd());
         let wake = Arc::new(EventFd::new()?);
         if enter_fd.registered {
