@@ -241,7 +241,9 @@ fn parent(args: &Args, raw: &[String]) -> Result<(), String> {
         doc.add(timers::run(&opts));
     }
     if wants("echo") {
-        doc.add(echo::run(&echo::Opts::new(args)?)?);
+        for section in echo::run(&echo::Opts::new(args)?)? {
+            doc.add(section);
+        }
     }
     if wants("idle") {
         let opts = idle::Opts {

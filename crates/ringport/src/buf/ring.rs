@@ -277,3 +277,19 @@ impl Drop for RingBuf {
         self.ring.recycle(self.bid);
     }
 }
+
+// SAFETY: the bytes live in the ring's heap allocation, which this `RingBuf` keeps alive (it
+// holds the ring) and which does not move when the `RingBuf` does; the buffer stays out of the
+// ring, so nobody writes it, until the `RingBuf` drops (after any write it was handed to is
+// done: a write in flight owns it). The kernel initialised the first `len` bytes.
+unsafe impl super::IoBuf for RingBuf {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len
+    }
+    fn bytes_total(&self) -> usize {
+        self.len
+    }
+}

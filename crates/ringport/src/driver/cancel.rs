@@ -53,6 +53,7 @@ thread_local! {
 }
 
 /// Whether the operation being polled should ask the kernel to cancel.
+#[inline]
 pub(crate) fn requested() -> bool {
     CANCELLED.with(Cell::get)
 }

@@ -40,7 +40,7 @@ mod slots;
 #[cfg(target_os = "linux")]
 mod uring;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::rc::Rc;
@@ -145,15 +145,8 @@ pub(crate) struct Completion {
 }
 
 impl Completion {
-    /// The raw result again: `-errno` on failure.
-    pub fn raw(&self) -> i32 {
-        match &self.result {
-            Ok(n) => *n as i32,
-            Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
-        }
-    }
-
     /// Converts a raw result, `-errno` on failure, in exactly one place.
+    #[inline]
     pub fn from_raw(res: i32, flags: u32) -> Self {
         let result = if res < 0 {
             Err(io::Error::from_raw_os_error(-res))
@@ -339,6 +332,10 @@ pub(crate) struct HandleInner {
     driver: RefCell<Driver>,
     /// Fds whose last holder dropped while the driver was busy: closed at the next park.
     closing: RefCell<Vec<fd::RawFd>>,
+    /// Fixed-file slots released while the driver was busy: released at the next park.
+    releasing: RefCell<Vec<u32>>,
+    /// Whether `closing` or `releasing` holds anything (one check per park).
+    deferred: Cell<bool>,
     /// Filled by a `park` while the driver is borrowed, drained right after it is not.
     released: RefCell<Released>,
 }
@@ -350,18 +347,27 @@ impl fmt::Debug for Handle {
 }
 
 thread_local! {
-    static CURRENT: RefCell<Option<Handle>> = const { RefCell::new(None) };
+    /// The current driver: a strong reference owned by the innermost `EnterGuard` (null when
+    /// none), read without a borrow flag because every operation starts by reading it.
+    static CURRENT: Cell<*const HandleInner> = const { Cell::new(std::ptr::null()) };
 }
 
 impl Handle {
     pub fn new(driver: Driver) -> Handle {
-        Handle {
+        let handle = Handle {
             inner: Rc::new(HandleInner {
                 driver: RefCell::new(driver),
                 closing: RefCell::new(Vec::new()),
+                releasing: RefCell::new(Vec::new()),
+                deferred: Cell::new(false),
                 released: RefCell::new(Released::default()),
             }),
-        }
+        };
+        // The ring's fixed files are recorded in their fds together with the driver they
+        // belong to; only io_uring has them (the other backends ignore the owner).
+        let owner = Rc::downgrade(&handle.inner);
+        backend!(&mut *handle.inner.driver.borrow_mut(), d => d.set_owner(owner));
+        handle
     }
 
     /// The driver of the runtime running on this thread.
@@ -369,17 +375,32 @@ impl Handle {
     /// # Panics
     ///
     /// Outside a ringport runtime.
+    #[inline]
     pub fn current() -> Handle {
         Self::try_current().expect("this must be called from inside a ringport runtime")
     }
 
+    #[inline]
     pub fn try_current() -> Option<Handle> {
-        CURRENT.with(|c| c.borrow().clone())
+        let ptr = CURRENT.with(Cell::get);
+        if ptr.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null pointer is a strong reference that the innermost `EnterGuard` on
+        // this thread holds (made by `Rc::into_raw`), so the allocation is alive; taking one
+        // more reference for the new `Handle` keeps the count balanced.
+        unsafe {
+            Rc::increment_strong_count(ptr);
+            Some(Handle {
+                inner: Rc::from_raw(ptr),
+            })
+        }
     }
 
     /// Makes this driver the thread's current one until the guard drops.
     pub fn enter(&self) -> EnterGuard {
-        let prev = CURRENT.with(|c| c.borrow_mut().replace(self.clone()));
+        let ptr = Rc::into_raw(self.inner.clone());
+        let prev = CURRENT.with(|c| c.replace(ptr));
         EnterGuard { prev }
     }
 
@@ -396,12 +417,14 @@ impl Handle {
         self.inner.driver.borrow().unparker()
     }
 
+    #[inline(always)]
     pub fn submit<T: OpCode>(&self, data: &mut T, waker: &Waker) -> usize {
         backend!(&mut *self.inner.driver.borrow_mut(), d => d.submit(data, waker))
     }
 
     /// Whether enough submissions are queued that the loop should end its turn and hand them
     /// to the kernel now rather than run more tasks first.
+    #[inline]
     pub fn should_flush(&self) -> bool {
         backend!(&mut *self.inner.driver.borrow_mut(), d => d.should_flush())
     }
@@ -411,14 +434,17 @@ impl Handle {
         backend!(&mut *self.inner.driver.borrow_mut(), d => d.request_cancel(key))
     }
 
+    #[inline]
     pub fn submit_multi<T: OpCode>(&self, data: &mut T, waker: &Waker) -> usize {
         backend!(&mut *self.inner.driver.borrow_mut(), d => d.submit_multi(data, waker))
     }
 
+    #[inline]
     pub fn poll_multi(&self, key: usize, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
         backend!(&mut *self.inner.driver.borrow_mut(), d => d.poll_multi(key, cx))
     }
 
+    #[inline(always)]
     pub fn poll_op(&self, key: usize, cx: &mut Context<'_>) -> Poll<Completion> {
         backend!(&mut *self.inner.driver.borrow_mut(), d => d.poll_op(key, cx))
     }
@@ -436,12 +462,44 @@ impl Handle {
     pub fn close_detached(&self, fd: fd::RawFd) {
         match self.inner.driver.try_borrow_mut() {
             Ok(mut d) => backend!(&mut *d, d => d.close_detached(fd)),
-            Err(_) => self.inner.closing.borrow_mut().push(fd),
+            Err(_) => {
+                self.inner.closing.borrow_mut().push(fd);
+                self.inner.deferred.set(true);
+            }
+        }
+    }
+
+    /// Releases a fixed-file slot of an fd that is being closed or handed out raw (io_uring
+    /// only: no other backend registers fds). Queued for the next park when the driver is busy.
+    ///
+    /// Inside this runtime the release rides on the next `io_uring_enter`, as closes do. From
+    /// outside it (an fd dropped after `block_on` returned, or inside another runtime on this
+    /// thread) nothing may enter the ring for a while, so the slot is emptied at once with a
+    /// system call: otherwise the file would stay open, and a peer would wait for the close.
+    #[cfg_attr(windows, allow(dead_code))] // fds on Windows are never fixed files
+    pub fn release_fixed(&self, slot: u32) {
+        let inside = CURRENT.with(Cell::get) == Rc::as_ptr(&self.inner);
+        match self.inner.driver.try_borrow_mut() {
+            Ok(mut d) => {
+                if inside {
+                    backend!(&mut *d, d => d.release_fixed(slot));
+                } else {
+                    backend!(&mut *d, d => d.release_fixed_now(slot));
+                }
+            }
+            Err(_) => {
+                self.inner.releasing.borrow_mut().push(slot);
+                self.inner.deferred.set(true);
+            }
         }
     }
 
     /// Hands the queued closes to the backend.
     fn flush_closes(&self, d: &mut Driver) {
+        self.inner.deferred.set(false);
+        for slot in self.inner.releasing.borrow_mut().drain(..) {
+            backend!(&mut *d, d => d.release_fixed(slot));
+        }
         let mut closing = self.inner.closing.borrow_mut();
         for fd in closing.drain(..) {
             backend!(&mut *d, d => d.close_detached(fd));
@@ -453,7 +511,9 @@ impl Handle {
         let mut released = self.inner.released.borrow_mut();
         {
             let mut d = self.inner.driver.borrow_mut();
-            self.flush_closes(&mut d);
+            if self.inner.deferred.get() {
+                self.flush_closes(&mut d);
+            }
             backend!(&mut *d, d => d.park(timeout, &mut released)?);
         }
         // The driver is free again: waking or dropping may re-enter it.
@@ -467,8 +527,11 @@ impl Handle {
     pub fn shutdown(&self) {
         loop {
             let mut released = self.inner.released.borrow_mut();
-            let done =
-                backend!(&mut *self.inner.driver.borrow_mut(), d => d.shutdown_step(&mut released));
+            let done = {
+                let mut d = self.inner.driver.borrow_mut();
+                self.flush_closes(&mut d);
+                backend!(&mut *d, d => d.shutdown_step(&mut released))
+            };
             let released_any = !released.dropped.is_empty() || !released.wakers.is_empty();
             released.wake_all();
             if done && !released_any {
@@ -487,25 +550,37 @@ pub(crate) struct Released {
 }
 
 impl Released {
+    #[inline]
     fn wake_all(&mut self) {
         if !self.dropped.is_empty() {
             self.dropped.clear();
         }
-        for w in self.wakers.drain(..) {
-            w.wake();
+        let n = self.wakers.len();
+        let base = self.wakers.as_ptr();
+        // SAFETY: the length is cleared first, so each of the `n` wakers is read out exactly
+        // once and owned by the loop below; if a wake panics, the ones left are leaked, never
+        // dropped twice. The buffer is not touched again until the loop ends (waking never
+        // reaches this list: it is borrowed by the caller).
+        unsafe {
+            self.wakers.set_len(0);
+            for i in 0..n {
+                std::ptr::read(base.add(i)).wake();
+            }
         }
     }
 }
 
 /// Restores the previous current driver.
 pub(crate) struct EnterGuard {
-    prev: Option<Handle>,
+    prev: *const HandleInner,
 }
 
 impl Drop for EnterGuard {
     fn drop(&mut self) {
-        let prev = self.prev.take();
-        CURRENT.with(|c| *c.borrow_mut() = prev);
+        let ours = CURRENT.with(|c| c.replace(self.prev));
+        // SAFETY: `ours` is the reference `enter` made with `Rc::into_raw` (guards drop in
+        // reverse order of entering, so the current pointer is this guard's).
+        drop(unsafe { Rc::from_raw(ours) });
     }
 }
 

@@ -376,10 +376,15 @@ impl SyscallPool {
     }
 
     /// Moves the finished calls' results into `out`.
+    #[inline]
     pub fn drain(&self, out: &mut Vec<(usize, i32)>) {
-        if !self.inner.has_done.load(Ordering::Acquire) {
-            return;
+        if self.inner.has_done.load(Ordering::Acquire) {
+            self.drain_slow(out);
         }
+    }
+
+    #[cold]
+    fn drain_slow(&self, out: &mut Vec<(usize, i32)>) {
         let mut st = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
         self.inner.has_done.store(false, Ordering::Relaxed);
         out.append(&mut st.done);

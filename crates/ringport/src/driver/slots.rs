@@ -1,11 +1,16 @@
 //! The slots of in-flight operations, shared by every backend.
 //!
-//! A slot's index is the operation's key (io_uring's `user_data`). Its state is a
-//! [`Lifecycle`]; every completion, whatever the backend, goes through [`Slots::complete`],
-//! and every wake-up it causes is handed out through [`Released`] after the driver's borrow.
+//! A slot's index is the operation's key (io_uring's `user_data`). Its state is a [`Slot`];
+//! every completion, whatever the backend, goes through [`Slots::complete`], and every wake-up
+//! it causes is handed out through [`Released`] after the driver's borrow.
+//!
+//! This is the hottest data structure of the runtime: every operation inserts a slot, the
+//! completion rewrites it and the future's second poll frees it. So a slot is 24 bytes (a tag
+//! and a 16-byte payload: a waker, a boxed orphan, or the raw result) and the free slots form an
+//! intrusive list inside the same vector; multishot ops, which are rare and long-lived, keep
+//! their completion queues in a side table whose queues (and their capacity) are reused.
 
 use super::{Completion, Orphan, Released};
-use slab::Slab;
 use std::collections::VecDeque;
 use std::mem;
 use std::task::{Context, Poll, Waker};
@@ -14,21 +19,33 @@ use std::task::{Context, Poll, Waker};
 /// multishot ops use the same bit.
 pub(crate) const FLAG_MORE: u32 = 1 << 1;
 
-/// The state of one in-flight operation.
-enum Lifecycle {
+/// The end of the free list.
+const NONE: u32 = u32::MAX;
+
+/// The state of one slot.
+enum Slot {
+    /// Not in use; the next free slot.
+    Vacant(u32),
     /// Submitted, and this waker waits for the completion.
     Waiting(Waker),
+    /// The backend completed it with this raw result (`-errno` on failure) and flags; the
+    /// future has yet to collect it.
+    Done(i32, u32),
     /// The future was dropped: the op's data is kept alive here until the (last) completion.
     Ignored(Box<dyn Orphan>),
-    /// The backend completed it; the future has yet to collect the result.
-    Completed(Completion),
-    /// A multishot op: completions not yet collected, the waiting waker, and whether the
-    /// backend posted the last one.
-    Multi {
-        queue: VecDeque<Completion>,
-        waker: Option<Waker>,
-        done: bool,
-    },
+    /// A multishot op: its state is `multi[i]`.
+    Multi(u32),
+}
+
+/// A multishot op's completions not yet collected, the waiting waker, and whether the backend
+/// posted the last one.
+#[derive(Default)]
+struct MultiState {
+    queue: VecDeque<(i32, u32)>,
+    waker: Option<Waker>,
+    done: bool,
+    /// The next free entry, while this one is free.
+    next_free: u32,
 }
 
 /// What `cancel` did with a dropped op's data.
@@ -39,72 +56,135 @@ pub(crate) enum Cancelled {
     Parked,
 }
 
-#[derive(Default)]
 pub(crate) struct Slots {
-    ops: Slab<Lifecycle>,
+    slots: Vec<Slot>,
+    free: u32,
+    taken: usize,
+    multi: Vec<MultiState>,
+    free_multi: u32,
+}
+
+impl Default for Slots {
+    fn default() -> Self {
+        Slots::with_capacity(0)
+    }
 }
 
 impl Slots {
     pub fn with_capacity(n: usize) -> Slots {
         Slots {
-            ops: Slab::with_capacity(n),
+            slots: Vec::with_capacity(n),
+            free: NONE,
+            taken: 0,
+            multi: Vec::new(),
+            free_multi: NONE,
         }
     }
 
+    #[inline]
+    fn take_slot(&mut self, slot: Slot) -> usize {
+        if self.free == NONE {
+            return self.push_slot(slot);
+        }
+        self.taken += 1;
+        let key = self.free as usize;
+        // A free-list entry is always a vacant slot below `len`; it owns nothing, so it is
+        // overwritten without a drop.
+        let old = mem::replace(&mut self.slots[key], slot);
+        match old {
+            Slot::Vacant(next) => self.free = next,
+            _ => unreachable!("the free list points at a slot in use"),
+        }
+        mem::forget(old);
+        key
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn push_slot(&mut self, slot: Slot) -> usize {
+        self.taken += 1;
+        self.slots.push(slot);
+        self.slots.len() - 1
+    }
+
+    #[inline]
+    fn release_slot(&mut self, key: usize) -> Slot {
+        self.taken -= 1;
+        let old = mem::replace(&mut self.slots[key], Slot::Vacant(self.free));
+        self.free = key as u32;
+        old
+    }
+
     /// A single-shot op, waited for by `waker`.
+    #[inline]
     pub fn insert(&mut self, waker: &Waker) -> usize {
-        self.ops.insert(Lifecycle::Waiting(waker.clone()))
+        self.take_slot(Slot::Waiting(waker.clone()))
     }
 
     /// A multishot op.
     pub fn insert_multi(&mut self, waker: &Waker) -> usize {
-        self.ops.insert(Lifecycle::Multi {
-            queue: VecDeque::new(),
-            waker: Some(waker.clone()),
-            done: false,
-        })
+        let m = if self.free_multi == NONE {
+            self.multi.push(MultiState::default());
+            self.multi.len() - 1
+        } else {
+            let m = self.free_multi as usize;
+            self.free_multi = self.multi[m].next_free;
+            m
+        };
+        let state = &mut self.multi[m];
+        state.waker = Some(waker.clone());
+        state.done = false;
+        self.take_slot(Slot::Multi(m as u32))
+    }
+
+    /// Gives a multishot op's side-table entry back (its queue keeps its capacity).
+    fn free_multi(&mut self, m: u32) {
+        let state = &mut self.multi[m as usize];
+        state.queue.clear();
+        state.waker = None;
+        state.next_free = self.free_multi;
+        self.free_multi = m;
     }
 
     /// How many slots are taken (in flight, or completed and not yet collected).
+    #[inline]
     #[cfg_attr(all(unix, not(target_os = "linux")), allow(dead_code))] // io_uring and IOCP
     pub fn len(&self) -> usize {
-        self.ops.len()
+        self.taken
     }
 
+    #[inline]
     pub fn poll_op(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Completion> {
-        let slot = self
-            .ops
-            .get_mut(key)
-            .expect("polled an op the driver does not know");
-        match slot {
-            Lifecycle::Completed(_) => match self.ops.remove(key) {
-                Lifecycle::Completed(c) => Poll::Ready(c),
-                _ => unreachable!(),
-            },
-            Lifecycle::Waiting(w) => {
+        match &mut self.slots[key] {
+            Slot::Done(res, flags) => {
+                let c = Completion::from_raw(*res, *flags);
+                self.release_slot(key);
+                Poll::Ready(c)
+            }
+            Slot::Waiting(w) => {
                 if !w.will_wake(cx.waker()) {
                     w.clone_from(cx.waker());
                 }
                 Poll::Pending
             }
-            Lifecycle::Ignored(_) | Lifecycle::Multi { .. } => {
-                unreachable!("polled a cancelled or multishot op as single-shot")
-            }
+            _ => unreachable!("polled a free, cancelled or multishot op as single-shot"),
         }
     }
 
     pub fn poll_multi(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
-        let Some(Lifecycle::Multi { queue, waker, done }) = self.ops.get_mut(key) else {
-            unreachable!("polled a multishot op the driver does not know");
+        let Slot::Multi(m) = self.slots[key] else {
+            unreachable!("polled an op the driver does not know as multishot");
         };
-        if let Some(c) = queue.pop_front() {
-            return Poll::Ready(Some(c));
+        let state = &mut self.multi[m as usize];
+        if let Some((res, flags)) = state.queue.pop_front() {
+            return Poll::Ready(Some(Completion::from_raw(res, flags)));
         }
-        if *done {
-            self.ops.remove(key);
+        if state.done {
+            self.release_slot(key);
+            self.free_multi(m);
             return Poll::Ready(None);
         }
-        match waker {
+        match &mut state.waker {
             Some(w) if w.will_wake(cx.waker()) => {}
             w => *w = Some(cx.waker().clone()),
         }
@@ -113,85 +193,97 @@ impl Slots {
 
     /// The op's future was dropped: park its data until the last completion.
     pub fn cancel(&mut self, key: usize, mut data: Box<dyn Orphan>) -> Cancelled {
-        let slot = self
-            .ops
-            .get_mut(key)
-            .expect("cancelled an op the driver does not know");
-        match slot {
-            Lifecycle::Completed(c) => {
+        match self.slots[key] {
+            Slot::Done(res, flags) => {
                 // Completed but never collected: release what the backend handed over.
-                data.completed(c.raw(), c.flags);
-                self.ops.remove(key);
+                data.completed(res, flags);
+                self.release_slot(key);
                 return Cancelled::Finished(data);
             }
-            Lifecycle::Multi { queue, done, .. } => {
-                for c in queue.drain(..) {
-                    data.completed(c.raw(), c.flags);
+            Slot::Multi(m) => {
+                let state = &mut self.multi[m as usize];
+                for (res, flags) in state.queue.drain(..) {
+                    data.completed(res, flags);
                 }
-                if *done {
-                    self.ops.remove(key);
+                let done = state.done;
+                self.free_multi(m);
+                if done {
+                    self.release_slot(key);
                     return Cancelled::Finished(data);
                 }
             }
-            _ => {}
+            Slot::Waiting(_) => {}
+            Slot::Vacant(_) | Slot::Ignored(_) => {
+                unreachable!("cancelled an op the driver does not know")
+            }
         }
-        *slot = Lifecycle::Ignored(data);
+        self.slots[key] = Slot::Ignored(data);
         Cancelled::Parked
     }
 
     /// Whether the op still waits for the backend (a cancel request makes sense).
     pub fn is_pending(&self, key: usize) -> bool {
-        match self.ops.get(key) {
-            Some(Lifecycle::Waiting(_) | Lifecycle::Ignored(_)) => true,
-            Some(Lifecycle::Multi { done, .. }) => !done,
+        match self.slots.get(key) {
+            Some(Slot::Waiting(_) | Slot::Ignored(_)) => true,
+            Some(Slot::Multi(m)) => !self.multi[*m as usize].done,
             _ => false,
         }
     }
 
     /// Records a completion; wakers to wake and data to drop go to `released`.
+    #[inline(always)]
     pub fn complete(&mut self, key: usize, res: i32, flags: u32, released: &mut Released) {
-        let Some(slot) = self.ops.get_mut(key) else {
+        let Some(slot) = self.slots.get_mut(key) else {
             debug_assert!(false, "a completion for op {key}, which is not in flight");
             return;
         };
-        let more = flags & FLAG_MORE != 0;
+        if let Slot::Waiting(_) = slot {
+            if let Slot::Waiting(w) = mem::replace(slot, Slot::Done(res, flags)) {
+                released.wakers.push(w);
+            }
+            return;
+        }
+        self.complete_other(key, res, flags, released);
+    }
+
+    /// `complete` for the rarer states: multishot, cancelled.
+    #[inline(never)]
+    fn complete_other(&mut self, key: usize, res: i32, flags: u32, released: &mut Released) {
+        let slot = &mut self.slots[key];
         match slot {
-            Lifecycle::Multi { queue, waker, done } => {
-                queue.push_back(Completion::from_raw(res, flags));
-                *done = !more;
-                if let Some(w) = waker.take() {
+            Slot::Waiting(_) => unreachable!("handled by complete"),
+            Slot::Multi(m) => {
+                let state = &mut self.multi[*m as usize];
+                state.queue.push_back((res, flags));
+                state.done = flags & FLAG_MORE == 0;
+                if let Some(w) = state.waker.take() {
                     released.wakers.push(w);
                 }
-                return;
             }
-            Lifecycle::Ignored(data) => {
+            Slot::Ignored(data) => {
                 data.completed(res, flags);
-                if !more {
-                    if let Lifecycle::Ignored(data) = self.ops.remove(key) {
+                if flags & FLAG_MORE == 0 {
+                    if let Slot::Ignored(data) = self.release_slot(key) {
                         released.dropped.push(data);
                     }
                 }
-                return;
             }
-            _ => {}
-        }
-        let done = Lifecycle::Completed(Completion::from_raw(res, flags));
-        match mem::replace(slot, done) {
-            Lifecycle::Waiting(w) => released.wakers.push(w),
-            _ => debug_assert!(false, "op {key} completed twice"),
+            Slot::Done(..) | Slot::Vacant(_) => {
+                debug_assert!(false, "a completion for op {key}, which is not in flight")
+            }
         }
     }
 
     /// Ops the backend may still be using memory of.
     pub fn in_flight(&self) -> usize {
-        self.ops.iter().filter(|&(k, _)| self.is_pending(k)).count()
+        (0..self.slots.len())
+            .filter(|&k| self.is_pending(k))
+            .count()
     }
 
     /// The keys of ops still in flight.
     pub fn pending_keys(&self) -> Vec<usize> {
-        self.ops
-            .iter()
-            .map(|(k, _)| k)
+        (0..self.slots.len())
             .filter(|&k| self.is_pending(k))
             .collect()
     }
@@ -199,18 +291,76 @@ impl Slots {
     /// Forgets every parked op's data, so memory the backend may still write into is never
     /// freed.
     pub fn leak(&mut self) {
-        for (_, slot) in self.ops.iter_mut() {
-            if let Lifecycle::Ignored(data) = mem::replace(
-                slot,
-                Lifecycle::Multi {
-                    queue: VecDeque::new(),
-                    waker: None,
-                    done: true,
-                },
-            ) {
+        for slot in &mut self.slots {
+            if let Slot::Ignored(data) = mem::replace(slot, Slot::Vacant(NONE)) {
                 mem::forget(data);
             }
         }
-        mem::forget(mem::take(&mut self.ops));
+        mem::forget(mem::take(&mut self.slots));
+        mem::forget(mem::take(&mut self.multi));
+        self.free = NONE;
+        self.free_multi = NONE;
+        self.taken = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_is_small() {
+        // Every in-flight op has one: a tag and a 16-byte payload.
+        assert!(mem::size_of::<Slot>() <= 24, "{}", mem::size_of::<Slot>());
+    }
+
+    #[test]
+    fn free_slots_are_reused_last_freed_first() {
+        let mut slots = Slots::default();
+        let w = Waker::noop();
+        let a = slots.insert(w);
+        let b = slots.insert(w);
+        let mut released = Released::default();
+        slots.complete(a, 5, 0, &mut released);
+        slots.complete(b, -libc::EAGAIN, 0, &mut released);
+        assert_eq!(released.wakers.len(), 2);
+        let mut cx = Context::from_waker(w);
+        let Poll::Ready(c) = slots.poll_op(a, &mut cx) else {
+            panic!("completed op not ready")
+        };
+        assert_eq!(c.result.unwrap(), 5);
+        let Poll::Ready(c) = slots.poll_op(b, &mut cx) else {
+            panic!("completed op not ready")
+        };
+        assert_eq!(c.result.unwrap_err().raw_os_error(), Some(libc::EAGAIN));
+        assert_eq!(slots.len(), 0);
+        assert_eq!(slots.insert(w), b);
+        assert_eq!(slots.insert(w), a);
+        assert_eq!(slots.insert(w), 2);
+        assert_eq!(slots.len(), 3);
+    }
+
+    #[test]
+    fn multishot_state_is_reused_and_ends_on_the_last_completion() {
+        let mut slots = Slots::default();
+        let w = Waker::noop();
+        let mut cx = Context::from_waker(w);
+        let mut released = Released::default();
+        let k = slots.insert_multi(w);
+        slots.complete(k, 1, FLAG_MORE, &mut released);
+        slots.complete(k, 2, 0, &mut released);
+        assert!(!slots.is_pending(k));
+        assert!(
+            matches!(slots.poll_multi(k, &mut cx), Poll::Ready(Some(c)) if c.result.as_ref().ok() == Some(&1))
+        );
+        assert!(
+            matches!(slots.poll_multi(k, &mut cx), Poll::Ready(Some(c)) if c.result.as_ref().ok() == Some(&2))
+        );
+        assert!(matches!(slots.poll_multi(k, &mut cx), Poll::Ready(None)));
+        assert_eq!(slots.len(), 0);
+        let again = slots.insert_multi(w);
+        assert_eq!(again, k);
+        assert_eq!(slots.multi.len(), 1, "the side table entry is reused");
+        assert!(slots.is_pending(again));
     }
 }

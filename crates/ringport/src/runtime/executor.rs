@@ -1,5 +1,13 @@
 //! The executor: tasks on `async-task`, a local run queue, and a remote queue for wake-ups
 //! from other threads. It knows nothing about I/O: it is woken through `Unpark`.
+//!
+//! Tasks are `!Send`, yet their wakers may travel to any thread. `async-task`'s `spawn_local`
+//! guards that with a thread-id check on every poll and drop of the future; here the schedule
+//! function gives the same guarantee once, where it matters: a woken task's `Runnable` reaches
+//! the local queue only on the loop thread and goes through the remote queue from anywhere
+//! else, so a future is only ever polled (by `run_tasks`) or dropped (by `shutdown_tasks`, or
+//! by running a cancelled task) on the loop thread. See `Context::spawn` for the whole
+//! argument.
 
 use super::blocking::Pool;
 use super::task::{CatchUnwind, JoinHandle};
@@ -28,6 +36,9 @@ struct Remote {
     jobs: Vec<Runnable>,
     /// A wake-up was sent since the loop last drained `jobs`: later ones need not send another.
     notified: bool,
+    /// The runtime has shut down: no task's future is alive any more, so a job pushed now can
+    /// only come from a pathological task that outlived shutdown (see `shutdown_tasks`).
+    closed: bool,
 }
 
 impl Shared {
@@ -36,37 +47,57 @@ impl Shared {
             remote: Mutex::new(Remote {
                 jobs: Vec::new(),
                 notified: false,
+                closed: false,
             }),
             has_remote: AtomicBool::new(false),
             unparker,
         })
     }
 
-    fn is_current(self: &Arc<Self>) -> bool {
-        LOOP.with(|l| l.get() == Arc::as_ptr(self))
+    /// This runtime's context, when the calling thread is its loop thread (inside it).
+    #[inline]
+    fn local_context(&self) -> Option<&Context> {
+        let ctx = CONTEXT.with(Cell::get);
+        // SAFETY: a non-null pointer is a live `Context` that the innermost `ContextGuard` on
+        // this thread keeps alive; the reference is used only within this call.
+        let ctx = unsafe { ctx.as_ref()? };
+        std::ptr::eq(Arc::as_ptr(&ctx.shared), self).then_some(ctx)
     }
 
     /// Schedules a woken task: straight onto the local queue on the loop thread, else through
     /// the remote queue and one coalesced wake-up of the loop.
-    fn schedule(self: &Arc<Self>, runnable: Runnable) {
-        if !self.is_current() {
-            return self.push_remote(Some(runnable));
-        }
-        CONTEXT.with(|c| match &*c.borrow() {
+    #[inline]
+    fn schedule(&self, runnable: Runnable) {
+        match self.local_context() {
             Some(ctx) => ctx.local.borrow_mut().push_back(runnable),
             None => self.push_remote(Some(runnable)),
-        })
+        }
     }
 
     /// Makes sure the loop wakes up (when called from another thread).
-    pub fn notify(self: &Arc<Self>) {
-        if !self.is_current() {
+    #[inline]
+    pub fn notify(&self) {
+        if !self.is_loop_thread() {
             self.push_remote(None);
         }
     }
 
+    /// Whether the calling thread is this runtime's loop thread, inside it.
+    #[inline]
+    pub fn is_loop_thread(&self) -> bool {
+        self.local_context().is_some()
+    }
+
+    #[cold]
     fn push_remote(&self, job: Option<Runnable>) {
         let mut remote = self.remote.lock().unwrap_or_else(|e| e.into_inner());
+        if remote.closed {
+            // The loop is gone: nothing will run or drop this job on its thread, and dropping
+            // it here could drop a `!Send` future on the wrong thread. Leak it instead (only a
+            // task that outlived shutdown gets here).
+            std::mem::forget(job);
+            return;
+        }
         remote.jobs.extend(job);
         self.has_remote.store(true, Ordering::Release);
         if !remote.notified {
@@ -76,10 +107,15 @@ impl Shared {
         }
     }
 
-    fn drain_remote(&self, into: &mut VecDeque<Runnable>) {
-        if !self.has_remote.load(Ordering::Acquire) {
-            return;
+    #[inline]
+    fn drain_remote(&self, into: &RefCell<VecDeque<Runnable>>) {
+        if self.has_remote.load(Ordering::Acquire) {
+            self.drain_remote_slow(&mut into.borrow_mut());
         }
+    }
+
+    #[cold]
+    fn drain_remote_slow(&self, into: &mut VecDeque<Runnable>) {
         let mut remote = self.remote.lock().unwrap_or_else(|e| e.into_inner());
         self.has_remote.store(false, Ordering::Relaxed);
         into.extend(remote.jobs.drain(..));
@@ -88,9 +124,9 @@ impl Shared {
 }
 
 thread_local! {
-    /// The `Shared` of the runtime running on this thread, compared by address.
-    static LOOP: Cell<*const Shared> = const { Cell::new(std::ptr::null()) };
-    static CONTEXT: RefCell<Option<Rc<Context>>> = const { RefCell::new(None) };
+    /// The context of the runtime running on this thread: a strong reference owned by the
+    /// innermost `ContextGuard` (null outside a runtime).
+    static CONTEXT: Cell<*const Context> = const { Cell::new(std::ptr::null()) };
 }
 
 /// The loop thread's part of a runtime.
@@ -119,15 +155,19 @@ impl Context {
     /// Makes this context the thread's current one until the guard drops, which restores
     /// the previous one.
     pub fn enter(self: &Rc<Self>) -> ContextGuard {
-        let prev = CONTEXT.with(|c| c.borrow_mut().replace(self.clone()));
-        let prev_loop = LOOP.with(|l| l.replace(Arc::as_ptr(&self.shared)));
-        ContextGuard { prev, prev_loop }
+        let ptr = Rc::into_raw(self.clone());
+        let prev = CONTEXT.with(|c| c.replace(ptr));
+        ContextGuard { prev }
     }
 
     /// Runs up to `budget` ready tasks, stopping early once `enough_io()` says the tasks have
     /// queued enough work for the kernel; `true` when more are ready.
+    #[inline]
     pub fn run_tasks(&self, mut enough_io: impl FnMut() -> bool) -> bool {
-        self.shared.drain_remote(&mut self.local.borrow_mut());
+        self.shared.drain_remote(&self.local);
+        if self.local.borrow().is_empty() {
+            return false;
+        }
         for _ in 0..self.budget {
             if enough_io() {
                 break;
@@ -143,24 +183,36 @@ impl Context {
         !self.local.borrow().is_empty()
     }
 
+    #[inline]
     pub fn has_ready(&self) -> bool {
         !self.local.borrow().is_empty()
     }
 
-    /// Fires due timers and wakes their tasks (they run next turn); returns the next
-    /// deadline. Reads the clock only when a timer is armed.
-    pub fn fire_timers(&self) -> Option<std::time::Instant> {
+    /// Fires due timers and wakes their tasks (they run next turn); returns how long until
+    /// the next deadline. Reads the clock (once) only when a timer is armed.
+    #[inline]
+    pub fn fire_timers(&self) -> Option<std::time::Duration> {
         if self.timers.borrow().is_empty() {
             return None;
         }
-        let now = std::time::Instant::now();
+        self.fire_timers_slow()
+    }
+
+    fn fire_timers_slow(&self) -> Option<std::time::Duration> {
+        let now = super::timer::now();
         let mut fired = self.timers.borrow_mut().fire(now);
-        for w in fired.drain(..) {
-            w.wake();
+        if !fired.is_empty() {
+            for w in fired.drain(..) {
+                w.wake();
+            }
         }
         let mut timers = self.timers.borrow_mut();
         timers.recycle(fired);
-        timers.next_deadline()
+        // Measured from the same reading: the wait then ends a little after the deadline (by
+        // the time the rest of this turn takes), never before it.
+        timers
+            .next_deadline()
+            .map(|d| std::time::Duration::from_nanos(d.saturating_sub(now)))
     }
 
     pub fn spawn<F>(self: &Rc<Self>, future: F) -> JoinHandle<F::Output>
@@ -177,7 +229,24 @@ impl Context {
             _active: Active(key),
         };
         let shared = self.shared.clone();
-        let (runnable, task) = async_task::spawn_local(future, move |r| shared.schedule(r));
+        // SAFETY: `spawn_unchecked`'s contract, point by point. The future is `'static`, and so
+        // is the schedule function, which is `Send + Sync` (it holds an `Arc<Shared>`). The
+        // future is not `Send`, so its `Runnable` must be used and dropped on this thread:
+        // - a `Runnable` exists only while the task is scheduled, and every one reaches the
+        //   loop thread: this one is scheduled below, on it; `Shared::schedule` puts one woken
+        //   on the loop thread straight onto the local queue, and one woken anywhere else
+        //   onto the remote queue, which only the loop thread drains;
+        // - the loop thread runs them (`run_tasks`) or drops them (`shutdown_tasks`), and
+        //   drops the queues with the `Context` on that thread;
+        // - `async-task` drops a future only by running or dropping its `Runnable`: a
+        //   cancelled or detached task that still has its future is scheduled once more for
+        //   that (its `Task` handle never drops the future itself; it only drops an output,
+        //   which is `Send` whenever the handle can move to another thread);
+        // - after shutdown every future has been dropped (the `active` set is empty), so a
+        //   `Runnable` left in the remote queue holds no future; should a task outlive
+        //   shutdown anyway, the remote queue is closed and leaks what is pushed to it.
+        let (runnable, task) =
+            unsafe { async_task::spawn_unchecked(future, move |r| shared.schedule(r)) };
         let inserted = self.active.borrow_mut().insert(runnable.waker());
         debug_assert_eq!(inserted, key);
         runnable.schedule();
@@ -186,6 +255,18 @@ impl Context {
 
     /// Drops every task's future on this thread (cancelling its I/O), then the queues.
     pub fn shutdown_tasks(&self) {
+        self.drop_tasks();
+        // From now on a foreign wake-up can no longer hand the loop a job.
+        let jobs = {
+            let mut remote = self.shared.remote.lock().unwrap_or_else(|e| e.into_inner());
+            remote.closed = true;
+            std::mem::take(&mut remote.jobs)
+        };
+        // Dropped here, on the loop thread.
+        drop(jobs);
+    }
+
+    fn drop_tasks(&self) {
         for _ in 0..1000 {
             let wakers: Vec<Waker> = self
                 .active
@@ -197,7 +278,7 @@ impl Context {
                 w.wake();
             }
             loop {
-                self.shared.drain_remote(&mut self.local.borrow_mut());
+                self.shared.drain_remote(&self.local);
                 let next = self.local.borrow_mut().pop_front();
                 match next {
                     // Dropping a runnable without running it drops the task's future.
@@ -215,15 +296,15 @@ impl Context {
 
 /// Restores the thread's previous context.
 pub(crate) struct ContextGuard {
-    prev: Option<Rc<Context>>,
-    prev_loop: *const Shared,
+    prev: *const Context,
 }
 
 impl Drop for ContextGuard {
     fn drop(&mut self) {
-        let prev = self.prev.take();
-        CONTEXT.with(|c| *c.borrow_mut() = prev);
-        LOOP.with(|l| l.set(self.prev_loop));
+        let ours = CONTEXT.with(|c| c.replace(self.prev));
+        // SAFETY: `ours` is the reference `enter` made with `Rc::into_raw` (guards drop in
+        // reverse order of entering, so the current pointer is this guard's).
+        drop(unsafe { Rc::from_raw(ours) });
     }
 }
 
@@ -251,11 +332,7 @@ struct Active(usize);
 
 impl Drop for Active {
     fn drop(&mut self) {
-        let _ = CONTEXT.try_with(|c| {
-            if let Some(ctx) = &*c.borrow() {
-                ctx.active.borrow_mut().try_remove(self.0);
-            }
-        });
+        with_current(|ctx| ctx.active.borrow_mut().try_remove(self.0));
     }
 }
 
@@ -269,5 +346,24 @@ pub(crate) fn current() -> Rc<Context> {
 }
 
 pub(crate) fn try_current() -> Option<Rc<Context>> {
-    CONTEXT.try_with(|c| c.borrow().clone()).ok().flatten()
+    let ptr = CONTEXT.try_with(Cell::get).ok()?;
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null pointer is a strong reference held by the innermost `ContextGuard`
+    // (made by `Rc::into_raw`); the new `Rc` takes one more.
+    unsafe {
+        Rc::increment_strong_count(ptr);
+        Some(Rc::from_raw(ptr))
+    }
+}
+
+/// Runs `f` on the current thread's runtime context without touching its reference count;
+/// `None` outside a runtime (or while the thread's locals are being torn down).
+#[inline]
+pub(crate) fn with_current<R>(f: impl FnOnce(&Context) -> R) -> Option<R> {
+    let ptr = CONTEXT.try_with(Cell::get).ok()?;
+    // SAFETY: a non-null pointer is a live `Context` kept alive by the innermost
+    // `ContextGuard`; the reference does not outlive this call.
+    unsafe { ptr.as_ref() }.map(f)
 }

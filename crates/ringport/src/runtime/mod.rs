@@ -9,7 +9,7 @@
 mod blocking;
 mod executor;
 pub(crate) mod task;
-mod timer;
+pub(crate) mod timer;
 
 pub use task::{JoinError, JoinHandle};
 
@@ -23,10 +23,11 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub(crate) use executor::current as current_context;
 pub(crate) use executor::try_current as try_current_context;
+pub(crate) use executor::with_current as with_current_context;
 
 /// Sets up a [`Runtime`].
 ///
@@ -188,24 +189,25 @@ impl Runtime {
         let _driver = self.driver.enter();
         let _ctx = self.ctx.enter();
         let main = Arc::new(MainWake {
-            woken: AtomicBool::new(true),
+            local: AtomicBool::new(true),
+            remote: AtomicBool::new(false),
             shared: self.ctx.shared.clone(),
         });
         let waker = Waker::from(main.clone());
         let mut cx = std::task::Context::from_waker(&waker);
         let mut future = pin!(future);
         loop {
-            if main.woken.swap(false, Ordering::AcqRel) {
+            if main.take() {
                 if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
                     return out;
                 }
             }
             self.ctx.run_tasks(|| self.driver.should_flush());
             let next_timer = self.ctx.fire_timers();
-            let timeout = if self.ctx.has_ready() || main.woken.load(Ordering::Acquire) {
+            let timeout = if self.ctx.has_ready() || main.is_set() {
                 Some(Duration::ZERO)
             } else {
-                next_timer.map(|d| d.saturating_duration_since(Instant::now()))
+                next_timer
             };
             if let Err(e) = self.driver.park(timeout) {
                 panic!("ringport: the loop's wait in the kernel failed: {e}");
@@ -227,9 +229,34 @@ impl Drop for Runtime {
 }
 
 /// The waker of the `block_on` future: a flag, plus a wake-up when set from another thread.
+///
+/// Two flags, so that the common case costs no locked instruction: `local` is written only by
+/// the loop thread (set by a wake-up there, cleared before each poll), so plain loads and
+/// stores suffice; `remote` is set by other threads and taken with a swap, which orders their
+/// writes before the poll it causes.
 struct MainWake {
-    woken: AtomicBool,
+    local: AtomicBool,
+    remote: AtomicBool,
     shared: Arc<executor::Shared>,
+}
+
+impl MainWake {
+    /// Whether the future was woken since the last call; clears the flags.
+    #[inline]
+    fn take(&self) -> bool {
+        let local = self.local.load(Ordering::Relaxed);
+        if local {
+            self.local.store(false, Ordering::Relaxed);
+        }
+        let remote =
+            self.remote.load(Ordering::Relaxed) && self.remote.swap(false, Ordering::AcqRel);
+        local || remote
+    }
+
+    #[inline]
+    fn is_set(&self) -> bool {
+        self.local.load(Ordering::Relaxed) || self.remote.load(Ordering::Relaxed)
+    }
 }
 
 impl Wake for MainWake {
@@ -237,9 +264,14 @@ impl Wake for MainWake {
         self.wake_by_ref();
     }
 
+    #[inline]
     fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
-        self.shared.notify();
+        if self.shared.is_loop_thread() {
+            self.local.store(true, Ordering::Relaxed);
+        } else {
+            self.remote.store(true, Ordering::Release);
+            self.shared.notify();
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 //! A timer never fires before its deadline, timers with equal deadlines fire in the order they
 //! were started, and a timer always completes through the loop (a zero sleep yields once).
 
-use crate::runtime::{current_context, try_current_context};
+use crate::runtime::timer::{self, Nanos};
+use crate::runtime::with_current_context;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -35,30 +36,37 @@ fn far_future() -> Instant {
 /// });
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    sleep_until(deadline_after(Instant::now(), duration))
+    // Nanoseconds of the monotonic clock, not `Instant` arithmetic: a timeout is started for
+    // every request a server reads, and this is most of what starting one costs.
+    let nanos = duration.as_nanos().min(u128::from(u64::MAX)) as u64;
+    Sleep::at(timer::now().saturating_add(nanos))
 }
 
 /// Waits until `deadline`.
 pub fn sleep_until(deadline: Instant) -> Sleep {
-    Sleep {
-        deadline,
-        key: None,
-        fired: false,
-    }
+    Sleep::at(timer::from_instant(deadline))
 }
 
 /// The future of [`sleep`].
 #[must_use = "a Sleep does nothing unless awaited"]
 pub struct Sleep {
-    deadline: Instant,
+    deadline: Nanos,
     key: Option<usize>,
     fired: bool,
 }
 
 impl Sleep {
+    fn at(deadline: Nanos) -> Sleep {
+        Sleep {
+            deadline,
+            key: None,
+            fired: false,
+        }
+    }
+
     /// When it fires.
     pub fn deadline(&self) -> Instant {
-        self.deadline
+        timer::to_instant(self.deadline)
     }
 
     /// Whether it has fired.
@@ -69,15 +77,13 @@ impl Sleep {
     /// Moves the deadline, re-arming a sleep that already fired.
     pub fn reset(&mut self, deadline: Instant) {
         self.deregister();
-        self.deadline = deadline;
+        self.deadline = timer::from_instant(deadline);
         self.fired = false;
     }
 
     fn deregister(&mut self) {
         if let Some(key) = self.key.take() {
-            if let Some(ctx) = try_current_context() {
-                ctx.timers.borrow_mut().remove(key);
-            }
+            with_current_context(|ctx| ctx.timers.borrow_mut().remove(key));
         }
     }
 }
@@ -89,24 +95,27 @@ impl Future for Sleep {
         if self.fired {
             return Poll::Ready(());
         }
-        let ctx = current_context();
-        let mut timers = ctx.timers.borrow_mut();
-        match self.key {
-            None => {
-                self.key = Some(timers.insert(self.deadline, cx.waker()));
-                Poll::Pending
-            }
-            Some(key) => {
-                if timers.poll(key, cx.waker()) {
-                    timers.remove(key);
-                    self.key = None;
-                    self.fired = true;
-                    Poll::Ready(())
-                } else {
+        let this = &mut *self;
+        let polled = with_current_context(|ctx| {
+            let mut timers = ctx.timers.borrow_mut();
+            match this.key {
+                None => {
+                    this.key = Some(timers.insert(this.deadline, cx.waker()));
                     Poll::Pending
                 }
+                Some(key) => {
+                    if timers.poll(key, cx.waker()) {
+                        timers.remove(key);
+                        this.key = None;
+                        this.fired = true;
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }
+                }
             }
-        }
+        });
+        polled.expect("this must be called from inside a ringport runtime (ringport::run)")
     }
 }
 
@@ -119,7 +128,7 @@ impl Drop for Sleep {
 impl fmt::Debug for Sleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sleep")
-            .field("deadline", &self.deadline)
+            .field("deadline", &self.deadline())
             .field("fired", &self.fired)
             .finish()
     }

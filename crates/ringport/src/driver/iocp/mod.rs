@@ -317,6 +317,17 @@ impl Driver {
         }
     }
 
+    /// Only io_uring has fixed files: nothing to record.
+    pub fn set_owner(&mut self, _owner: std::rc::Weak<super::HandleInner>) {}
+
+    /// Only io_uring has fixed files: never called with a slot here.
+    #[cfg_attr(windows, allow(dead_code))]
+    pub fn release_fixed(&mut self, _slot: u32) {}
+
+    /// Only io_uring has fixed files: never called with a slot here.
+    #[cfg_attr(windows, allow(dead_code))]
+    pub fn release_fixed_now(&mut self, _slot: u32) {}
+
     pub fn close_detached(&mut self, fd: RawFd) {
         self.attached.remove(&fd.raw);
         self.detached += 1;

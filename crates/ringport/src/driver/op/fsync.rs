@@ -10,4 +10,8 @@ pub(crate) struct Fsync {
 }
 
 // SAFETY: no memory is handed to the kernel; the fd is kept alive by the Rc.
-unsafe impl OpCode for Fsync {}
+unsafe impl OpCode for Fsync {
+    fn eager(&self) -> bool {
+        true
+    }
+}

@@ -57,6 +57,14 @@ pub(crate) unsafe trait OpCode: super::BackendOp + Unpin + 'static {
     /// A completion that arrives after the op's future was dropped: release whatever the
     /// kernel handed over (an accepted fd is closed, a ring buffer goes back to its ring).
     fn orphan_completion(&mut self, _res: i32, _flags: u32) {}
+
+    /// Whether a device serves the op (a positional read or write, a sync), so that queuing a
+    /// few is worth ending the loop's turn early to hand them over (see `should_flush`).
+    /// Socket and stream ops wait for a peer instead: the default.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // io_uring's should_flush only
+    fn eager(&self) -> bool {
+        false
+    }
 }
 
 /// A dropped op's data, parked in the driver until its last completion.
@@ -74,18 +82,23 @@ impl<T: OpCode> Orphan for T {
 /// completion and the op's data (its buffers and fd) handed back.
 pub(crate) struct Op<T: OpCode> {
     handle: Handle,
-    key: Option<usize>,
+    /// The slot, once submitted ([`NOT_SUBMITTED`] before, and again once completed).
+    key: usize,
     data: Option<T>,
     /// A cancel was requested through a `CancelToken`; the completion is still awaited.
     cancel_sent: bool,
 }
 
+/// `Op::key` of an op not in flight.
+const NOT_SUBMITTED: usize = usize::MAX;
+
 impl<T: OpCode> Op<T> {
     /// An operation on the current thread's driver, submitted when first polled.
+    #[inline]
     pub fn new(data: T) -> Op<T> {
         Op {
             handle: Handle::current(),
-            key: None,
+            key: NOT_SUBMITTED,
             data: Some(data),
             cancel_sent: false,
         }
@@ -95,43 +108,45 @@ impl<T: OpCode> Op<T> {
 impl<T: OpCode> Future for Op<T> {
     type Output = (Completion, T);
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if let Some(key) = this
-            .key
-            .filter(|_| !this.cancel_sent && super::cancel::requested())
-        {
-            this.cancel_sent = true;
-            this.handle.request_cancel(key);
-        }
-        match this.key {
-            None => {
-                let data = this.data.as_mut().expect("Op polled after it completed");
-                let key = this.handle.submit(data, cx.waker());
-                this.key = Some(key);
-                if super::cancel::requested() {
-                    // Started under a cancelled token: cancel right behind the submission.
-                    this.cancel_sent = true;
-                    this.handle.request_cancel(key);
-                }
-                // Never inline: the loop flushes the submission and wakes us on completion.
-                Poll::Pending
+        let cancel = !this.cancel_sent && super::cancel::requested();
+        if this.key == NOT_SUBMITTED {
+            let data = this.data.as_mut().expect("Op polled after it completed");
+            let key = this.handle.submit(data, cx.waker());
+            this.key = key;
+            if cancel {
+                // Started under a cancelled token: cancel right behind the submission.
+                this.cancel_sent = true;
+                this.handle.request_cancel(key);
             }
-            Some(key) => match this.handle.poll_op(key, cx) {
-                Poll::Ready(completion) => {
-                    this.key = None;
-                    let data = this.data.take().expect("Op completed twice");
-                    Poll::Ready((completion, data))
-                }
-                Poll::Pending => Poll::Pending,
-            },
+            // Never inline: the loop flushes the submission and wakes us on completion.
+            return Poll::Pending;
+        }
+        if cancel {
+            this.cancel_sent = true;
+            this.handle.request_cancel(this.key);
+        }
+        match this.handle.poll_op(this.key, cx) {
+            Poll::Ready(completion) => {
+                this.key = NOT_SUBMITTED;
+                let data = this.data.take().expect("Op completed twice");
+                Poll::Ready((completion, data))
+            }
+            Poll::Pending => Poll::Pending,
         }
     }
 }
 
 impl<T: OpCode> Drop for Op<T> {
+    #[inline]
     fn drop(&mut self) {
-        if let (Some(key), Some(data)) = (self.key, self.data.take()) {
+        if self.key == NOT_SUBMITTED {
+            return;
+        }
+        if let Some(data) = self.data.take() {
+            let key = self.key;
             // In flight: the kernel may still use the data. Park it in the driver, which asks
             // the kernel to cancel and drops the data when the completion comes.
             self.handle.cancel(key, Box::new(data));

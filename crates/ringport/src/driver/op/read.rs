@@ -13,7 +13,11 @@ pub(crate) struct Read<B> {
 }
 
 // SAFETY: the buffer is an `IoBufMut`, whose memory is stable when moved; the fd is an Rc.
-unsafe impl<B: IoBufMut> OpCode for Read<B> {}
+unsafe impl<B: IoBufMut> OpCode for Read<B> {
+    fn eager(&self) -> bool {
+        self.offset != u64::MAX
+    }
+}
 
 impl<B: IoBufMut> Read<B> {
     /// Marks the bytes the kernel wrote as initialised and gives the buffer back.
@@ -34,7 +38,11 @@ pub(crate) struct Readv<B> {
 }
 
 // SAFETY: the iovec array and every buffer live on the heap and are owned by the op.
-unsafe impl<B: IoBufMut> OpCode for Readv<B> {}
+unsafe impl<B: IoBufMut> OpCode for Readv<B> {
+    fn eager(&self) -> bool {
+        self.offset != u64::MAX
+    }
+}
 
 impl<B: IoBufMut> Readv<B> {
     pub fn new(fd: SharedFd, mut bufs: Vec<B>, offset: u64) -> Self {

@@ -13,7 +13,11 @@ pub(crate) struct Write<B> {
 }
 
 // SAFETY: the buffer is an `IoBuf`, whose memory is stable when moved; the fd is an Rc.
-unsafe impl<B: IoBuf> OpCode for Write<B> {}
+unsafe impl<B: IoBuf> OpCode for Write<B> {
+    fn eager(&self) -> bool {
+        self.offset != u64::MAX
+    }
+}
 
 /// Write several buffers at `offset`, in order.
 #[derive(Debug)]
@@ -25,7 +29,11 @@ pub(crate) struct Writev<B> {
 }
 
 // SAFETY: the iovec array and every buffer live on the heap and are owned by the op.
-unsafe impl<B: IoBuf> OpCode for Writev<B> {}
+unsafe impl<B: IoBuf> OpCode for Writev<B> {
+    fn eager(&self) -> bool {
+        self.offset != u64::MAX
+    }
+}
 
 impl<B: IoBuf> Writev<B> {
     pub fn new(fd: SharedFd, bufs: Vec<B>, offset: u64) -> Self {

@@ -89,6 +89,22 @@ impl Attempt {
         }
     }
 
+    /// For a plain stream read or write: whether it writes, and how many bytes it asks for (a
+    /// transfer shorter than that drained the socket's queue, or filled its send buffer).
+    /// `None` for everything else, which is always tried.
+    pub fn transfer(&self) -> Option<(bool, usize)> {
+        match *self {
+            Attempt::Recv { len, .. } => Some((false, len)),
+            Attempt::Send { len, .. } => Some((true, len)),
+            Attempt::Stream {
+                iov: StreamIov::One(_, len),
+                write,
+                ..
+            } => Some((write, len)),
+            _ => None,
+        }
+    }
+
     /// One try that never blocks.
     pub fn run(&mut self) -> Outcome {
         let dontwait = libc::MSG_DONTWAIT;

@@ -35,6 +35,9 @@ pub(crate) struct Ready {
     pub fd: RawFd,
     pub readable: bool,
     pub writable: bool,
+    /// The peer hung up or the fd failed: no later edge is sure to come, so readiness
+    /// tracking must stop assuming one will.
+    pub closed: bool,
 }
 
 pub(crate) struct Epoll {
@@ -126,6 +129,7 @@ impl Epoll {
                 fd: data as RawFd,
                 readable: fault || bits & (libc::EPOLLIN | libc::EPOLLRDHUP) as u32 != 0,
                 writable: fault || bits & libc::EPOLLOUT as u32 != 0,
+                closed: fault || bits & libc::EPOLLRDHUP as u32 != 0,
             });
         }
         Ok(())

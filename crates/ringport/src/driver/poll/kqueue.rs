@@ -32,6 +32,9 @@ pub(crate) struct Ready {
     pub fd: RawFd,
     pub readable: bool,
     pub writable: bool,
+    /// The peer hung up or the fd failed (`EV_EOF`, `EV_ERROR`): no later edge is sure to
+    /// come, so readiness tracking must stop assuming one will.
+    pub closed: bool,
 }
 
 pub(crate) struct Kqueue {
@@ -140,6 +143,7 @@ impl Kqueue {
                 fd: ev.ident as RawFd,
                 readable: fault || ev.filter == libc::EVFILT_READ as _,
                 writable: fault || ev.filter == libc::EVFILT_WRITE as _,
+                closed: fault,
             });
         }
         Ok(())

@@ -24,6 +24,7 @@ use attempt::Outcome;
 use epoll::{Epoll, Ready};
 use op::Attempt;
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::{Arc, Weak};
@@ -36,12 +37,26 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Threads the syscall pool may start.
 const POOL_THREADS: usize = 64;
 
-/// The ops waiting on one fd.
+/// The ops waiting on one fd, and what is known of its readiness.
+///
+/// Once the fd is registered (edge-triggered), every arrival of data (every freeing of send
+/// space) after it was drained (filled) brings an event. So a read that follows a short read
+/// or an EAGAIN, with no readable event since, would only meet EAGAIN: it waits for the
+/// event instead of trying (tokio's readiness tracking; it saves a system call per message
+/// on a request-response connection). A stale event only costs one try that finds EAGAIN.
 #[derive(Default)]
 struct Waiters {
     readers: VecDeque<usize>,
     writers: VecDeque<usize>,
     registered: bool,
+    /// No readable (writable) event has come since a read (write) found the queue drained
+    /// (the buffer full): only meaningful once registered.
+    drained: bool,
+    full: bool,
+    /// A hang-up or error was reported: the end of stream (or the error) brings no further
+    /// edge, so a read after a short read must try (it finds the end, not EAGAIN). Sticky
+    /// for the fd's life.
+    closed: bool,
 }
 
 pub(crate) struct Driver {
@@ -54,7 +69,7 @@ pub(crate) struct Driver {
     pending: VecDeque<usize>,
     /// Completions produced outside `park` or not yet handed over.
     ready: Vec<(usize, i32, u32)>,
-    fds: HashMap<RawFd, Waiters>,
+    fds: HashMap<RawFd, Waiters, BuildHasherDefault<FdHasher>>,
     /// Fds whose interest changed since they were last armed.
     dirty: Vec<RawFd>,
     pool: SyscallPool,
@@ -67,6 +82,28 @@ pub(crate) struct Driver {
     shutdown: Option<Instant>,
     next_bgid: u16,
     info: BackendInfo,
+}
+
+/// Hashes an fd with one multiplication: fds are small integers the kernel hands out, so
+/// there is nobody to defend against, and SipHash cost more than the lookup it served (about
+/// 2 % of an echo server's cycles).
+#[derive(Default)]
+struct FdHasher(u64);
+
+impl Hasher for FdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_i32(&mut self, n: i32) {
+        // The high bits of the product, where hashbrown takes its control byte from, depend
+        // on every bit of the fd.
+        self.0 = u64::from(n as u32).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 /// Wakes the poller from any thread. It holds the poller weakly: the driver alone owns it, so
@@ -101,7 +138,7 @@ impl Driver {
             attempts: Vec::new(),
             pending: VecDeque::new(),
             ready: Vec::new(),
-            fds: HashMap::new(),
+            fds: HashMap::default(),
             dirty: Vec::new(),
             pool,
             results: Vec::new(),
@@ -122,12 +159,14 @@ impl Driver {
         Arc::new(PollWake(Arc::downgrade(&self.poller)))
     }
 
+    #[inline]
     pub fn submit<T: OpCode>(&mut self, data: &mut T, waker: &Waker) -> usize {
         let key = self.ops.insert(waker);
         self.start(key, data.poll_entry());
         key
     }
 
+    #[inline]
     pub fn submit_multi<T: OpCode>(&mut self, data: &mut T, waker: &Waker) -> usize {
         let key = self.ops.insert_multi(waker);
         self.start(key, data.poll_entry());
@@ -152,16 +191,19 @@ impl Driver {
         self.attempts[key] = Some(attempt);
     }
 
+    #[inline]
     pub fn poll_op(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Completion> {
         self.ops.poll_op(key, cx)
     }
 
+    #[inline]
     pub fn poll_multi(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
         self.ops.poll_multi(key, cx)
     }
 
     /// Never: attempts are system calls made on the loop thread anyway, so ending a turn early
     /// only adds waits (the budget alone bounds a turn).
+    #[inline]
     pub fn should_flush(&mut self) -> bool {
         false
     }
@@ -200,6 +242,17 @@ impl Driver {
         }
     }
 
+    /// Only io_uring has fixed files: nothing to record.
+    pub fn set_owner(&mut self, _owner: std::rc::Weak<super::HandleInner>) {}
+
+    /// Only io_uring has fixed files: never called with a slot here.
+    #[cfg_attr(windows, allow(dead_code))]
+    pub fn release_fixed(&mut self, _slot: u32) {}
+
+    /// Only io_uring has fixed files: never called with a slot here.
+    #[cfg_attr(windows, allow(dead_code))]
+    pub fn release_fixed_now(&mut self, _slot: u32) {}
+
     pub fn close_detached(&mut self, fd: RawFd) {
         self.forget_fd(fd);
         self.detached += 1;
@@ -232,9 +285,33 @@ impl Driver {
         let Some(mut attempt) = self.attempts.get_mut(key).and_then(Option::take) else {
             return;
         };
+        let transfer = attempt.transfer();
+        if let Some((write, _)) = transfer {
+            if let Some(w) = self.fds.get_mut(&attempt.fd()) {
+                let known_blocked = if write { w.full } else { w.drained };
+                if w.registered && known_blocked && !w.closed {
+                    // Nothing changed since the last try met an empty queue (a full buffer).
+                    if write {
+                        w.writers.push_back(key);
+                    } else {
+                        w.readers.push_back(key);
+                    }
+                    self.attempts[key] = Some(attempt);
+                    return;
+                }
+            }
+        }
         loop {
             match attempt.run() {
                 Outcome::Done(res, flags) => {
+                    // A short read drained the queue (every later arrival brings an event). A
+                    // short write is not taken as "full": only EAGAIN is sure to bring a
+                    // writable event later.
+                    if let Some((false, len)) = transfer {
+                        if res >= 0 && (res as usize) < len {
+                            self.note_drained(attempt.fd());
+                        }
+                    }
                     self.ready.push((key, res, flags));
                     return;
                 }
@@ -244,8 +321,10 @@ impl Driver {
                     let w = self.fds.entry(fd).or_default();
                     if write {
                         w.writers.push_back(key);
+                        w.full = true;
                     } else {
                         w.readers.push_back(key);
+                        w.drained = true;
                     }
                     self.dirty.push(fd);
                     self.attempts[key] = Some(attempt);
@@ -256,6 +335,14 @@ impl Driver {
                     return;
                 }
             }
+        }
+    }
+
+    /// A short read left the fd's queue empty: later reads wait for the next event. Only for
+    /// registered fds, which get one.
+    fn note_drained(&mut self, fd: RawFd) {
+        if let Some(w) = self.fds.get_mut(&fd) {
+            w.drained = true;
         }
     }
 
@@ -293,13 +380,8 @@ impl Driver {
         let timeout = if quick { Some(Duration::ZERO) } else { timeout };
         let mut fired = std::mem::take(&mut self.fired);
         self.poller.wait(&mut self.events, &mut fired, timeout)?;
-        for &Ready {
-            fd,
-            readable,
-            writable,
-        } in &fired
-        {
-            self.wake_fd(fd, readable, writable);
+        for &ready in &fired {
+            self.wake_fd(ready);
         }
         fired.clear();
         self.fired = fired;
@@ -311,16 +393,25 @@ impl Driver {
 
     /// Retries the ops waiting on a ready fd; those that meet EAGAIN again wait for the next
     /// edge.
-    fn wake_fd(&mut self, fd: RawFd, readable: bool, writable: bool) {
+    fn wake_fd(&mut self, ready: Ready) {
+        let Ready {
+            fd,
+            readable,
+            writable,
+            closed,
+        } = ready;
         let Some(w) = self.fds.get_mut(&fd) else {
             return;
         };
+        w.closed |= closed;
         // An error or hang-up shows as both: every waiter retries and sees it.
         let mut retry = std::mem::take(&mut self.retry);
         if readable {
+            w.drained = false;
             retry.extend(w.readers.drain(..));
         }
         if writable {
+            w.full = false;
             retry.extend(w.writers.drain(..));
         }
         for &key in &retry {

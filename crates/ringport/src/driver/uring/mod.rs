@@ -9,17 +9,19 @@
 mod op;
 mod setup;
 
+use op::Files;
 pub(crate) use op::UringOp;
 
 use super::poll::PollEntry;
 use super::pool::SyscallPool;
 use super::slots::{Cancelled, Slots};
-use super::{BackendInfo, Completion, Config, OpCode, Orphan, Released, Unpark};
+use super::{BackendInfo, Completion, Config, HandleInner, OpCode, Orphan, Released, Unpark};
 use io_uring::{opcode, squeue, types, EnterFlags, IoUring};
 use std::collections::VecDeque;
 use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::rc::Weak;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -28,6 +30,17 @@ use std::time::{Duration, Instant};
 const TAG_WAKE: u64 = u64::MAX - 1;
 /// `user_data` of operations nobody waits for: cancels and detached closes.
 const TAG_DETACHED: u64 = u64::MAX;
+/// `user_data` of the close that empties a fixed-file slot: this bit, or'd with the slot.
+/// (Op keys are slab indices, far below it.)
+const TAG_FIXED: u64 = 1 << 62;
+
+/// The most fixed-file slots a ring registers (fewer when `RLIMIT_NOFILE` is lower: the kernel
+/// refuses a table larger than it).
+const FIXED_SLOTS: u32 = 4096;
+/// An fd gets a fixed-file slot at its this-many-th operation: registering costs one system
+/// call, and each later operation saves the kernel a file lookup and a reference count (about
+/// a tenth of a no-op's round trip). Short-lived fds never pay for it.
+const FIXED_AFTER: u16 = 32;
 
 /// How long `shutdown` waits for the kernel to finish cancelled operations before it gives up
 /// and leaks their memory (never frees it under the kernel's feet).
@@ -55,6 +68,32 @@ pub(crate) struct Driver {
     pool: SyscallPool,
     /// Results of ops that did not go to the ring, for the next `park`.
     fallback: Vec<(usize, i32)>,
+    /// Entries queued since the last enter whose ops a device serves ([`OpCode::eager`]).
+    eager_queued: usize,
+    /// The table of fixed files: free slots (empty when the kernel has no sparse tables).
+    fixed: FixedTable,
+    /// The runtime handle this driver is inside, recorded in the fds it registers.
+    owner: Weak<HandleInner>,
+}
+
+/// Free fixed-file slots, and a system call to fill one.
+pub(crate) struct FixedTable {
+    free: Vec<u32>,
+}
+
+impl FixedTable {
+    /// Registers `fd` in a free slot (one `io_uring_register`); `None` when the table is full
+    /// or the kernel refuses.
+    fn register(&mut self, ring: &IoUring, fd: RawFd) -> Option<u32> {
+        let slot = self.free.pop()?;
+        match ring.submitter().register_files_update(slot, &[fd]) {
+            Ok(1) => Some(slot),
+            _ => {
+                self.free.push(slot);
+                None
+            }
+        }
+    }
 }
 
 impl Driver {
@@ -65,6 +104,12 @@ impl Driver {
         let wake = Arc::new(EventFd::new()?);
         if enter_fd.registered {
             info.features.push("REGISTERED_RING_FD");
+        }
+        let fixed = FixedTable {
+            free: fixed_table(&ring),
+        };
+        if !fixed.free.is_empty() {
+            info.features.push("FIXED_FILES");
         }
         Ok(Driver {
             ring,
@@ -81,6 +126,9 @@ impl Driver {
             supported,
             pool: SyscallPool::new(64, wake.clone()),
             fallback: Vec::new(),
+            eager_queued: 0,
+            fixed,
+            owner: Weak::new(),
         })
     }
 
@@ -88,25 +136,57 @@ impl Driver {
         &self.info
     }
 
+    /// Records the runtime handle this driver lives in (fds name it with their fixed slot).
+    pub fn set_owner(&mut self, owner: Weak<HandleInner>) {
+        self.owner = owner;
+    }
+
+    /// Empties a fixed-file slot at once, with `io_uring_register` (from outside the loop, where
+    /// no enter may come soon); queued like [`release_fixed`](Self::release_fixed) if refused.
+    pub fn release_fixed_now(&mut self, slot: u32) {
+        match self.ring.submitter().register_files_update(slot, &[-1]) {
+            Ok(_) => self.fixed.free.push(slot),
+            Err(_) => self.release_fixed(slot),
+        }
+    }
+
+    /// Empties a fixed-file slot (its fd is being closed or handed out); the slot is free again
+    /// once the kernel has done it.
+    pub fn release_fixed(&mut self, slot: u32) {
+        self.detached += 1;
+        let entry = opcode::Close::new(types::Fixed(slot)).build();
+        self.push(entry.user_data(TAG_FIXED | u64::from(slot)));
+    }
+
     pub fn unparker(&self) -> Arc<dyn Unpark> {
         self.wake.clone()
     }
 
+    #[inline]
     pub fn submit<T: OpCode>(&mut self, data: &mut T, waker: &Waker) -> usize {
         let key = self.ops.insert(waker);
         self.start(key, data);
         key
     }
 
+    #[inline]
     pub fn submit_multi<T: OpCode>(&mut self, data: &mut T, waker: &Waker) -> usize {
         let key = self.ops.insert_multi(waker);
         self.start(key, data);
         key
     }
 
+    #[inline]
     fn start<T: OpCode>(&mut self, key: usize, data: &mut T) {
-        let entry = data.uring_entry();
+        let mut files = Files {
+            table: &mut self.fixed,
+            ring: &self.ring,
+            owner: &self.owner,
+            after: FIXED_AFTER,
+        };
+        let entry = data.uring_entry(&mut files);
         if self.supported[entry.get_opcode() as usize] {
+            self.eager_queued += usize::from(data.eager());
             self.push(entry.user_data(key as u64));
             return;
         }
@@ -122,21 +202,26 @@ impl Driver {
         }
     }
 
+    #[inline]
     pub fn poll_multi(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
         self.ops.poll_multi(key, cx)
     }
 
+    #[inline]
     pub fn poll_op(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Completion> {
         self.ops.poll_op(key, cx)
     }
 
-    /// Whether the queued submissions are worth an early `park`: at least 2, and at least an
-    /// eighth of the operations in flight. A device kept busy by a few dozen reads wants them
-    /// back in its queue at once (random reads at queue depth 32 gain about a third); a server
-    /// with thousands of pending receives keeps batching many sends into one entry.
+    /// Whether the queued submissions are worth an early `park`: at least 2 device operations
+    /// (positional reads and writes, syncs: [`OpCode::eager`]), and at least an eighth of the
+    /// operations in flight. A device kept busy by a few dozen reads wants them back in its
+    /// queue at once (random reads at queue depth 32 gain about a third). Socket operations
+    /// never end a turn early: their completions wait for a peer, and every extra enter costs
+    /// a system call (counting them in made an echo server enter the kernel once per 4
+    /// messages instead of once per 30).
+    #[inline]
     pub fn should_flush(&mut self) -> bool {
-        let queued = self.ring.submission().len() + self.backlog.len();
-        queued >= 2 && queued >= self.ops.len() / 8
+        self.eager_queued >= 2 && self.eager_queued >= self.ops.len() / 8
     }
 
     /// Parks a dropped op's data until its completion; returns the data when it already came.
@@ -198,18 +283,27 @@ impl Driver {
         self.push(entry.user_data(TAG_DETACHED));
     }
 
+    #[inline]
     fn push(&mut self, entry: squeue::Entry) {
         if self.backlog.is_empty() && self.try_push(&entry) {
             return;
         }
         // The SQ is full: hand it to the kernel now (the one extra entry a turn may need),
         // then queue behind whatever is still waiting.
-        if self.backlog.is_empty() && self.ring.submit().is_ok() && self.try_push(&entry) {
+        if self.backlog.is_empty() && self.submit_now() && self.try_push(&entry) {
             return;
         }
         self.backlog.push_back(entry);
     }
 
+    /// Hands the queued entries to the kernel without waiting (the submission queue is full).
+    fn submit_now(&mut self) -> bool {
+        let n = self.ring.submission().len() as u32;
+        self.eager_queued = 0;
+        self.enter_fd.enter(n, 0, 0, None).is_ok()
+    }
+
+    #[inline]
     fn try_push(&mut self, entry: &squeue::Entry) -> bool {
         // SAFETY: every entry points only at memory its op owns through a heap pointer (the
         // `OpCode` contract) or at the driver's own boxed wake buffer; the op's data lives in
@@ -217,6 +311,7 @@ impl Driver {
         unsafe { self.ring.submission().push(entry).is_ok() }
     }
 
+    #[cold]
     fn flush_backlog(&mut self) {
         while let Some(entry) = self.backlog.pop_front() {
             if !self.try_push(&entry) {
@@ -226,6 +321,7 @@ impl Driver {
         }
     }
 
+    #[cold]
     fn arm_wake(&mut self) {
         if self.wake_armed || self.shutdown.is_some() {
             return;
@@ -241,56 +337,48 @@ impl Driver {
 
     /// One kernel entry: submit what is queued, wait per `timeout`, then reap everything.
     pub fn park(&mut self, timeout: Option<Duration>, released: &mut Released) -> io::Result<()> {
-        self.flush_backlog();
-        self.arm_wake();
+        if !self.backlog.is_empty() {
+            self.flush_backlog();
+        }
+        if !self.wake_armed {
+            self.arm_wake();
+        }
         let to_submit = self.ring.submission().len() as u32;
         // The kernel checks for completions already posted before it sleeps.
         let wait = timeout != Some(Duration::ZERO) && self.fallback.is_empty();
-        let min_complete = u32::from(wait);
         // GETEVENTS always: with DEFER_TASKRUN completions are only posted inside an enter.
-        let flags = EnterFlags::GETEVENTS;
-        let res = match timeout.filter(|_| wait) {
-            Some(t) => {
+        let flags = EnterFlags::GETEVENTS.bits();
+        let res = match timeout {
+            Some(t) if wait => {
                 let ts = types::Timespec::from(t);
                 let args = types::SubmitArgs::new().timespec(&ts);
-                let flags = (flags | EnterFlags::EXT_ARG).bits();
-                // SAFETY: `args` is a valid io_uring_getevents_arg that outlives the call.
-                unsafe {
-                    self.ring
-                        .submitter()
-                        .enter(to_submit, min_complete, flags, Some(&args))
-                }
+                let flags = flags | EnterFlags::EXT_ARG.bits();
+                self.enter_fd.enter(to_submit, 1, flags, Some(&args))
             }
-            None => {
-                // SAFETY: no argument is passed.
-                unsafe {
-                    self.ring.submitter().enter::<libc::sigset_t>(
-                        to_submit,
-                        min_complete,
-                        flags.bits(),
-                        None,
-                    )
-                }
-            }
+            _ => self.enter_fd.enter(to_submit, u32::from(wait), flags, None),
         };
-        match res {
-            Ok(_) => {}
+        self.eager_queued = 0;
+        if let Err(e) = res {
             // Timed out, interrupted by a signal, or the CQ is backed up: reap and go on.
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
-                ) => {}
-            Err(e) => return Err(e),
+            let benign = matches!(
+                e.raw_os_error(),
+                Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+            );
+            if !benign {
+                return Err(e);
+            }
         }
         self.reap(released);
         Ok(())
     }
 
+    #[inline]
     fn reap(&mut self, released: &mut Released) {
         self.pool.drain(&mut self.fallback);
-        for (key, res) in self.fallback.drain(..) {
-            self.ops.complete(key, res, 0, released);
+        if !self.fallback.is_empty() {
+            for (key, res) in self.fallback.drain(..) {
+                self.ops.complete(key, res, 0, released);
+            }
         }
         loop {
             // Split borrows: the CQ view borrows the ring while completions update the slots.
@@ -299,12 +387,17 @@ impl Driver {
                 ops,
                 detached,
                 wake_armed,
+                fixed,
                 ..
             } = self;
             for cqe in ring.completion() {
                 match cqe.user_data() {
                     TAG_WAKE => *wake_armed = false,
                     TAG_DETACHED => *detached -= 1,
+                    tag if tag & TAG_FIXED != 0 => {
+                        *detached -= 1;
+                        fixed.free.push(tag as u32);
+                    }
                     key => ops.complete(key as usize, cqe.result(), cqe.flags(), released),
                 }
             }
@@ -374,6 +467,24 @@ impl Drop for Driver {
             self.leak_in_flight();
         }
     }
+}
+
+/// Registers a sparse table of fixed files (Linux 5.19) as large as `RLIMIT_NOFILE` allows, up
+/// to [`FIXED_SLOTS`]; returns its free slots, lowest first to hand out (none on failure).
+fn fixed_table(ring: &IoUring) -> Vec<u32> {
+    // SAFETY: an all-zero rlimit is valid; getrlimit fills it in.
+    let mut lim: libc::rlimit = unsafe { mem::zeroed() };
+    // SAFETY: `lim` is valid for writes.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur
+    } else {
+        0
+    };
+    let n = soft.min(u64::from(FIXED_SLOTS)) as u32;
+    if n == 0 || ring.submitter().register_files_sparse(n).is_err() {
+        return Vec::new();
+    }
+    (0..n).rev().collect()
 }
 
 /// The eventfd that other threads write to end a `park`.
@@ -481,6 +592,7 @@ impl EnterFd {
     }
 
     /// `io_uring_enter(2)`, with the registered ring when there is one.
+    #[inline]
     fn enter(
         &self,
         to_submit: u32,

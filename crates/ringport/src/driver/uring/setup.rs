@@ -47,12 +47,51 @@ pub(crate) const OPCODES: &[(&str, u8, bool)] = &[
     ("FTRUNCATE", opcode::Ftruncate::CODE, false),
 ];
 
+/// The setup flags ringport knows, by the names `ringport info` shows.
+const KNOWN: [&str; 4] = [
+    "SINGLE_ISSUER",
+    "DEFER_TASKRUN",
+    "COOP_TASKRUN",
+    "TASKRUN_FLAG",
+];
+
+/// `RINGPORT_URING_SETUP=FLAG,FLAG...` (or `none`) replaces the list of attempts with exactly
+/// that set, for measuring one setting against another (the benchmarks do); unknown names are
+/// an error, so a typo cannot pass for a measurement.
+fn forced_flags() -> io::Result<Option<Vec<&'static str>>> {
+    let Ok(v) = std::env::var("RINGPORT_URING_SETUP") else {
+        return Ok(None);
+    };
+    let mut flags = Vec::new();
+    for name in v
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && *n != "none")
+    {
+        match KNOWN.iter().find(|k| k.eq_ignore_ascii_case(name)) {
+            Some(k) => flags.push(*k),
+            None => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("RINGPORT_URING_SETUP: unknown flag {name:?} (known: {KNOWN:?})"),
+                ))
+            }
+        }
+    }
+    Ok(Some(flags))
+}
+
 /// Creates a ring of `entries` with the best setup flags this kernel accepts.
 pub(crate) fn build(entries: u32) -> io::Result<(IoUring, Vec<&'static str>)> {
     let mut last_err = None;
-    for flags in ATTEMPTS {
+    let forced = forced_flags()?;
+    let attempts: Vec<&[&str]> = match &forced {
+        Some(flags) => vec![flags.as_slice()],
+        None => ATTEMPTS.to_vec(),
+    };
+    for flags in attempts {
         let mut builder = IoUring::builder();
-        for flag in *flags {
+        for flag in flags {
             match *flag {
                 "SINGLE_ISSUER" => builder.setup_single_issuer(),
                 "DEFER_TASKRUN" => builder.setup_defer_taskrun(),
