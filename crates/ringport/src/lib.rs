@@ -213,6 +213,9 @@ pub mod process;
 pub mod runtime;
 #[cfg(unix)]
 pub mod signal;
+#[cfg(windows)]
+#[path = "signal/windows.rs"]
+pub mod signal;
 #[cfg(unix)]
 pub mod stdio;
 #[cfg(windows)]

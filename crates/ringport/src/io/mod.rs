@@ -15,7 +15,6 @@
 //! # Ok(()) }
 //! ```
 
-#[cfg(unix)]
 mod copy;
 #[cfg(unix)]
 mod fd_stream;
@@ -24,12 +23,9 @@ mod fd_stream;
 mod fd_stream;
 #[cfg(unix)]
 mod owned;
-#[cfg(unix)]
 mod progress;
 
-#[cfg(unix)]
 pub use copy::{copy_with_progress, Copy, CopySink, CopySource, Strategy};
-#[cfg(unix)]
 pub use copy::{DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH};
 pub(crate) use fd_stream::FdStream;
 pub use fd_stream::RecvMultishot;
@@ -39,7 +35,6 @@ pub(crate) use owned::{impl_owned_read, impl_owned_write, impl_socket_readiness}
 pub use owned::{
     Interest, OwnedRead, OwnedWrite, ReadOp, ReadyOp, ShutdownOp, SocketReadiness, WriteOp,
 };
-#[cfg(unix)]
 pub use progress::{Progress, ProgressRecorder, Snapshot, State};
 
 use crate::buf::{BufResult, IoBuf, IoBufMut, Slice};
