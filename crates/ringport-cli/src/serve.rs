@@ -125,7 +125,7 @@ async fn serve(args: Args, dir: ServeDir) -> anyhow::Result<End> {
     let server = {
         let (log, last) = (log.clone(), Cell::new(None::<Instant>));
         server.on_accept_error(move |e| {
-            let out_of_fds = matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
+            let out_of_fds = crate::sys::out_of_fds(e);
             let quiet = last
                 .get()
                 .is_some_and(|t| t.elapsed() < Duration::from_secs(10));

@@ -149,4 +149,3 @@ fn read_dir(fd: OwnedFd, hidden: bool) -> io::Result<Vec<(Vec<u8>, DirentKind)>>
     unsafe { libc::closedir(dir) };
     Ok(out)
 }
-

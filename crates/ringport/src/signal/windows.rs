@@ -37,8 +37,8 @@ impl SignalKind {
         SignalKind(CTRL_CLOSE_EVENT)
     }
     /// The event's number (`CTRL_*_EVENT`).
-    pub const fn as_raw(self) -> u32 {
-        self.0
+    pub const fn as_raw(self) -> i32 {
+        self.0 as i32
     }
 }
 

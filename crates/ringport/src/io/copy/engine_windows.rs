@@ -93,7 +93,7 @@ async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
 fn no_windows_form(how: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::Unsupported,
-        format!("{how} has no Windows form; the buffered copy (Strategy::Buffered) works here"),
+        format!("{how} has no Windows form; the buffered copy works here"),
     )
 }
 
@@ -121,6 +121,7 @@ pub(super) async fn engine<R: CopySource, W: CopySink>(
     };
     progress.set_total(opts.total.or(size));
     let dst_direct = matches!(&dst, End::File(f) if f.is_direct());
+    let src_direct = matches!(&src, End::File(f) if f.is_direct());
     let mut block = opts.block.max(1).next_multiple_of(ALIGN);
     if let Some(size) = size {
         let need = usize::try_from(size.max(1)).unwrap_or(usize::MAX);
@@ -146,8 +147,16 @@ pub(super) async fn engine<R: CopySource, W: CopySink>(
             pad_to(&mut filled, n.next_multiple_of(ALIGN));
         }
         spare.truncate(0);
+        // An unbuffered file's short read was its end (a read past it would be unaligned).
+        let at_end = src_direct && n % ALIGN != 0;
         let writing = write_all(&mut dst, filled, written);
-        let ((wres, wbuf), BufResult(rres, rbuf)) = both(writing, src.read(spare, read_pos)).await;
+        let reading = async {
+            match at_end {
+                true => BufResult(Ok(0), spare),
+                false => src.read(spare, read_pos).await,
+            }
+        };
+        let ((wres, wbuf), BufResult(rres, rbuf)) = both(writing, reading).await;
         wres?;
         written += n as u64;
         progress.add(n as u64);
