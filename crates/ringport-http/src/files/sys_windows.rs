@@ -17,6 +17,9 @@ const FILE_FLAG_BACKUP_SEMANTICS: u32 = 0x0200_0000;
 /// `ERROR_TOO_MANY_OPEN_FILES`, `ERROR_NOT_ENOUGH_MEMORY`, `ERROR_OUTOFMEMORY`,
 /// `ERROR_NO_SYSTEM_RESOURCES`.
 const OUT_OF_RESOURCES: [i32; 4] = [4, 8, 14, 1450];
+/// `ERROR_NOT_SAME_DEVICE` (the file lies outside the root) and `ERROR_CANT_RESOLVE_FILENAME`
+/// (a link where none are followed), what `open_at` with `resolve_beneath` reports: 403.
+const OUTSIDE: [i32; 2] = [17, 1921];
 /// `ERROR_INVALID_NAME`, `ERROR_FILENAME_EXCED_RANGE`, `ERROR_DIRECTORY` (a name Windows
 /// cannot have, or a file used as a directory): nothing is there.
 const NO_SUCH_NAME: [i32; 3] = [123, 206, 267];
@@ -47,7 +50,9 @@ pub(super) fn open_root(root: &Path) -> io::Result<File> {
 /// The status of an open that failed with an OS error only Windows has.
 pub(super) fn os_status(e: &io::Error) -> Option<StatusCode> {
     let code = e.raw_os_error()?;
-    if OUT_OF_RESOURCES.contains(&code) {
+    if OUTSIDE.contains(&code) {
+        Some(StatusCode::FORBIDDEN)
+    } else if OUT_OF_RESOURCES.contains(&code) {
         Some(StatusCode::SERVICE_UNAVAILABLE)
     } else if NO_SUCH_NAME.contains(&code) {
         Some(StatusCode::NOT_FOUND)

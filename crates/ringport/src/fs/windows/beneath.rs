@@ -1,6 +1,6 @@
 //! Opening a path beneath a directory without leaving it, on Windows (`OpenOptions::open_at`
 //! with `resolve_beneath`). Windows has no `openat2`; the same guarantee is kept in three
-//! steps, all in one job on the blocking pool:
+//! steps:
 //!
 //! 1. A lexical check: the path is relative, and each component is a plain name: no `..`, no
 //!    drive or stream (`:`), no `\\?\` prefix. The full path is built as
@@ -16,18 +16,19 @@
 //!    (case-insensitively), so a link anywhere on the way is refused. Since the check is made
 //!    on the handle, a link swapped in between the steps cannot lead outside either.
 //!
+//! Step 1 is here; steps 2 and 3 are one job on the driver's pool (`driver/iocp/beneath.rs`),
+//! so an open dropped in flight still closes its handle when the job ends.
+//!
 //! Unlike `RESOLVE_BENEATH`, a `..` that would stay inside (`a/../b`) is refused too.
 
-use super::File;
 use std::io;
 use std::os::windows::ffi::OsStrExt;
 use std::path::{Component, Path};
-use windows_sys::Win32::Foundation::{CloseHandle, GetLastError, HANDLE, INVALID_HANDLE_VALUE};
-use windows_sys::Win32::Storage::FileSystem::{
-    CreateFileW, GetFileInformationByHandle, GetFinalPathNameByHandleW, BY_HANDLE_FILE_INFORMATION,
-    FILE_ATTRIBUTE_REPARSE_POINT, FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OPEN_REPARSE_POINT,
-    FILE_NAME_NORMALIZED, VOLUME_NAME_DOS,
-};
+
+/// What the pool's check reports (`driver/iocp/beneath.rs`): outside the directory
+/// (`ERROR_NOT_SAME_DEVICE`), or a link where none may be (`ERROR_CANT_RESOLVE_FILENAME`).
+const OUTSIDE: i32 = 17;
+const LINKED: i32 = 1921;
 
 /// How paths are kept beneath a directory on this machine (shown by `ringport info`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,19 +42,6 @@ pub enum Confinement {
 /// How `resolve_beneath` works here: always [`Confinement::FinalPath`] on Windows.
 pub fn confinement() -> Confinement {
     Confinement::FinalPath
-}
-
-/// What an open beneath a directory needs, sent to the pool.
-pub(super) struct Request {
-    pub dir: usize,
-    pub path: Vec<u16>,
-    pub shown: String,
-    pub access: u32,
-    pub share: u32,
-    pub disposition: u32,
-    pub flags: u32,
-    pub beneath: bool,
-    pub no_symlinks: bool,
 }
 
 /// The components of `path` joined with `\`, after the lexical check.
@@ -94,132 +82,20 @@ fn outside(path: &Path, why: &str) -> io::Error {
     )
 }
 
-/// Runs on the pool: the open and the final-path check. Returns the handle.
-pub(super) fn open(req: Request) -> io::Result<usize> {
-    let root = final_path(req.dir as HANDLE)?;
-    let mut full = root.clone();
-    if !req.path.is_empty() {
-        full.push(u16::from(b'\\'));
-        full.extend_from_slice(&req.path);
-    }
-    full.push(0);
-    let mut flags = req.flags | FILE_FLAG_BACKUP_SEMANTICS;
-    if req.no_symlinks {
-        flags |= FILE_FLAG_OPEN_REPARSE_POINT;
-    }
-    // SAFETY: `full` is NUL-terminated UTF-16 and outlives the call; no security attributes
-    // and no template handle.
-    let h = unsafe {
-        CreateFileW(
-            full.as_ptr(),
-            req.access,
-            req.share,
-            std::ptr::null(),
-            req.disposition,
-            flags,
-            std::ptr::null_mut(),
-        )
+/// The error of a failed open beneath a directory, with words for the pool's two verdicts
+/// (the OS code is kept, so `raw_os_error` still tells them apart).
+pub(super) fn explain(e: io::Error, path: &Path) -> io::Error {
+    let why = match e.raw_os_error() {
+        Some(OUTSIDE) => "leads out of the directory (it resolves to a file outside it)",
+        Some(LINKED) => "is, or is reached through, a symbolic link or junction",
+        _ => return io::Error::new(e.kind(), format!("{}: {e}", path.display())),
     };
-    if h == INVALID_HANDLE_VALUE {
-        let e = io::Error::last_os_error();
-        return Err(io::Error::new(e.kind(), format!("{}: {e}", req.shown)));
-    }
-    let checked = if req.beneath {
-        check(h, &root, &full[..full.len() - 1], &req)
-    } else {
-        Ok(())
-    };
-    match checked {
-        Ok(()) => Ok(h as usize),
-        Err(e) => {
-            // SAFETY: `h` was opened above and is not used after this.
-            unsafe { CloseHandle(h) };
-            Err(e)
-        }
-    }
-}
-
-/// The handle `h` (opened as `asked`) is beneath `root`, and with `no_symlinks` exactly at
-/// `asked`.
-fn check(h: HANDLE, root: &[u16], asked: &[u16], req: &Request) -> io::Result<()> {
-    let shown = Path::new(&req.shown);
-    if req.no_symlinks {
-        // SAFETY: a plain struct, written by the call below.
-        let mut info: BY_HANDLE_FILE_INFORMATION = unsafe { std::mem::zeroed() };
-        // SAFETY: `h` is open; `info` is writable.
-        if unsafe { GetFileInformationByHandle(h, &mut info) } == 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if info.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT != 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!("{} is a symbolic link or junction", req.shown),
-            ));
-        }
-    }
-    let got = final_path(h)?;
-    let inside = if req.no_symlinks {
-        eq_ignore_case(&got, asked)
-    } else {
-        eq_ignore_case(&got, root)
-            || (got.len() > root.len()
-                && got[root.len()] == u16::from(b'\\')
-                && eq_ignore_case(&got[..root.len()], root))
-    };
-    if inside {
-        return Ok(());
-    }
-    let why = if req.no_symlinks {
-        "is reached through a symbolic link or junction"
-    } else {
-        "resolves to a file outside it"
-    };
-    Err(outside(shown, why))
-}
-
-/// ASCII case folding, as NTFS compares most names (a non-ASCII difference in case is
-/// refused, the safe side).
-fn eq_ignore_case(a: &[u16], b: &[u16]) -> bool {
-    let fold = |c: u16| {
-        if (u16::from(b'a')..=u16::from(b'z')).contains(&c) {
-            c - 32
-        } else {
-            c
-        }
-    };
-    a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| fold(x) == fold(y))
-}
-
-/// The handle's path with every link resolved (`\\?\C:\...`), without a trailing `\`.
-fn final_path(h: HANDLE) -> io::Result<Vec<u16>> {
-    let mut buf = vec![0u16; 512];
-    loop {
-        // SAFETY: `buf` is writable for `buf.len()` units.
-        let n = unsafe {
-            GetFinalPathNameByHandleW(
-                h,
-                buf.as_mut_ptr(),
-                buf.len() as u32,
-                FILE_NAME_NORMALIZED | VOLUME_NAME_DOS,
-            )
-        } as usize;
-        if n == 0 {
-            // SAFETY: no arguments; reads the thread's last error.
-            let code = unsafe { GetLastError() };
-            return Err(io::Error::from_raw_os_error(code as i32));
-        }
-        if n < buf.len() {
-            buf.truncate(n);
-            while buf.last() == Some(&u16::from(b'\\')) {
-                buf.pop();
-            }
-            return Ok(buf);
-        }
-        buf.resize(n + 1, 0);
-    }
-}
-
-/// A `File` for the handle `open` returned.
-pub(super) fn adopt(handle: usize, direct: bool) -> File {
-    File::from_handle(handle, direct)
+    io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!(
+            "{} {why} (os error {})",
+            path.display(),
+            e.raw_os_error().unwrap_or(0)
+        ),
+    )
 }

@@ -2,7 +2,7 @@
 //! `direct` is `FILE_FLAG_NO_BUFFERING`, `dsync` is `FILE_FLAG_WRITE_THROUGH`.
 
 use super::{beneath, wide, File};
-use crate::driver::op::windows::Open;
+use crate::driver::op::windows::{Open, OpenBeneath};
 use crate::driver::Op;
 use std::io;
 use std::path::Path;
@@ -167,13 +167,12 @@ impl OpenOptions {
     }
 
     /// Opens `path` relative to the directory `dir` (a `File` opened on a directory); with
-    /// [`resolve_beneath`](Self::resolve_beneath) it cannot leave `dir`. On the blocking pool.
+    /// [`resolve_beneath`](Self::resolve_beneath) it cannot leave `dir`. On the driver's pool.
     pub async fn open_at(&self, dir: &File, path: impl AsRef<Path>) -> io::Result<File> {
         let path = path.as_ref();
-        let req = beneath::Request {
-            dir: dir.shared_fd().raw().raw,
+        let op = OpenBeneath {
+            dir: dir.shared_fd().clone(),
             path: beneath::relative(path, self.resolve_beneath)?,
-            shown: path.display().to_string(),
             access: self.access()?,
             share: FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
             disposition: self.disposition(),
@@ -181,13 +180,9 @@ impl OpenOptions {
             beneath: self.resolve_beneath,
             no_symlinks: self.resolve_beneath && self.no_symlinks,
         };
-        // The directory's handle must stay open while the job runs: this clone holds it.
-        let keep = dir.shared_fd().clone();
-        let handle = crate::spawn_blocking(move || beneath::open(req))
-            .await
-            .map_err(io::Error::other)??;
-        drop(keep);
-        Ok(beneath::adopt(handle, self.direct))
+        let (done, _) = Op::new(op).await;
+        let handle = done.result.map_err(|e| beneath::explain(e, path))?;
+        Ok(File::from_handle(handle as usize, self.direct))
     }
 
     /// Opens `path` (on the pool: an open can take milliseconds).
