@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the library's tests for x86_64-pc-windows-gnu and runs them under Wine (the IOCP
+# Builds the tests of ringport, ringport-http, ringport-tls and ringport-cli for
+# x86_64-pc-windows-gnu and runs them under Wine (the IOCP
 # backend). Needs gcc-mingw-w64-x86-64 and wine64 (.ci/run installs them) and the rustup
 # target. Extra arguments go to `cargo test` (e.g. a test filter after `--`).
 # CARGO may name a wrapper (CARGO=/work/bin/xcargo to build under a lock).

@@ -81,6 +81,15 @@ unsafe extern "system" fn handler(event: u32) -> BOOL {
     1
 }
 
+/// Runs the handler as Windows would for `kind`, and says whether it took the event (so the
+/// default action would not run). For tests where no console exists to raise one in
+/// (`GenerateConsoleCtrlEvent` needs one; a headless Wine has none); not a public API.
+#[doc(hidden)]
+pub fn __deliver(kind: SignalKind) -> bool {
+    // SAFETY: the handler takes any event number and touches only the statics above.
+    unsafe { handler(kind.0) != 0 }
+}
+
 /// Counts one event and wakes its listeners.
 fn deliver(slot: &Slot) {
     slot.count.fetch_add(1, Ordering::AcqRel);
