@@ -8,6 +8,9 @@
 //! reused aligned buffers while earlier blocks are written. `Strategy::Splice` splices any
 //! pair of files, pipes and sockets (through a pipe of its own when neither end is one).
 //! Each way falls back to the next when the kernel refuses it before the first byte.
+//!
+//! On Windows there is only the buffered way (`engine_windows.rs`: two blocks in flight, no
+//! holes kept); `Strategy::CopyFileRange` and `Strategy::Splice` are refused there in words.
 
 #[cfg(unix)]
 mod endpoint;
