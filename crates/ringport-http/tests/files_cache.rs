@@ -205,6 +205,11 @@ fn changes_on_disk_are_served_within_one_second() {
     );
 }
 
+/// The process's open fds (`/proc/self/fd`; 0 where there is no such directory).
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
 #[test]
 fn the_cache_is_bounded() {
     let dir = tempfile::tempdir().unwrap();
@@ -213,7 +218,7 @@ fn the_cache_is_bounded() {
     }
     let s = DirServer::start(dir.path().to_path_buf(), Some(64));
     let mut c = connect(s.addr);
-    let fds_before = std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let fds_before = open_fds();
     for round in 0..2 {
         for i in 0..300 {
             let (status, body) = get(&mut c, &format!("/f{i}"));
@@ -226,7 +231,17 @@ fn the_cache_is_bounded() {
         }
     }
     // The server holds at most its 64 entries' fds (other tests' fds come and go: slack).
-    let fds_after = std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let fds_after = open_fds();
+    if cfg!(windows) {
+        // Under Wine, /proc/self/fd lists Wine's own descriptors (it keeps some per handle
+        // and more of its own); the bound on entries above is what holds there.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped the fd count on Windows: no count of this process's handles to read"
+        );
+        return;
+    }
     assert!(
         fds_after < fds_before + 64 + 32,
         "{fds_before} -> {fds_after}"
