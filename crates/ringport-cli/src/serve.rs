@@ -107,7 +107,7 @@ async fn serve(args: Args, dir: ServeDir) -> anyhow::Result<End> {
     let local = server.local_addr()?;
     log.push(&format!(
         "ringport: serving {} on {} (Ctrl-C to stop)\n",
-        dir.root().display(),
+        crate::sys::shown(dir.root()),
         args.addr.describe(local)
     ));
     let server = if args.quiet {

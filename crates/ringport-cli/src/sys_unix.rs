@@ -29,6 +29,11 @@ pub fn confinement(info: &BackendInfo) -> String {
     }
 }
 
+/// A path as the user typed such paths.
+pub fn shown(path: &Path) -> String {
+    path.display().to_string()
+}
+
 /// Out of fds (`EMFILE`, `ENFILE`).
 pub fn out_of_fds(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))

@@ -95,6 +95,16 @@ pub fn confinement(_info: &BackendInfo) -> String {
         .into()
 }
 
+/// A path as the user typed such paths: a canonical path's verbatim prefix (`\\?\C:\...`)
+/// dropped when what follows is a plain drive path.
+pub fn shown(path: &Path) -> String {
+    let text = path.display().to_string();
+    match text.strip_prefix(r"\\?\") {
+        Some(rest) if rest.as_bytes().get(1) == Some(&b':') => rest.to_string(),
+        _ => text,
+    }
+}
+
 /// Out of handles or socket resources.
 pub fn out_of_fds(e: &io::Error) -> bool {
     e.raw_os_error()
