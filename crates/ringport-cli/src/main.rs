@@ -7,6 +7,12 @@ mod get;
 mod info;
 mod json;
 mod serve;
+#[cfg(unix)]
+#[path = "sys_unix.rs"]
+mod sys;
+#[cfg(windows)]
+#[path = "sys_windows.rs"]
+mod sys;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -137,7 +137,7 @@ async fn serve(args: Args, dir: ServeDir, tls: Option<TlsAcceptor>) -> anyhow::R
     };
     log.push(&format!(
         "ringport: serving {} on {} (Ctrl-C to stop)\n",
-        dir.root().display(),
+        crate::sys::shown(dir.root()),
         listening
     ));
     let server = if args.quiet {
@@ -155,7 +155,7 @@ async fn serve(args: Args, dir: ServeDir, tls: Option<TlsAcceptor>) -> anyhow::R
     let server = {
         let (log, last) = (log.clone(), Cell::new(None::<Instant>));
         server.on_accept_error(move |e| {
-            let out_of_fds = matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
+            let out_of_fds = crate::sys::out_of_fds(e);
             let quiet = last
                 .get()
                 .is_some_and(|t| t.elapsed() < Duration::from_secs(10));

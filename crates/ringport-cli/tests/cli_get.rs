@@ -1,5 +1,7 @@
 //! `ringport get` end to end: the real binary against a misbehaving origin, `ringport serve`
 //! and nginx; resume after `kill -9` and Ctrl-C; a full disk; the exit codes.
+// Unix only (nginx, `kill -9` and SIGINT; `ringport get` on Windows is in cli_windows.rs); the Windows side of the CLI is tested in cli_windows.rs.
+#![cfg(unix)]
 
 mod get_origin;
 mod util;

@@ -531,7 +531,7 @@ async fn create_part(part: &Path, len: Option<u64>) -> Result<File, GetError> {
     if let Some(len) = len.filter(|&l| l > 0) {
         match file.allocate(0, len).await {
             Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+            Err(e) if crate::sys::cannot_allocate(&e) => {
                 file.set_len(len)
                     .await
                     .map_err(|e| GetError::disk(&format!("sizing {}", part.display()), &e))?;
@@ -1098,11 +1098,5 @@ async fn sync_dir(path: &Path) -> std::io::Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let d = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY)
-        .open(&dir)
-        .await?;
-    d.sync_all().await?;
-    d.close().await
+    crate::sys::sync_dir(&dir).await
 }

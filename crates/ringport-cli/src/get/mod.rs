@@ -213,7 +213,7 @@ impl GetError {
 
     /// A failed local file operation: full disks get their own words.
     pub fn disk(what: &str, e: &std::io::Error) -> GetError {
-        let message = if e.raw_os_error() == Some(libc::ENOSPC) {
+        let message = if crate::sys::disk_full(e) {
             format!("disk full: {what}: {e}")
         } else {
             format!("{what}: {e}")
