@@ -51,7 +51,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Info(args) => info::run(args),
+        Command::Info(args) => {
+            sys::end_quietly_when_stdout_closes();
+            info::run(args)
+        }
         Command::Serve(args) => serve::run(args),
         Command::Copy(args) => copy::run(args),
         Command::Get(args) => get::run(args),

@@ -64,3 +64,14 @@ pub async fn sync_dir(dir: &Path) -> io::Result<()> {
     d.sync_all().await?;
     d.close().await
 }
+
+/// A reader that goes away (`ringport info | head -1`) ends the process quietly, as it ends
+/// `ls`: SIGPIPE back to its default action. Only for commands whose output is a report;
+/// `copy` and `serve` keep SIGPIPE ignored and handle EPIPE themselves.
+pub fn end_quietly_when_stdout_closes() {
+    // SAFETY: setting a signal's disposition to SIG_DFL touches no memory of ours; it runs
+    // before the command starts any thread or runtime.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}

@@ -2,6 +2,9 @@
 //! TLS, `openssl s_server -WWW` (no ranges), and nginx with TLS; every guarantee of plain
 //! `get` (If-Range, change detection, retries, resume after `kill -9`) over HTTPS; sessions
 //! resumed across connections; the TLS errors, one line each, exit 10; `--insecure`.
+// Unix only, like cli_get.rs (nginx, `openssl s_server`, `kill -9` and SIGTERM); `get` on
+// Windows is tested in cli_windows.rs.
+#![cfg(unix)]
 
 mod get_origin;
 mod util;

@@ -156,3 +156,23 @@ fn info_text_and_json_agree() {
         }
     }
 }
+
+/// `ringport info | head -1`: the reader goes away and info ends as `ls` does (killed by
+/// SIGPIPE, no message), not with a panic on the failed print.
+#[cfg(unix)]
+#[test]
+fn a_reader_that_goes_away_ends_info_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().unwrap();
+    // The read end is closed before info writes anything, so its first print meets EPIPE.
+    drop(reader);
+    let out = ringport()
+        .arg("info")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.is_empty(), "info wrote to stderr: {stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+}
