@@ -54,12 +54,12 @@ fn https(serve: &Serve, file: &str) -> String {
 /// printing why; on Unix both are required (.ci/run installs them).
 fn skip_without(program: &str) -> bool {
     let missing = cfg!(windows)
-        && !Command::new(program)
+        && Command::new(program)
             .arg("--version")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
-            .is_ok();
+            .is_err();
     if missing {
         // Straight to stderr: libtest captures `eprintln!` of passing tests.
         let _ = writeln!(
