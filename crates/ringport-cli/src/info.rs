@@ -49,6 +49,10 @@ fn print_text(info: &BackendInfo) {
             .unwrap_or("first choice, probe passed")
     );
     println!("kernel:      {}", kernel());
+    match info.faults {
+        Some(f) => println!("faults:      on, RINGPORT_FAULTS={f}"),
+        None => println!("faults:      off"),
+    }
     if info.backend == Backend::Poll {
         println!("operations:  sockets and pipes by readiness (epoll), files on the syscall pool");
         return;
@@ -90,7 +94,7 @@ fn to_json(info: &BackendInfo) -> String {
         .collect();
     format!(
         "{{\"backend\":\"{}\",\"reason\":{},\"kernel\":{:?},\"sq_entries\":{},\"cq_entries\":{},\
-         \"setup_flags\":{},\"features\":{},\"opcodes\":{{{}}}}}",
+         \"setup_flags\":{},\"features\":{},\"opcodes\":{{{}}},\"faults\":{}}}",
         info.backend,
         info.reason
             .as_ref()
@@ -100,6 +104,8 @@ fn to_json(info: &BackendInfo) -> String {
         info.entries.1,
         strs(&info.setup_flags),
         strs(&info.features),
-        opcodes.join(",")
+        opcodes.join(","),
+        info.faults
+            .map_or("null".to_string(), |f| format!("\"{f}\""))
     )
 }

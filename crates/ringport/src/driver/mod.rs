@@ -22,6 +22,7 @@
 //! `driver/<backend>/`.
 
 pub mod cancel;
+pub mod faults;
 pub(crate) mod fd;
 pub(crate) mod op;
 mod poll;
@@ -101,6 +102,8 @@ pub struct BackendInfo {
     pub opcodes: Vec<(&'static str, bool)>,
     /// Submission and completion queue sizes.
     pub entries: (u32, u32),
+    /// The fault layer's seed and rate, when it is on (`RINGPORT_FAULTS`).
+    pub faults: Option<faults::FaultConfig>,
 }
 
 /// How a runtime's driver is set up.
@@ -110,6 +113,8 @@ pub(crate) struct Config {
     pub entries: u32,
     /// Opcodes to treat as missing from the kernel's io_uring (their ops use the pool).
     pub masked_opcodes: Vec<String>,
+    /// The fault layer, when on.
+    pub faults: Option<faults::FaultConfig>,
 }
 
 /// The outcome of one operation, as the kernel reported it.
@@ -170,7 +175,7 @@ impl Driver {
             (Backend::Auto, None) => (Backend::Auto, None),
             (b, _) => (b, Some(format!("chosen by the builder ({b})"))),
         };
-        match backend {
+        let mut driver = match backend {
             Backend::Uring => uring::Driver::new(config, reason).map(Driver::Uring),
             Backend::Poll => poll::Driver::new(config, reason).map(Driver::Poll),
             Backend::Auto => match uring::Driver::new(config, None) {
@@ -181,7 +186,13 @@ impl Driver {
                     poll::Driver::new(config, reason).map(Driver::Poll)
                 }
             },
+        }?;
+        if let Some(f) = config.faults {
+            // Said on every runtime: a failing test's captured output names the seed to replay.
+            eprintln!("ringport: fault layer on: RINGPORT_FAULTS={f} (replay with this value)");
+            backend!(&mut driver, d => d.set_faults(f));
         }
+        Ok(driver)
     }
 
     pub fn info(&self) -> &BackendInfo {

@@ -11,6 +11,7 @@ mod executor;
 pub(crate) mod task;
 pub(crate) mod timer;
 
+use crate::driver::faults::FaultConfig;
 pub use task::{JoinError, JoinHandle};
 
 use crate::driver::{self, Backend, BackendInfo};
@@ -44,6 +45,7 @@ pub struct Builder {
     max_blocking_threads: usize,
     blocking_keep_alive: Duration,
     masked_opcodes: Vec<String>,
+    faults: Option<Option<FaultConfig>>,
 }
 
 impl Default for Builder {
@@ -55,6 +57,7 @@ impl Default for Builder {
             max_blocking_threads: 64,
             blocking_keep_alive: Duration::from_secs(10),
             masked_opcodes: Vec::new(),
+            faults: None,
         }
     }
 }
@@ -104,12 +107,25 @@ impl Builder {
         self
     }
 
+    /// Runs the driver under the fault layer (see [`driver::faults`]): seeded short
+    /// transfers, legal errors, delayed and reordered completions, lost cancel races. `None`
+    /// turns it off even when `RINGPORT_FAULTS` is set; without this call the variable decides.
+    pub fn faults(mut self, faults: Option<FaultConfig>) -> Self {
+        self.faults = Some(faults);
+        self
+    }
+
     /// Creates the runtime on this thread.
     pub fn build(self) -> io::Result<Runtime> {
+        let faults = match self.faults {
+            Some(f) => f,
+            None => FaultConfig::from_env()?,
+        };
         let config = driver::Config {
             backend: self.backend,
             entries: self.entries,
             masked_opcodes: self.masked_opcodes,
+            faults,
         };
         let driver = driver::Handle::new(driver::Driver::new(&config)?);
         let shared = executor::Shared::new(driver.unparker());

@@ -180,6 +180,7 @@ pub(crate) fn describe(
         features,
         opcodes,
         entries: (p.sq_entries(), p.cq_entries()),
+        faults: None,
     };
     Ok((info, supported))
 }
