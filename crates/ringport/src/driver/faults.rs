@@ -309,10 +309,15 @@ pub(crate) struct Faults {
     /// Completions due this turn, in the shuffled order they are released.
     due: Vec<Held>,
     counts: [u64; 10],
+    /// `RINGPORT_FAULTS_TRACE` is set: every decision is written to stderr.
+    trace: bool,
 }
 
 impl Faults {
     fn count(&mut self, kind: FaultKind) {
+        if self.trace {
+            eprintln!("ringport faults: {}", kind.name());
+        }
         self.counts[kind as usize] += 1;
         COUNTS[kind as usize].fetch_add(1, Ordering::Relaxed);
     }
@@ -325,6 +330,7 @@ impl Faults {
             held: Vec::with_capacity(256),
             due: Vec::with_capacity(256),
             counts: [0; 10],
+            trace: std::env::var_os("RINGPORT_FAULTS_TRACE").is_some(),
         })
     }
 
@@ -340,6 +346,9 @@ impl Faults {
             return None;
         }
         let e = errors[self.rng.below(errors.len() as u64) as usize];
+        if self.trace {
+            eprintln!("ringport faults: op {key} ({class:?}) fails with errno {e}");
+        }
         if !self.config.hard_errors && !matches!(e, libc::EINTR | libc::EAGAIN) {
             return None;
         }
@@ -370,6 +379,9 @@ impl Faults {
         }
         if self.rng.chance(self.config.rate) {
             let turns = 1 + self.rng.below(3) as u8;
+            if self.trace {
+                eprintln!("ringport faults: op {key} result {res} held {turns} turns");
+            }
             self.held.push(Held {
                 key,
                 res,

@@ -32,6 +32,9 @@ pub(crate) struct Ready {
     pub fd: RawFd,
     pub readable: bool,
     pub writable: bool,
+    /// The peer hung up or the socket failed (`EPOLLRDHUP`, `EPOLLHUP`, `EPOLLERR`): an edge
+    /// that comes once, so a later short read must not wait for another.
+    pub closed: bool,
 }
 
 pub(crate) struct Epoll {
@@ -123,6 +126,7 @@ impl Epoll {
                 fd: data as RawFd,
                 readable: fault || bits & (libc::EPOLLIN | libc::EPOLLRDHUP) as u32 != 0,
                 writable: fault || bits & libc::EPOLLOUT as u32 != 0,
+                closed: fault || bits & libc::EPOLLRDHUP as u32 != 0,
             });
         }
         Ok(())

@@ -48,6 +48,11 @@ struct Waiters {
     /// (the buffer full): only meaningful once registered.
     drained: bool,
     full: bool,
+    /// A hang-up or error event came: it is not repeated, so nothing waits on `drained` or
+    /// `full` any more (every op on the fd tries at once and sees EOF or the error). Found by
+    /// the fault layer: a peer's last bytes and its FIN read by one short read after the
+    /// hang-up event was taken left the next read waiting forever.
+    closed: bool,
 }
 
 pub(crate) struct Driver {
@@ -262,7 +267,7 @@ impl Driver {
         if let Some((write, _)) = transfer {
             if let Some(w) = self.fds.get_mut(&attempt.fd()) {
                 let known_blocked = if write { w.full } else { w.drained };
-                if w.registered && known_blocked {
+                if w.registered && known_blocked && !w.closed {
                     // Nothing changed since the last try met an empty queue (a full buffer).
                     if write {
                         w.writers.push_back(key);
@@ -361,9 +366,10 @@ impl Driver {
             fd,
             readable,
             writable,
+            closed,
         } in &fired
         {
-            self.wake_fd(fd, readable, writable);
+            self.wake_fd(fd, readable, writable, closed);
         }
         fired.clear();
         self.fired = fired;
@@ -375,10 +381,11 @@ impl Driver {
 
     /// Retries the ops waiting on a ready fd; those that meet EAGAIN again wait for the next
     /// edge.
-    fn wake_fd(&mut self, fd: RawFd, readable: bool, writable: bool) {
+    fn wake_fd(&mut self, fd: RawFd, readable: bool, writable: bool, closed: bool) {
         let Some(w) = self.fds.get_mut(&fd) else {
             return;
         };
+        w.closed |= closed;
         // An error or hang-up shows as both: every waiter retries and sees it.
         let mut retry = std::mem::take(&mut self.retry);
         if readable {
