@@ -1,6 +1,7 @@
 //! `ringport info`: which backend, with which kernel features, and why.
 
 use anyhow::Context as _;
+use ringport::fs::Confinement;
 use ringport::{Backend, BackendInfo, Runtime};
 use std::process::ExitCode;
 
@@ -40,22 +41,36 @@ fn kernel() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// Why this backend: the recorded reason, or that it was the first choice. Text and JSON
+/// say the same.
+fn why(info: &BackendInfo) -> &str {
+    info.reason
+        .as_deref()
+        .unwrap_or("first choice, probe passed")
+}
+
+/// What the poll backend does (it has no ring, so none of the ring's fields).
+const POLL_OPERATIONS: &str =
+    "sockets and pipes by readiness (epoll, edge-triggered), files on the syscall pool";
+
 fn print_text(info: &BackendInfo) {
     println!("backend:     {}", info.backend);
-    println!(
-        "why:         {}",
-        info.reason
-            .as_deref()
-            .unwrap_or("first choice, probe passed")
-    );
+    println!("why:         {}", why(info));
     println!("kernel:      {}", kernel());
+    println!("confinement: {}", confinement(info));
     match info.faults {
         Some(f) => println!("faults:      on, RINGPORT_FAULTS={f}"),
         None => println!("faults:      off"),
     }
     if info.backend == Backend::Poll {
-        println!("operations:  sockets and pipes by readiness (epoll), files on the syscall pool");
+        println!("operations:  {POLL_OPERATIONS}");
         return;
+    }
+    match info.io_workers {
+        Some((bounded, unbounded)) => println!(
+            "io-wq:       at most {bounded} bounded and {unbounded} unbounded kernel workers per loop"
+        ),
+        None => println!("io-wq:       not capped (the kernel has no IOWQ_MAX_WORKERS)"),
     }
     println!(
         "ring:        {} SQ entries, {} CQ entries",
@@ -74,6 +89,22 @@ fn print_text(info: &BackendInfo) {
     }
 }
 
+/// How `resolve_beneath` opens (what `ringport serve` keeps paths inside its root with).
+fn confinement(info: &BackendInfo) -> String {
+    let on_ring =
+        info.backend == Backend::Uring && info.opcodes.iter().any(|&(n, ok)| n == "OPENAT2" && ok);
+    if on_ring {
+        return "openat2 RESOLVE_BENEATH, one OPENAT2 operation on the ring".into();
+    }
+    match ringport::fs::confinement() {
+        Confinement::Openat2 => "openat2 RESOLVE_BENEATH, one call on the syscall pool".into(),
+        Confinement::Walk { why } => format!(
+            "a walk one component at a time (O_NOFOLLOW) on the blocking pool: openat2 is \
+             unavailable ({why})"
+        ),
+    }
+}
+
 fn join_or_none(items: &[&str]) -> String {
     if items.is_empty() {
         "none".into()
@@ -82,30 +113,40 @@ fn join_or_none(items: &[&str]) -> String {
     }
 }
 
+/// One JSON object: the text's facts, under the same names. The ring's fields only where
+/// there is a ring.
 fn to_json(info: &BackendInfo) -> String {
+    use crate::json::string;
     let strs = |v: &[&str]| {
-        let quoted: Vec<String> = v.iter().map(|s| format!("{s:?}")).collect();
+        let quoted: Vec<String> = v.iter().map(|s| string(s)).collect();
         format!("[{}]", quoted.join(","))
     };
+    let head = format!(
+        "\"backend\":\"{}\",\"reason\":{},\"kernel\":{},\"confinement\":{},\"faults\":{}",
+        info.backend,
+        string(why(info)),
+        string(&kernel()),
+        string(&confinement(info)),
+        info.faults
+            .map_or("null".to_string(), |f| string(&f.to_string()))
+    );
+    if info.backend == Backend::Poll {
+        return format!("{{{head},\"operations\":{}}}", string(POLL_OPERATIONS));
+    }
     let opcodes: Vec<String> = info
         .opcodes
         .iter()
-        .map(|(n, ok)| format!("{n:?}:{ok}"))
+        .map(|(n, ok)| format!("{}:{ok}", string(n)))
         .collect();
     format!(
-        "{{\"backend\":\"{}\",\"reason\":{},\"kernel\":{:?},\"sq_entries\":{},\"cq_entries\":{},\
-         \"setup_flags\":{},\"features\":{},\"opcodes\":{{{}}},\"faults\":{}}}",
-        info.backend,
-        info.reason
-            .as_ref()
-            .map_or("null".to_string(), |r| format!("{r:?}")),
-        kernel(),
+        "{{{head},\"sq_entries\":{},\"cq_entries\":{},\"setup_flags\":{},\"features\":{},\
+         \"io_workers\":{},\"opcodes\":{{{}}}}}",
         info.entries.0,
         info.entries.1,
         strs(&info.setup_flags),
         strs(&info.features),
-        opcodes.join(","),
-        info.faults
-            .map_or("null".to_string(), |f| format!("\"{f}\""))
+        info.io_workers
+            .map_or("null".into(), |(b, u)| format!("[{b},{u}]")),
+        opcodes.join(",")
     )
 }

@@ -3,7 +3,9 @@
 //! `main -> run(parse) -> ExitCode`: arguments become a validated command before any I/O.
 
 mod copy;
+mod get;
 mod info;
+mod json;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +27,8 @@ enum Command {
     Serve(serve::Args),
     /// Copy a file or, with -r, a tree (`-` for stdin or stdout), showing progress.
     Copy(copy::Args),
+    /// Download a file over HTTP in segments, resumably, verified (exit codes: see --help).
+    Get(get::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,5 +47,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Info(args) => info::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Copy(args) => copy::run(args),
+        Command::Get(args) => get::run(args),
     }
 }

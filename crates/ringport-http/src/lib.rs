@@ -3,7 +3,8 @@
 //! `Server::bind(addr)?.serve(handler).await`: the handler takes an [`http::Request`] whose
 //! body is the request's bytes (read whole, within [`Limits::max_body_bytes`]) and returns a
 //! future of an [`http::Response`] whose [`Body`] is bytes, a stream of chunks, or a file
-//! region sent with `TcpStream::send_file` (no copy through user space).
+//! region (small ones sent in the head's write, large ones with `TcpStream::send_file`: no
+//! copy through user space). Connections are served over any [`Transport`].
 //!
 //! ```no_run
 //! use ringport_http::{http::Response, Body, Server};
@@ -33,21 +34,31 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod body;
+mod bufpool;
 mod chunked;
+#[cfg(feature = "client")]
+pub mod client;
 mod conn;
 mod error;
+mod exchange;
 pub mod files;
 mod limits;
 pub mod parse;
 mod response;
+mod response_head;
 mod server;
+mod transport;
 mod trigger;
 mod wire;
 
 pub use body::{Body, BodyStream};
+#[cfg(feature = "client")]
+pub use client::{Client, ClientBuilder};
 pub use error::ParseError;
+pub use exchange::{Exchange, PeerAddr};
 pub use limits::Limits;
-pub use server::{Exchange, PeerAddr, Server};
+pub use server::Server;
+pub use transport::Transport;
 
 pub use bytes;
 pub use http;

@@ -9,7 +9,6 @@ use ringport::buf::BufResult;
 use ringport::cancel::CancelToken;
 use ringport::driver::faults::{injected, FaultConfig, FaultKind};
 use ringport::fs::{File, OpenOptions};
-use ringport::io::{AsyncReadExt, AsyncWriteExt};
 use ringport::net::{TcpListener, TcpStream};
 use std::io;
 
@@ -123,14 +122,14 @@ fn under_hard_errors_a_stream_gives_equal_bytes_or_a_clean_error() {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
             let server = ringport::spawn(async move {
-                let (mut s, _) = listener.accept().await?;
+                let (s, _) = listener.accept().await?;
                 let (res, got) = s.read_to_end(Vec::new()).await.into_parts();
                 res?;
                 s.write_all(got).await.0?;
                 s.shutdown_write().await
             });
             let client = async {
-                let mut c = TcpStream::connect(addr).await?;
+                let c = TcpStream::connect(addr).await?;
                 c.write_all(sent).await.0?;
                 c.shutdown_write().await?;
                 let (res, back) = c.read_to_end(Vec::new()).await.into_parts();

@@ -5,6 +5,8 @@
 //! another thread parks on the state word with a futex, so the loop never takes a lock to
 //! report the end.
 
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 mod waker;
 
 pub(crate) use waker::AtomicWaker;
@@ -351,6 +353,67 @@ impl Progress {
     /// Registers the copy's waker, woken by `cancel` from any thread.
     pub(crate) fn register(&self, waker: &Waker) {
         self.shared.waker.register(waker);
+    }
+}
+
+/// The writing side of a [`Progress`] that the caller drives, for transfers that are not a
+/// [`copy_with_progress`](crate::io::copy_with_progress) (an HTTP body written into a file at
+/// an offset, several connections filling one file). Clones share the counters, so several
+/// tasks may add to one total; readers see the same lock-free figures as for a copy.
+///
+/// ```
+/// use ringport::io::{Progress, State};
+/// let (progress, recorder) = Progress::recorder();
+/// recorder.set_total(Some(10));
+/// recorder.add(4);
+/// recorder.add(6);
+/// recorder.finish(&Ok(10));
+/// assert_eq!(progress.transferred(), 10);
+/// assert_eq!(progress.state(), State::Done);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ProgressRecorder(Progress);
+
+impl Progress {
+    /// A progress at zero (running, total unknown) and the recorder that drives it; the clock
+    /// starts at the first [`add`](ProgressRecorder::add) or [`start`](ProgressRecorder::start).
+    pub fn recorder() -> (Progress, ProgressRecorder) {
+        let p = Progress::new();
+        (p.clone(), ProgressRecorder(p))
+    }
+}
+
+impl ProgressRecorder {
+    /// The progress this recorder drives.
+    pub fn progress(&self) -> Progress {
+        self.0.clone()
+    }
+
+    /// Starts the clock (done by the first `add` too).
+    pub fn start(&self) {
+        self.0.start();
+    }
+
+    /// Sets the total, when it becomes known (`None`: unknown).
+    pub fn set_total(&self, total: Option<u64>) {
+        self.0.set_total(total);
+    }
+
+    /// Counts `n` more bytes transferred.
+    pub fn add(&self, n: u64) {
+        self.0.start();
+        self.0.add(n);
+    }
+
+    /// Records the end: `Ok` is done (the total becomes the bytes transferred), a cancelled
+    /// error is cancelled, any other error failed. Later calls do nothing.
+    pub fn finish(&self, res: &io::Result<u64>) {
+        self.0.finish(res);
+    }
+
+    /// Whether a reader asked for the transfer to stop ([`Progress::cancel`]).
+    pub fn is_cancel_requested(&self) -> bool {
+        self.0.is_cancel_requested()
     }
 }
 

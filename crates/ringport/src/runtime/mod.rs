@@ -46,6 +46,7 @@ pub struct Builder {
     blocking_keep_alive: Duration,
     masked_opcodes: Vec<String>,
     faults: Option<Option<FaultConfig>>,
+    io_workers: Option<(u32, u32)>,
 }
 
 impl Default for Builder {
@@ -58,6 +59,7 @@ impl Default for Builder {
             blocking_keep_alive: Duration::from_secs(10),
             masked_opcodes: Vec::new(),
             faults: None,
+            io_workers: None,
         }
     }
 }
@@ -115,6 +117,18 @@ impl Builder {
         self
     }
 
+    /// The most kernel worker threads (io-wq) io_uring may start for this loop: `bounded` for
+    /// blocking file work (reads of data not in the page cache), `unbounded` for work that may
+    /// wait on another party (splices into sockets and pipes); 0 keeps the kernel's value. By
+    /// default bounded stays the kernel's (the SQ size or 4 per CPU, the smaller) and
+    /// unbounded is capped at 4 per CPU, at least 16 (the kernel's own cap is the process
+    /// limit). Work beyond the cap waits for a worker. `ringport info` shows the caps; ignored
+    /// by the poll backend and by kernels before 5.15.
+    pub fn max_io_workers(mut self, bounded: u32, unbounded: u32) -> Self {
+        self.io_workers = Some((bounded, unbounded));
+        self
+    }
+
     /// Creates the runtime on this thread.
     pub fn build(self) -> io::Result<Runtime> {
         let faults = match self.faults {
@@ -126,8 +140,9 @@ impl Builder {
             entries: self.entries,
             masked_opcodes: self.masked_opcodes,
             faults,
+            io_workers: self.io_workers,
         };
-        let driver = driver::Handle::new(driver::Driver::new(&config)?);
+        let driver = driver::Handle::new(driver::Driver::build(&config)?);
         let shared = executor::Shared::new(driver.unparker());
         let pool = blocking::Pool::new(self.max_blocking_threads, self.blocking_keep_alive);
         let ctx = Context::new(shared, pool, self.budget);
@@ -168,6 +183,12 @@ impl Runtime {
     /// The backend in use, with the kernel features found and the reason for the choice.
     pub fn backend_info(&self) -> BackendInfo {
         self.driver.info()
+    }
+
+    /// How many jobs [`spawn_blocking`] has handed to this runtime's blocking pool so far:
+    /// for tests and diagnostics that check some work never leaves the loop.
+    pub fn blocking_jobs(&self) -> u64 {
+        self.ctx.pool.jobs()
     }
 
     /// Runs `future` to the end on this thread, with tasks spawned meanwhile.
@@ -270,6 +291,19 @@ impl Wake for MainWake {
     }
 }
 
+/// The backend of the runtime running on this thread, or `None` outside one.
+///
+/// ```
+/// assert_eq!(ringport::runtime::current_backend(), None);
+/// let rt = ringport::Runtime::new().unwrap();
+/// rt.block_on(async {
+///     assert_eq!(ringport::runtime::current_backend(), Some(rt.backend()));
+/// });
+/// ```
+pub fn current_backend() -> Option<Backend> {
+    crate::driver::Handle::try_current().map(|h| h.backend())
+}
+
 /// Starts a runtime on this thread with the default settings and runs `future` to the end.
 ///
 /// ```
@@ -320,6 +354,7 @@ where
     R: Send + 'static,
 {
     let pool = current_context().pool.clone();
+    pool.count_job();
     let future = async move {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(JoinError::panicked)
     };

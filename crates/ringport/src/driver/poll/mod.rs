@@ -8,6 +8,10 @@
 //! its source, completes the same slot through the loop.
 
 mod attempt;
+#[cfg(target_os = "linux")]
+mod epoll;
+#[cfg(not(target_os = "linux"))]
+#[path = "kqueue.rs"]
 mod epoll;
 pub(crate) mod op;
 
@@ -48,16 +52,15 @@ struct Waiters {
     /// (the buffer full): only meaningful once registered.
     drained: bool,
     full: bool,
-    /// A hang-up or error event came: it is not repeated, so nothing waits on `drained` or
-    /// `full` any more (every op on the fd tries at once and sees EOF or the error). Found by
-    /// the fault layer: a peer's last bytes and its FIN read by one short read after the
-    /// hang-up event was taken left the next read waiting forever.
+    /// A hang-up or error was reported: the end of stream (or the error) brings no further
+    /// edge, so a read after a short read must try (it finds the end, not EAGAIN). Sticky
+    /// for the fd's life.
     closed: bool,
 }
 
 pub(crate) struct Driver {
     poller: Arc<Epoll>,
-    events: Vec<libc::epoll_event>,
+    events: Vec<epoll::Event>,
     ops: Slots,
     /// The attempt of each op that is pending or waiting for readiness, by key.
     attempts: Vec<Option<Attempt>>,
@@ -103,6 +106,7 @@ impl Driver {
             features: vec!["SYSCALL_POOL"],
             opcodes: Vec::new(),
             entries: (0, 0),
+            io_workers: None,
             faults: None,
         };
         Ok(Driver {
@@ -230,6 +234,17 @@ impl Driver {
             self.ready.push((key, -libc::ECANCELED, 0));
         }
     }
+
+    /// Only io_uring has fixed files: nothing to record.
+    pub fn set_owner(&mut self, _owner: std::rc::Weak<super::HandleInner>) {}
+
+    /// Only io_uring has fixed files: never called with a slot here.
+    #[cfg_attr(windows, allow(dead_code))]
+    pub fn release_fixed(&mut self, _slot: u32) {}
+
+    /// Only io_uring has fixed files: never called with a slot here.
+    #[cfg_attr(windows, allow(dead_code))]
+    pub fn release_fixed_now(&mut self, _slot: u32) {}
 
     pub fn close_detached(&mut self, fd: RawFd) {
         self.forget_fd(fd);
@@ -362,14 +377,8 @@ impl Driver {
         };
         let mut fired = std::mem::take(&mut self.fired);
         self.poller.wait(&mut self.events, &mut fired, timeout)?;
-        for &Ready {
-            fd,
-            readable,
-            writable,
-            closed,
-        } in &fired
-        {
-            self.wake_fd(fd, readable, writable, closed);
+        for &ready in &fired {
+            self.wake_fd(ready);
         }
         fired.clear();
         self.fired = fired;
@@ -381,7 +390,13 @@ impl Driver {
 
     /// Retries the ops waiting on a ready fd; those that meet EAGAIN again wait for the next
     /// edge.
-    fn wake_fd(&mut self, fd: RawFd, readable: bool, writable: bool, closed: bool) {
+    fn wake_fd(&mut self, ready: Ready) {
+        let Ready {
+            fd,
+            readable,
+            writable,
+            closed,
+        } = ready;
         let Some(w) = self.fds.get_mut(&fd) else {
             return;
         };

@@ -99,7 +99,7 @@ impl FixedTable {
 impl Driver {
     pub fn new(config: &Config, reason: Option<String>) -> io::Result<Driver> {
         let (ring, flags) = setup::build(config.entries)?;
-        let (mut info, supported) = setup::describe(&ring, flags, reason, &config.masked_opcodes)?;
+        let (mut info, supported) = setup::describe(&ring, flags, reason, config)?;
         let enter_fd = EnterFd::register(ring.as_raw_fd());
         let wake = Arc::new(EventFd::new()?);
         if enter_fd.registered {
@@ -196,7 +196,6 @@ impl Driver {
             ring: &self.ring,
             owner: &self.owner,
             after: FIXED_AFTER,
-            recv_poll_first: self.supported[opcode::Socket::CODE as usize],
         };
         let entry = data.uring_entry(&mut files);
         if self.supported[entry.get_opcode() as usize] {

@@ -10,6 +10,7 @@
 //! Each way falls back to the next when the kernel refuses it before the first byte.
 
 mod endpoint;
+mod extents;
 mod lanes;
 mod ops;
 mod probe;
@@ -263,24 +264,39 @@ async fn engine<R: CopySource, W: CopySink>(
     let dst = probe::probe(writer.endpoint()).await?;
     progress.set_total(opts.total.or(src.size));
     let (range, splice) = choose(&src, &dst, opts.strategy)?;
+    let align = (src.direct || dst.direct).then_some(ALIGN as u64);
+    let plan = extents::plan(&src, &dst, align).await?;
     let forced = opts.strategy != Strategy::Auto;
     if range {
-        match range::copy(&src, &dst, &progress).await {
-            Err(Fail::Unsupported(e)) if forced => return Err(e),
+        match range::copy(&src, &dst, &plan, &progress).await {
+            Err(Fail::Unsupported(e)) if forced => return Err(refused("copy_file_range", e)),
             Err(Fail::Unsupported(_)) => {}
             Err(Fail::Io(e)) => return Err(e),
             Ok(n) => return Ok(n),
         }
     }
     if splice {
-        match splice::copy(&src, &dst, &progress).await {
-            Err(Fail::Unsupported(e)) if forced => return Err(e),
+        match splice::copy(&src, &dst, &plan, &progress).await {
+            Err(Fail::Unsupported(e)) if forced => return Err(refused("splice", e)),
             Err(Fail::Unsupported(_)) => {}
             Err(Fail::Io(e)) => return Err(e),
             Ok(n) => return Ok(n),
         }
     }
-    buffered(reader, writer, &src, &dst, opts, &progress, &token).await
+    buffered(reader, writer, &src, &dst, plan, opts, &progress, &token).await
+}
+
+/// The error of a forced kernel copy that the kernel refused before the first byte: it says
+/// which way failed, so that it is not read as a problem of the files themselves.
+fn refused(how: &str, e: io::Error) -> io::Error {
+    let why = e.to_string();
+    let why = why.rfind(" (os error ").map_or(why.as_str(), |i| &why[..i]);
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!(
+            "{how} cannot copy from this source to this destination ({why}); the buffered copy can"
+        ),
+    )
 }
 
 /// Which kernel copies to try, in order: `(copy_file_range, splice)`; buffered after both.
@@ -315,11 +331,13 @@ fn choose(src: &Side, dst: &Side, strategy: Strategy) -> io::Result<(bool, bool)
 }
 
 /// The buffered copy (see `lanes`).
+#[allow(clippy::too_many_arguments)] // one call site; the parts are what the engine holds
 async fn buffered<R: CopySource, W: CopySink>(
     reader: R,
     writer: W,
     src: &Side,
     dst: &Side,
+    plan: extents::Plan,
     opts: Options,
     progress: &Progress,
     token: &CancelToken,
@@ -327,22 +345,58 @@ async fn buffered<R: CopySource, W: CopySink>(
     let input = match src.positional {
         true => lanes::Input::At {
             fd: src.fd().clone(),
-            start: 0,
+            plan,
         },
         false => lanes::Input::Stream(Cell::new(Some(reader))),
     };
     let output = match dst.positional {
         true => lanes::Output::At {
             fd: dst.fd().clone(),
-            start: 0,
             direct: dst.direct,
+            regular: dst.what == What::Regular,
         },
         false => lanes::Output::Stream(Cell::new(Some(writer))),
     };
-    let shape = lanes::Shape {
-        block: opts.block.next_multiple_of(ALIGN),
-        depth: opts.depth,
-        align: ALIGN,
-    };
+    let shape = shape(opts, src.positional.then_some(src.size).flatten())?;
     lanes::run(input, output, shape, progress, token).await
+}
+
+/// The buffers a buffered copy needs: no bigger and no more of them than a file of `size`
+/// bytes needs, and never more memory than the machine has (an allocation that fails is an
+/// error, not an abort).
+fn shape(opts: Options, size: Option<u64>) -> io::Result<lanes::Shape> {
+    let mut block = opts.block.next_multiple_of(ALIGN);
+    let mut depth = opts.depth.max(1);
+    if let Some(size) = size {
+        let need = usize::try_from(size.max(1)).unwrap_or(usize::MAX);
+        block = block.min(need.next_multiple_of(ALIGN));
+        depth = depth.min(need.div_ceil(block).max(1));
+    }
+    let total = block.saturating_mul(depth);
+    if let Some(ram) = physical_memory().filter(|&ram| total as u64 > ram) {
+        return Err(io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!(
+                "{depth} buffers of {block} bytes ({total} bytes) are more than this machine's \
+                 memory ({ram} bytes): use a smaller block size or depth"
+            ),
+        ));
+    }
+    Ok(lanes::Shape {
+        block,
+        depth,
+        align: ALIGN,
+    })
+}
+
+/// The machine's memory in bytes, when the system says.
+fn physical_memory() -> Option<u64> {
+    // SAFETY: sysconf only reads system constants.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    (pages > 0 && size > 0).then(|| pages as u64 * size as u64)
 }
