@@ -9,6 +9,8 @@
 //!   seconds per GiB, syscalls per MiB.
 //! - B, a shared link: `tbf` at 400 Mbit/s on the loopback of a private network namespace
 //!   (`unshare -n`), 256 MiB.
+//! - T, HTTPS: 1 GiB from nginx with TLS (TLS 1.3, the cipher each client prefers) to disk;
+//!   CPU seconds per GiB of the downloader and of nginx, beside curl and aria2c.
 //!
 //! nginx runs on CPU 0, the downloader on CPU 1; wall time includes an fsync of the output
 //! (ringport does its own; the bench flushes every tool's output the same way after it ends).
@@ -32,7 +34,7 @@ pub struct Opts {
 
 impl Opts {
     pub fn new(args: &Args) -> Result<Opts, String> {
-        let cells: String = args.get("get-cells", "A,D,F,B,S".to_string())?;
+        let cells: String = args.get("get-cells", "A,D,F,B,S,T".to_string())?;
         Ok(Opts {
             reps: args.get("get-reps", 3)?,
             cells: cells.split(',').map(|s| s.trim().to_uppercase()).collect(),
@@ -48,6 +50,8 @@ struct Run {
     ok: bool,
     /// Bytes in the output at the end (all of them unless the run was cut short).
     bytes: u64,
+    /// The server's CPU seconds over the run, when it was watched (cell T: nginx's worker).
+    server_cpu: Option<f64>,
 }
 
 /// A downloader under test: its name and how to fetch `urls` into `out`.
@@ -58,6 +62,20 @@ struct Tool {
 
 fn ringport_bin() -> PathBuf {
     crate::workspace_root().join("target/release/ringport")
+}
+
+/// The CA certificate of cell T's nginx (made by `tls_files`).
+fn tls_ca() -> PathBuf {
+    crate::data_dir().join("get").join("tls").join("ca.pem")
+}
+
+/// `--cacert CA` (or aria2c's spelling) when the URLs are HTTPS.
+fn ca_args(urls: &[String], flag: &str) -> Vec<String> {
+    if urls.iter().any(|u| u.starts_with("https://")) {
+        vec![flag.to_string(), tls_ca().display().to_string()]
+    } else {
+        Vec::new()
+    }
 }
 
 fn tools(conns: usize) -> Vec<Tool> {
@@ -71,7 +89,8 @@ fn tools(conns: usize) -> Vec<Tool> {
                     .args(urls)
                     .arg("-o")
                     .arg(out)
-                    .args(["-n", &n.to_string(), "-q"]);
+                    .args(["-n", &n.to_string(), "-q"])
+                    .args(ca_args(urls, "--cacert"));
                 c
             },
         },
@@ -79,7 +98,12 @@ fn tools(conns: usize) -> Vec<Tool> {
             name: "ringport get (auto)",
             cmd: |urls, out, _| {
                 let mut c = Command::new(ringport_bin());
-                c.arg("get").args(urls).arg("-o").arg(out).arg("-q");
+                c.arg("get")
+                    .args(urls)
+                    .arg("-o")
+                    .arg(out)
+                    .arg("-q")
+                    .args(ca_args(urls, "--cacert"));
                 c
             },
         },
@@ -100,6 +124,7 @@ fn tools(conns: usize) -> Vec<Tool> {
                     "--summary-interval=0".into(),
                     "-q".into(),
                 ])
+                .args(ca_args(urls, "--ca-certificate"))
                 .arg("-d")
                 .arg(out.parent().unwrap_or(Path::new(".")))
                 .arg("-o")
@@ -122,7 +147,10 @@ fn tools(conns: usize) -> Vec<Tool> {
             name: "curl",
             cmd: |urls, out, _| {
                 let mut c = Command::new("curl");
-                c.args(["-s", "-f", "-o"]).arg(out).arg(&urls[0]);
+                c.args(["-s", "-f", "-o"])
+                    .arg(out)
+                    .args(ca_args(urls, "--cacert"))
+                    .arg(&urls[0]);
                 c
             },
         },
@@ -137,6 +165,7 @@ fn once(
     n: usize,
     want: &str,
     limit: Option<Duration>,
+    server: Option<u32>,
 ) -> Result<Run, String> {
     let _ = std::fs::remove_file(out);
     let mut cmd = (tool.cmd)(urls, out, n);
@@ -149,8 +178,13 @@ fn once(
         cmd = t;
     }
     cmd.stdin(Stdio::null());
+    let server_before = server.and_then(cpu_of);
     let start = Instant::now();
     let res = child::spawn(cmd, 1).and_then(|r| r.finish());
+    let server_cpu = match (server_before, server.and_then(cpu_of)) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
     let outcome: Option<Outcome> = match res {
         Ok(o) => Some(o),
         Err(e) if limit.is_some() => {
@@ -174,7 +208,20 @@ fn once(
         cpu,
         ok,
         bytes,
+        server_cpu,
     })
+}
+
+/// User + system CPU seconds a process has used so far (`/proc/PID/stat`, fields 14 and 15).
+fn cpu_of(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: fields count from after it.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(ticks / hz)
 }
 
 fn sha_file(p: &Path) -> Option<String> {
@@ -217,6 +264,17 @@ struct Nginx {
 
 impl Nginx {
     fn start(root: &Path, servers: &[(u16, Option<&str>)], netns: bool) -> Result<Nginx, String> {
+        Nginx::start_with(root, servers, netns, None)
+    }
+
+    /// With TLS on every server (certificate and key files), and an access log of each
+    /// request's protocol, cipher and session reuse (`tls.log`).
+    fn start_with(
+        root: &Path,
+        servers: &[(u16, Option<&str>)],
+        netns: bool,
+        tls: Option<&TlsFiles>,
+    ) -> Result<Nginx, String> {
         let prefix = std::env::temp_dir().join(format!(
             "ringport-bench-get-nginx-{}-{}",
             std::process::id(),
@@ -232,12 +290,27 @@ impl Nginx {
              client_body_temp_path {p}/body; proxy_temp_path {p}/proxy;\n\
              fastcgi_temp_path {p}/fastcgi; uwsgi_temp_path {p}/uwsgi; scgi_temp_path {p}/scgi;\n"
         );
+        let ssl = match tls {
+            Some(t) => {
+                conf.push_str(
+                    "log_format tls '$ssl_protocol $ssl_cipher $ssl_session_reused';\n\
+                     ssl_session_cache shared:tls:10m; ssl_session_tickets on;\n\
+                     ssl_protocols TLSv1.2 TLSv1.3;\n",
+                );
+                format!(
+                    " ssl; ssl_certificate {}; ssl_certificate_key {}; access_log {p}/tls.log tls",
+                    t.cert.display(),
+                    t.key.display()
+                )
+            }
+            None => String::new(),
+        };
         for (port, limit) in servers {
             let limit = limit.map_or(String::new(), |l| {
                 format!("limit_rate {l}; limit_rate_after 0;")
             });
             conf.push_str(&format!(
-                "server {{ listen 127.0.0.1:{port}; location / {{ root {}; {limit} }} }}\n",
+                "server {{ listen 127.0.0.1:{port}{ssl}; location / {{ root {}; {limit} }} }}\n",
                 root.display()
             ));
         }
@@ -282,6 +355,21 @@ impl Nginx {
             }
         }
         Ok(n)
+    }
+}
+
+impl Nginx {
+    /// The pid of nginx's one worker (the master's child).
+    fn worker(&self) -> Option<u32> {
+        let master = self.child.as_ref()?.id();
+        let kids =
+            std::fs::read_to_string(format!("/proc/{master}/task/{master}/children")).ok()?;
+        kids.split_whitespace().next()?.parse().ok()
+    }
+
+    /// The TLS access log: one `protocol cipher reused` line per request.
+    fn tls_log(&self) -> String {
+        std::fs::read_to_string(self.prefix.join("tls.log")).unwrap_or_default()
     }
 }
 
@@ -331,7 +419,7 @@ fn rounds(
             }
             let out = out_dir.join(format!("out-{i}.bin"));
             eprintln!("get: {} run {} of {reps}", t.name, rep + 1);
-            match once(t, urls, &out, n, want, limit) {
+            match once(t, urls, &out, n, want, limit, None) {
                 Ok(r) => runs[i].push(r),
                 Err(e) => {
                     eprintln!("get: {e}");
@@ -385,6 +473,9 @@ pub fn run(opts: &Opts) -> Result<Vec<Section>, String> {
     }
     if wants("S") {
         sections.push(strict_cells(opts, &root, &out_dir)?);
+    }
+    if wants("T") {
+        sections.push(cell_t(opts, &root, &out_dir)?);
     }
     Ok(sections)
 }
@@ -977,6 +1068,200 @@ fn strict_cells(opts: &Opts, root: &Path, out_dir: &Path) -> Result<Section, Str
             "A′: 2 MiB/s per connection, 256 MiB, 16 connections (limit 32 MiB/s). D′: two ports at 4 MiB/s and 400 KiB/s per connection as mirrors, 8 connections each (ideal as in D). Same commands as A and D.".into(),
         ],
         header: vec!["cell", "tool", "wall s", "result", "CPU s", "every run (wall s)"],
+        rows,
+        checks,
+    })
+}
+
+/// Cell T's certificate and key (a leaf for `localhost` and `127.0.0.1`, signed by the CA at
+/// [`tls_ca`]).
+struct TlsFiles {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// Makes a CA and a leaf with rcgen (each run: nothing secret is kept).
+fn tls_files() -> Result<TlsFiles, String> {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let err = |e: rcgen::Error| format!("rcgen: {e}");
+    let dir = tls_ca().parent().map(Path::to_path_buf).unwrap_or_default();
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let ca_key = KeyPair::generate().map_err(err)?;
+    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "ringport bench CA");
+    let ca_cert = ca.self_signed(&ca_key).map_err(err)?;
+    let key = KeyPair::generate().map_err(err)?;
+    let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .map_err(err)?
+        .signed_by(&key, &Issuer::from_params(&ca, &ca_key))
+        .map_err(err)?;
+    let files = TlsFiles {
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    };
+    let write =
+        |p: &Path, s: String| std::fs::write(p, s).map_err(|e| format!("{}: {e}", p.display()));
+    write(&tls_ca(), ca_cert.pem())?;
+    write(&files.cert, leaf.pem())?;
+    write(&files.key, key.serialize_pem())?;
+    Ok(files)
+}
+
+fn cell_t(opts: &Opts, root: &Path, out_dir: &Path) -> Result<Section, String> {
+    let size = 1024 * MIB;
+    // Cell F's file: the same bytes over plain HTTP and HTTPS.
+    let want = ensure(&root.join("f.bin"), size)?;
+    let files = tls_files()?;
+    let port = free_port()?;
+    let nginx = Nginx::start_with(root, &[(port, None)], false, Some(&files))?;
+    let worker = nginx.worker();
+    let urls = vec![format!("https://localhost:{port}/f.bin")];
+    let names = ["ringport get (auto)", "ringport get -n N", "curl", "aria2c"];
+    let all = tools(1);
+    let chosen: Vec<&Tool> = names
+        .iter()
+        .filter_map(|n| all.iter().find(|t| t.name == *n))
+        .collect();
+    // The output on disk as in F, and on tmpfs, where the page cache is all the sink costs
+    // (ext4's allocation and writeback vary from run to run with the rest of the machine).
+    let mut outs = vec![("disk", out_dir.to_path_buf())];
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        outs.push((
+            "tmpfs",
+            shm.join(format!("ringport-bench-get-t-{}", std::process::id())),
+        ));
+    }
+    let mut runs: Vec<Vec<Vec<Run>>> = vec![vec![Vec::new(); chosen.len()]; outs.len()];
+    let mut errs = std::collections::HashMap::new();
+    for rep in 0..opts.reps {
+        for (o, (place, dir)) in outs.iter().enumerate() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            for (i, t) in chosen.iter().enumerate() {
+                let out = dir.join(format!("out-{i}.bin"));
+                eprintln!(
+                    "get T ({place}): {} run {} of {}",
+                    t.name,
+                    rep + 1,
+                    opts.reps
+                );
+                match once(t, &urls, &out, 1, &want, None, worker) {
+                    Ok(r) => runs[o][i].push(r),
+                    Err(e) => {
+                        eprintln!("get T: {e}");
+                        errs.insert((o, i), e);
+                    }
+                }
+                let _ = std::fs::remove_file(&out);
+            }
+        }
+    }
+    if let Some((_, dir)) = outs.get(1) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    // What was negotiated, from nginx's log: every distinct protocol and cipher, and how many
+    // requests came on a resumed session.
+    let log = nginx.tls_log();
+    drop(nginx);
+    let mut suites: Vec<String> = log
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 3).then(|| format!("{} {}", f[0], f[1]))
+        })
+        .collect();
+    suites.sort();
+    suites.dedup();
+    let reused = log.lines().filter(|l| l.ends_with(" r")).count();
+    let gib = size as f64 / (1u64 << 30) as f64;
+    let median = |v: Vec<f64>| child::median(&v, |x| *x).map(|(m, _)| m);
+    let mut rows = Vec::new();
+    let mut checks = Vec::new();
+    for (o, (place, _)) in outs.iter().enumerate() {
+        // Median CPU (the figure checked) and median wall, each over all runs.
+        let mut cpu_of = std::collections::HashMap::new();
+        let mut wall_of = std::collections::HashMap::new();
+        for (i, t) in chosen.iter().enumerate() {
+            let shown = if t.name == "ringport get -n N" {
+                "ringport get -n 1"
+            } else {
+                t.name
+            };
+            let r = &runs[o][i];
+            let (Some(cpu), Some(wall)) = (
+                median(r.iter().map(|x| x.cpu / gib).collect()),
+                median(r.iter().map(|x| x.wall).collect()),
+            ) else {
+                let why = errs
+                    .get(&(o, i))
+                    .cloned()
+                    .unwrap_or_else(|| "no run".into());
+                let mut row = vec![place.to_string(), shown.into(), "—".into(), why];
+                row.resize(7, "—".into());
+                rows.push(row);
+                continue;
+            };
+            let server = median(
+                r.iter()
+                    .filter_map(|x| x.server_cpu)
+                    .map(|c| c / gib)
+                    .collect(),
+            );
+            rows.push(vec![
+                place.to_string(),
+                shown.into(),
+                format!("{wall:.2}"),
+                format!("{:.0}", size as f64 / MIB as f64 / wall),
+                format!("{cpu:.2}"),
+                server.map_or("—".into(), |c| format!("{c:.2}")),
+                fmt_runs(&r.iter().map(|x| x.cpu / gib).collect::<Vec<_>>()),
+            ]);
+            cpu_of.insert(t.name, cpu);
+            wall_of.insert(t.name, wall);
+        }
+        let Some(&curl) = cpu_of.get("curl") else {
+            continue;
+        };
+        for (name, target) in [
+            ("ringport get (auto)", Target::AtMost(1.0)),
+            ("ringport get -n N", Target::None),
+        ] {
+            if let Some(&ours) = cpu_of.get(name) {
+                let how = if name == "ringport get -n N" {
+                    ", -n 1"
+                } else {
+                    ""
+                };
+                checks.push(Check {
+                    what: format!("T ({place}{how}): HTTPS, CPU-s per GiB vs curl"),
+                    ours: format!("{ours:.2}"),
+                    peer: format!("{curl:.2}"),
+                    ratio: Some(ours / curl),
+                    target,
+                });
+            }
+        }
+        if let (Some(&w), Some(&c)) = (wall_of.get("ringport get (auto)"), wall_of.get("curl")) {
+            checks.push(Check {
+                what: format!("T ({place}): HTTPS, wall vs curl"),
+                ours: format!("{w:.2} s"),
+                peer: format!("{c:.2} s"),
+                ratio: Some(w / c),
+                target: Target::None,
+            });
+        }
+    }
+    Ok(Section {
+        title: "get T: HTTPS, 1 GiB from nginx with TLS, to disk and to tmpfs".into(),
+        notes: vec![
+            format!("{} interleaved rounds of every tool and output; the SHA-256 is checked after every run. Medians of CPU and of wall are taken separately, each over all runs; every run's CPU is listed. nginx (one worker, `ssl_protocols TLSv1.2 TLSv1.3` (1.22's default lacks 1.3), `ssl_session_cache` and tickets on) on CPU 0, the downloader on CPU 1; the file in the page cache. Output on the worktree's disk (ext4 on virtio, as in F) and on /dev/shm.", opts.reps),
+            "CPU s per GiB: the downloader's user + system time (`wait4`), and nginx's worker's over the same run (`/proc/PID/stat`).".into(),
+            format!("Negotiated, from nginx's log (`$ssl_protocol $ssl_cipher`): {}; {reused} of {} requests on a resumed session (each run is a new process; resumption is tested in cli_get_tls.rs). Each client offers its own cipher order.", if suites.is_empty() { "—".to_string() } else { suites.join(", ") }, log.lines().count()),
+            "Commands: `ringport get URL -o OUT -q --cacert CA` (auto), the same with `-n 1`, `curl -s -f --cacert CA -o OUT`, `aria2c -x1 -s1 --ca-certificate CA` with the flags of cell A. A CA and a leaf for localhost made with rcgen for the run.".into(),
+        ],
+        header: vec!["output", "tool", "wall s", "MiB/s", "CPU s per GiB", "nginx CPU s per GiB", "every run (CPU s per GiB)"],
         rows,
         checks,
     })

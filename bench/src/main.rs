@@ -33,8 +33,8 @@
 //!     [--tls-reps N]    tls runs per server (default 5)
 //!     [--tls-mib N]     tls MiB echoed per run (default 2048)
 //!     [--get-reps N]    get runs per tool and cell (default 3; needs the release binary)
-//!     [--get-cells L]   get cells, comma-separated (default A,D,F,B,S; S: A and D against
-//!                       a strict per-connection throttle)
+//!     [--get-cells L]   get cells, comma-separated (default A,D,F,B,S,T; S: A and D against
+//!                       a strict per-connection throttle; T: HTTPS)
 //!     [--report PATH]   write the report there instead of BENCHMARKS.md
 //! ```
 //!
@@ -143,7 +143,7 @@ pub fn data_dir() -> PathBuf {
 }
 
 /// The cases the parent runs; `all` is every one, in this order.
-const CASES: [&str; 14] = [
+const CASES: [&str; 15] = [
     "all",
     "randread",
     "roundtrip",
@@ -152,6 +152,7 @@ const CASES: [&str; 14] = [
     "idle",
     "http",
     "http-file",
+    "https-file",
     "http-idle",
     "poll",
     "copy",
@@ -162,12 +163,12 @@ const CASES: [&str; 14] = [
 
 fn usage() -> String {
     "usage: ringport-bench all|CASE... (randread roundtrip timers echo idle http http-file \
-     http-idle poll copy tls get compat) [--secs S] [--rr-reps N] [--reps N] [--nops N] [--reads N] \
+     https-file http-idle poll copy tls get compat) [--secs S] [--rr-reps N] [--reps N] [--nops N] [--reads N] \
      [--timers N] [--echo-reps N] [--echo-warmup S] [--echo-secs S] [--echo-conns L] \
      [--echo-engines L] [--idle-reps N] [--idle-conns N] [--http-reps N] [--http-warmup S] \
      [--http-secs S] [--http-conns N] [--file-reps N] [--file-warmup S] [--file-secs S] \
      [--file-sizes L] [--poll-rr-reps N] [--copy-reps N] [--tls-reps N] [--tls-mib N] \
-     [--get-reps N] [--get-cells A,D,F,B,S]"
+     [--get-reps N] [--get-cells A,D,F,B,S,T]"
         .to_string()
 }
 
@@ -257,6 +258,9 @@ fn parent(args: &Args, raw: &[String]) -> Result<(), String> {
     }
     if wants("http-file") {
         doc.add(http::run_files(&http::Opts::files(args)?)?);
+    }
+    if wants("https-file") {
+        doc.add(http::run_files(&http::Opts::https_files(args)?)?);
     }
     if wants("http-idle") {
         let opts = http_idle::Opts {

@@ -66,7 +66,7 @@ impl Run {
 }
 
 /// The certificate both servers use (a self-signed leaf for localhost), made once.
-fn cert_files() -> Result<(PathBuf, PathBuf), String> {
+pub(crate) fn cert_files() -> Result<(PathBuf, PathBuf), String> {
     let dir = crate::data_dir().join("tls");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));

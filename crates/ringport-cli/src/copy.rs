@@ -8,6 +8,16 @@
 mod dest;
 mod display;
 mod stop;
+#[cfg(unix)]
+#[path = "copy/sys_unix.rs"]
+mod sys;
+#[cfg(windows)]
+#[path = "copy/sys_windows.rs"]
+mod sys;
+#[cfg(unix)]
+mod tree;
+#[cfg(windows)]
+#[path = "copy/tree_windows.rs"]
 mod tree;
 
 use anyhow::{anyhow, bail, Context as _};
@@ -130,12 +140,13 @@ enum Outcome {
 struct Ctx<'a> {
     args: &'a Args,
     stop: &'a Stop,
+    #[cfg_attr(windows, allow(dead_code))] // read by the tree copy, which Windows lacks yet
     umask: u32,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Read before any thread starts: reading the umask means setting it.
-    let umask = dest::umask();
+    let umask = sys::umask();
     let rt = Runtime::new().context("cannot start the I/O runtime")?;
     let outcome = rt.block_on(main(&args, umask));
     drop(rt);
@@ -145,7 +156,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("ringport: {msg}");
             Ok(ExitCode::from(128 + signal as u8))
         }
-        Outcome::BrokenPipe => stop::die_of_sigpipe(),
+        Outcome::BrokenPipe => sys::die_of_sigpipe(),
     }
 }
 

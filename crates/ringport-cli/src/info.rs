@@ -1,7 +1,6 @@
 //! `ringport info`: which backend, with which kernel features, and why.
 
 use anyhow::Context as _;
-use ringport::fs::Confinement;
 use ringport::{Backend, BackendInfo, Runtime};
 use std::process::ExitCode;
 
@@ -35,12 +34,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn kernel() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 /// Why this backend: the recorded reason, or that it was the first choice. Text and JSON
 /// say the same.
 fn why(info: &BackendInfo) -> &str {
@@ -53,17 +46,31 @@ fn why(info: &BackendInfo) -> &str {
 const POLL_OPERATIONS: &str =
     "sockets and pipes by readiness (epoll, edge-triggered), files on the syscall pool";
 
+/// What the IOCP backend does (no ring either).
+const IOCP_OPERATIONS: &str = "overlapped ReadFile/WriteFile, WSARecv/WSASend, AcceptEx, \
+     ConnectEx and TransmitFile through one completion port per loop; opens, metadata and \
+     path calls on the pool";
+
+/// The one line a backend without a ring shows instead of the ring's fields.
+fn operations(backend: Backend) -> Option<&'static str> {
+    match backend {
+        Backend::Poll => Some(POLL_OPERATIONS),
+        Backend::Iocp => Some(IOCP_OPERATIONS),
+        _ => None,
+    }
+}
+
 fn print_text(info: &BackendInfo) {
     println!("backend:     {}", info.backend);
     println!("why:         {}", why(info));
-    println!("kernel:      {}", kernel());
-    println!("confinement: {}", confinement(info));
+    println!("kernel:      {}", crate::sys::kernel());
+    println!("confinement: {}", crate::sys::confinement(info));
     match info.faults {
         Some(f) => println!("faults:      on, RINGPORT_FAULTS={f}"),
         None => println!("faults:      off"),
     }
-    if info.backend == Backend::Poll {
-        println!("operations:  {POLL_OPERATIONS}");
+    if let Some(ops) = operations(info.backend) {
+        println!("operations:  {ops}");
         return;
     }
     match info.io_workers {
@@ -89,22 +96,6 @@ fn print_text(info: &BackendInfo) {
     }
 }
 
-/// How `resolve_beneath` opens (what `ringport serve` keeps paths inside its root with).
-fn confinement(info: &BackendInfo) -> String {
-    let on_ring =
-        info.backend == Backend::Uring && info.opcodes.iter().any(|&(n, ok)| n == "OPENAT2" && ok);
-    if on_ring {
-        return "openat2 RESOLVE_BENEATH, one OPENAT2 operation on the ring".into();
-    }
-    match ringport::fs::confinement() {
-        Confinement::Openat2 => "openat2 RESOLVE_BENEATH, one call on the syscall pool".into(),
-        Confinement::Walk { why } => format!(
-            "a walk one component at a time (O_NOFOLLOW) on the blocking pool: openat2 is \
-             unavailable ({why})"
-        ),
-    }
-}
-
 fn join_or_none(items: &[&str]) -> String {
     if items.is_empty() {
         "none".into()
@@ -125,13 +116,13 @@ fn to_json(info: &BackendInfo) -> String {
         "\"backend\":\"{}\",\"reason\":{},\"kernel\":{},\"confinement\":{},\"faults\":{}",
         info.backend,
         string(why(info)),
-        string(&kernel()),
-        string(&confinement(info)),
+        string(&crate::sys::kernel()),
+        string(&crate::sys::confinement(info)),
         info.faults
             .map_or("null".to_string(), |f| string(&f.to_string()))
     );
-    if info.backend == Backend::Poll {
-        return format!("{{{head},\"operations\":{}}}", string(POLL_OPERATIONS));
+    if let Some(ops) = operations(info.backend) {
+        return format!("{{{head},\"operations\":{}}}", string(ops));
     }
     let opcodes: Vec<String> = info
         .opcodes

@@ -7,10 +7,12 @@ mod addr;
 use access_log::{AccessLog, Format};
 use addr::Listen;
 use anyhow::Context as _;
+use ringport::net::TcpStream;
 use ringport::signal::{signal, SignalKind};
 use ringport::Runtime;
 use ringport_http::files::ServeDir;
 use ringport_http::http::HeaderValue;
+use ringport_http::ringport_tls::{self, TlsAcceptor, TlsError, TlsErrorKind, TlsStream};
 use ringport_http::Server;
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
@@ -57,7 +59,20 @@ pub struct Args {
     /// Never send the precompressed siblings `FILE.br`, `FILE.zst`, `FILE.gz` for `FILE`.
     #[arg(long)]
     no_precompressed: bool,
+    /// Serve HTTPS (TLS 1.2 and 1.3, ALPN http/1.1, session tickets) with this PEM certificate
+    /// chain, leaf first; needs --tls-key. Plain-HTTP requests to the port get a 400 that says
+    /// to use https://.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key (PKCS#8, PKCS#1 or SEC1) of the --tls-cert certificate.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
+
+/// `serve --help`'s closing lines.
+pub const AFTER_HELP: &str = "Exit codes: 0 stopped (Ctrl-C or SIGTERM), 1 cannot start (the \
+    directory, the address, or the TLS certificate or key: one line saying which and why), \
+    2 bad arguments.";
 
 fn parse_cache_control(s: &str) -> Result<HeaderValue, String> {
     HeaderValue::from_str(s.trim())
@@ -80,8 +95,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(v) => dir.cache_control(v),
         None => dir,
     };
+    // Certificate and key are read and checked before anything listens.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let config = ringport_tls::config::server_from_pem(cert, key, &[b"http/1.1"])
+                .context("cannot serve HTTPS")?;
+            Some(ringport_tls::TlsAcceptor::new(config))
+        }
+        _ => None,
+    };
     let rt = Runtime::new().context("cannot start the I/O runtime")?;
-    let end = rt.block_on(serve(args, dir))?;
+    let end = rt.block_on(serve(args, dir, tls))?;
     if end == End::Forced {
         // Stop now means now: the process ends without waiting for the kernel to give back
         // the buffers of transfers still in flight (the runtime's drop would wait for them).
@@ -98,17 +122,23 @@ enum End {
     Forced,
 }
 
-async fn serve(args: Args, dir: ServeDir) -> anyhow::Result<End> {
+async fn serve(args: Args, dir: ServeDir, tls: Option<TlsAcceptor>) -> anyhow::Result<End> {
     // Before anything starts a thread: SIGINT and SIGTERM become requests to stop.
     let stops = Stops::listen()?;
     let listener = args.addr.bind()?;
     let log = AccessLog::start().context("cannot start the log writer")?;
     let server = Server::from_listener(listener);
     let local = server.local_addr()?;
+    let listening = args.addr.describe(local);
+    let listening = match &tls {
+        // Whatever form describe() took, the scheme a browser needs is https.
+        Some(_) => listening.replacen("http://", "https://", 1),
+        None => listening,
+    };
     log.push(&format!(
         "ringport: serving {} on {} (Ctrl-C to stop)\n",
-        dir.root().display(),
-        args.addr.describe(local)
+        crate::sys::shown(dir.root()),
+        listening
     ));
     let server = if args.quiet {
         server
@@ -125,7 +155,7 @@ async fn serve(args: Args, dir: ServeDir) -> anyhow::Result<End> {
     let server = {
         let (log, last) = (log.clone(), Cell::new(None::<Instant>));
         server.on_accept_error(move |e| {
-            let out_of_fds = matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
+            let out_of_fds = crate::sys::out_of_fds(e);
             let quiet = last
                 .get()
                 .is_some_and(|t| t.elapsed() < Duration::from_secs(10));
@@ -147,7 +177,16 @@ async fn serve(args: Args, dir: ServeDir) -> anyhow::Result<End> {
         async move { dir.handle(&req).await }
     };
     let first = stops.first();
-    let served = race(server.serve_with_shutdown(handler, first), stops.second()).await;
+    let serving = async {
+        match tls {
+            Some(acceptor) => {
+                let wrap = https(acceptor, log.clone());
+                server.serve_over(wrap, handler, first).await
+            }
+            None => server.serve_with_shutdown(handler, first).await,
+        }
+    };
+    let served = race(serving, stops.second()).await;
     let end = match served {
         Some(res) => {
             res?;
@@ -161,6 +200,41 @@ async fn serve(args: Args, dir: ServeDir) -> anyhow::Result<End> {
     log.close(Duration::from_secs(1));
     Ok(end)
 }
+
+/// What `serve_over` makes of each accepted connection with `--tls-*`: the TLS handshake. A
+/// client speaking plain HTTP to the port is answered 400 and warned about on stderr, once
+/// per 10 seconds at most (other handshake failures are the client's to report).
+fn https(
+    acceptor: TlsAcceptor,
+    log: AccessLog,
+) -> impl Fn(TcpStream) -> LocalBoxFuture<std::io::Result<TlsStream<TcpStream>>> {
+    let last = Rc::new(Cell::new(None::<Instant>));
+    move |tcp| {
+        let (acceptor, log, last) = (acceptor.clone(), log.clone(), last.clone());
+        Box::pin(async move {
+            let peer = tcp.peer_addr().ok();
+            let res = ringport_http::tls::accept(&acceptor, tcp).await;
+            if let Err(e) = &res {
+                let plain = TlsError::of(e).is_some_and(|t| t.kind() == TlsErrorKind::PlainHttp);
+                let quiet = last
+                    .get()
+                    .is_some_and(|t| t.elapsed() < Duration::from_secs(10));
+                if plain && !quiet {
+                    last.set(Some(Instant::now()));
+                    let who = peer.map_or_else(|| "a client".to_string(), |p| p.to_string());
+                    log.push(&format!(
+                        "ringport: warning: {who} sent plain HTTP to this HTTPS port (answered \
+                         400: use https://)\n"
+                    ));
+                }
+            }
+            res
+        })
+    }
+}
+
+/// A boxed future of the loop thread.
+type LocalBoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T>>>;
 
 /// The line a graceful shutdown starts with.
 fn shutdown_line(busy: usize, grace: Duration) -> String {

@@ -2,6 +2,8 @@
 //! for stdin and stdout, into a directory, trees, every method, progress lines and JSON; the
 //! one-line errors and exit codes (missing source, missing destination directory, no space
 //! left, file too large, permission denied, source equals destination); Ctrl-C.
+// Unix only (permission bits, rlimits, signals and symlinks are Unix); the Windows side of the CLI is tested in cli_windows.rs.
+#![cfg(unix)]
 
 mod util;
 

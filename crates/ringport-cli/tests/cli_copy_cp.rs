@@ -2,6 +2,8 @@
 //! copies, holes, the umask and existing modes, dangling destination links, trees (an
 //! unreadable part, a second run, FIFOs), a closed stdout, the JSON end line, buffers, and
 //! the error messages that used to mislead.
+// Unix only (held against `cp`, with set-user-ID bits and capabilities); the Windows side of the CLI is tested in cli_windows.rs.
+#![cfg(unix)]
 
 #[path = "util/cp.rs"]
 mod cp;

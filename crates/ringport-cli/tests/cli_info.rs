@@ -18,6 +18,13 @@ fn info_names_the_backend_and_its_opcodes() {
     );
     let text = String::from_utf8(out.stdout).unwrap();
     match std::env::var("RINGPORT_BACKEND").as_deref() {
+        _ if cfg!(windows) => {
+            assert!(text.contains("backend:     iocp"), "{text}");
+            assert!(text.contains("completion port"), "{text}");
+            assert!(text.contains("kernel:      Windows "), "{text}");
+            assert!(text.contains("GetFinalPathNameByHandleW"), "{text}");
+            assert!(!text.contains("opcodes:"), "{text}");
+        }
         Ok("poll") => {
             assert!(text.contains("backend:     poll"), "{text}");
             assert!(
@@ -51,7 +58,7 @@ fn info_json_is_one_object() {
     let line = text.trim();
     assert!(line.starts_with('{') && line.ends_with('}'), "{line}");
     // The opcodes are the ring's: on poll there are none to list.
-    let poll = line.contains("\"backend\":\"poll\"");
+    let poll = line.contains("\"backend\":\"poll\"") || line.contains("\"backend\":\"iocp\"");
     assert_eq!(line.contains("\"opcodes\":{"), !poll, "{line}");
 }
 
@@ -87,9 +94,16 @@ fn json_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     Some(&rest[..end])
 }
 
+/// The backends `info` is asked about: the two Linux ones (and the choice between them), or
+/// Windows' one.
+#[cfg(unix)]
+const BACKENDS: [&str; 3] = ["uring", "poll", "auto"];
+#[cfg(windows)]
+const BACKENDS: [&str; 2] = ["iocp", "auto"];
+
 #[test]
 fn info_text_and_json_agree() {
-    for backend in ["uring", "poll", "auto"] {
+    for backend in BACKENDS {
         let run = |json: bool| {
             let mut cmd = ringport();
             cmd.arg("info").env("RINGPORT_BACKEND", backend);
@@ -119,7 +133,7 @@ fn info_text_and_json_agree() {
             "{backend}: {line}"
         );
         assert_eq!(json_field(line, "kernel").unwrap(), field("kernel"));
-        if field("backend") == "poll" {
+        if field("backend") == "poll" || field("backend") == "iocp" {
             for ring in [
                 "sq_entries",
                 "cq_entries",

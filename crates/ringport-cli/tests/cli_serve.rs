@@ -1,6 +1,8 @@
 //! `ringport serve`, the real binary in a temp directory, against the real `curl`: GET, HEAD,
 //! ranges, revalidation, listings, keep-alive, path traversal, the access log, signals and
 //! bad arguments.
+// Unix only (the real `curl` (a Linux program Wine cannot start), symlinks and signals); the Windows side of the CLI is tested in cli_windows.rs.
+#![cfg(unix)]
 
 mod util;
 

@@ -3,6 +3,8 @@
 //! real binary runs under `strace -f`; every call the main thread makes once it is serving
 //! is checked. The one file call allowed is `File::cached_metadata`: a `statx` of an fd just
 //! opened with `AT_STATX_DONT_SYNC` (answered from the inode in memory).
+// Unix only (strace); the Windows side of the CLI is tested in cli_windows.rs.
+#![cfg(unix)]
 
 mod util;
 

@@ -1,6 +1,8 @@
 //! `ringport serve` as an operator sees it: the access log's byte counts and its combined
 //! format, the shutdown messages and the second Ctrl-C, a stuck reader of stderr, and
 //! running out of file descriptors (503 with `Retry-After`, one warning).
+// Unix only (`kill`, signals and rlimits); the Windows side of the CLI is tested in cli_windows.rs.
+#![cfg(unix)]
 
 mod util;
 

@@ -1,6 +1,8 @@
 //! `ringport serve` as a static server people use: hidden dotfiles, the listing, index.html,
 //! `--spa`, `--cors`, `--cache-control`, precompressed siblings, content types of source
 //! files, preconditions (412), `/file.txt/`, the `--addr` forms and the URL printed.
+// Unix only (curl, FIFOs and symlinks); the Windows side of the CLI is tested in cli_windows.rs.
+#![cfg(unix)]
 
 mod util;
 

@@ -2,6 +2,8 @@
 //! prerequisites, how to install and depend), the licence files, the manifests (no made-up
 //! URL, the MSRV declared and checked, no rustdoc page for the binary), and what
 //! `cargo package --list` puts in each crate (README, licences, no test data).
+// Unix only (runs `cargo package`, which Wine cannot); the Windows side of the CLI is tested in cli_windows.rs.
+#![cfg(unix)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -100,17 +100,24 @@ where
     loop {
         let head = match conn.read_head(first).await {
             Ok(Some(head)) => head,
-            Ok(None) => return,
-            Err(e) => return Box::pin(conn.refuse(e, None, Instant::now())).await,
+            Ok(None) => break,
+            Err(e) => {
+                Box::pin(conn.refuse(e, None, Instant::now())).await;
+                break;
+            }
         };
         first = false;
         // Boxed: the handler's future and the response's writes take a few KiB that an idle
         // keep-alive connection should not hold (its task is then only what waiting for the
         // next head needs: about half a KiB).
         if !Box::pin(conn.exchange(head)).await {
-            return;
+            break;
         }
     }
+    // The transport's goodbye (TLS: close_notify and its last records; TCP: nothing), within
+    // the time one write may take.
+    let limit = conn.shared.limits.write_timeout;
+    let _ = timeout(limit, conn.stream.close()).await;
 }
 
 impl<T, H, F> Conn<T, H>

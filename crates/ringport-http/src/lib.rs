@@ -30,6 +30,10 @@
 //!
 //! The parser is a pure function over bytes: [`parse::parse_head`] and
 //! [`parse::ChunkedDecoder`].
+//!
+//! Features: `client`, the HTTP/1.1 client (`Client`); `tls`, HTTPS for it
+//! (`client::HttpsConnector`, on ringport-tls) and for the server (`tls::accept` with
+//! [`Server::serve_over`]).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -47,6 +51,8 @@ pub mod parse;
 mod response;
 mod response_head;
 mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod transport;
 mod trigger;
 mod wire;
@@ -62,3 +68,6 @@ pub use transport::Transport;
 
 pub use bytes;
 pub use http;
+/// The TLS crate the `tls` feature builds on (its configurations and errors).
+#[cfg(feature = "tls")]
+pub use ringport_tls;

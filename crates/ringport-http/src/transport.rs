@@ -55,6 +55,14 @@ pub trait Transport: AsyncRead + AsyncWrite {
     ) -> impl Future<Output = io::Result<u64>> {
         copy_file(self, file, offset, len)
     }
+
+    /// Ends the connection before it is dropped: what the protocol says at the end, and the
+    /// bytes still on their way. TLS sends `close_notify` and waits until its last records
+    /// are handed to the kernel (dropped, a send in flight would be cancelled with them). The
+    /// default does nothing: dropping a TCP stream closes it after its queued bytes.
+    fn close(&mut self) -> impl Future<Output = io::Result<()>> {
+        std::future::ready(Ok(()))
+    }
 }
 
 impl Transport for TcpStream {
@@ -79,7 +87,7 @@ impl Transport for TcpStream {
             }
             Ok(None) => Ok(0),
             // The ring ran dry (every buffer lent at once): a plain read instead.
-            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+            Err(e) if e.raw_os_error() == Some(RING_DRY) => {
                 read_appending(self, out, min_room).await
             }
             Err(e) => Err(e),
@@ -95,6 +103,13 @@ impl Transport for TcpStream {
         TcpStream::send_file(self, file, offset, len)
     }
 }
+
+/// What a buffer-ring receive fails with when every buffer is lent at once: `ENOBUFS`
+/// (`WSAENOBUFS` on Windows).
+#[cfg(unix)]
+const RING_DRY: i32 = libc::ENOBUFS;
+#[cfg(windows)]
+const RING_DRY: i32 = 10055;
 
 /// The default `write_pair`: one write from the first non-empty part.
 async fn write_first<T: AsyncWrite + ?Sized>(

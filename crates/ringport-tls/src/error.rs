@@ -41,6 +41,8 @@ pub enum TlsErrorKind {
     Truncated,
     /// Writing after `shutdown_write`.
     WriteAfterShutdown,
+    /// The system's CA certificates could not be loaded (none installed, or none usable).
+    Roots,
     /// Any other TLS protocol failure.
     Protocol,
 }
@@ -54,7 +56,9 @@ pub struct TlsError {
 }
 
 impl TlsError {
-    pub(crate) fn new(kind: TlsErrorKind, message: impl Into<String>) -> TlsError {
+    /// A failure of this kind with this one-line message (for a layer above that finds a TLS
+    /// problem of its own, such as a connector refusing the protocol ALPN chose).
+    pub fn new(kind: TlsErrorKind, message: impl Into<String>) -> TlsError {
         TlsError {
             kind,
             message: message.into(),
@@ -87,7 +91,9 @@ impl TlsError {
     pub fn into_io(self) -> io::Error {
         let kind = match self.kind {
             TlsErrorKind::Truncated | TlsErrorKind::HandshakeEof => io::ErrorKind::UnexpectedEof,
-            TlsErrorKind::KeyMismatch | TlsErrorKind::Pem => io::ErrorKind::InvalidInput,
+            TlsErrorKind::KeyMismatch | TlsErrorKind::Pem | TlsErrorKind::Roots => {
+                io::ErrorKind::InvalidInput
+            }
             TlsErrorKind::WriteAfterShutdown => io::ErrorKind::BrokenPipe,
             _ => io::ErrorKind::InvalidData,
         };
@@ -264,11 +270,29 @@ fn certificate(err: &CertificateError, cx: &Context<'_>) -> (TlsErrorKind, Strin
             K::NotYetValid,
             format!("TLS: {whose} is not valid yet: check this machine's clock"),
         ),
+        CertificateError::Other(other) if is_ca_as_leaf(other) => (
+            K::BadCertificate,
+            format!(
+                "TLS: {whose} is a CA certificate (basicConstraints CA:TRUE), which a {} may not \
+                 use as its own: give it a certificate signed by that CA (a self-signed one from \
+                 `openssl req -x509` needs -addext basicConstraints=critical,CA:FALSE)",
+                cx.side.peer()
+            ),
+        ),
         other => (
             K::BadCertificate,
             format!("TLS: {whose} was rejected: {}", RustlsError::InvalidCertificate(other.clone())),
         ),
     }
+}
+
+/// webpki's "CA used as end entity": a self-signed certificate made as a CA (what
+/// `openssl req -x509` makes by default) presented as a server's own.
+fn is_ca_as_leaf(other: &rustls::OtherError) -> bool {
+    matches!(
+        other.0.downcast_ref::<webpki::Error>(),
+        Some(webpki::Error::CaUsedAsEndEntity)
+    )
 }
 
 fn alert_received(alert: AlertDescription, cx: &Context<'_>) -> (TlsErrorKind, String) {

@@ -51,7 +51,7 @@ mod stream;
 pub use error::{TlsError, TlsErrorKind};
 pub use rustls;
 pub use rustls::pki_types::ServerName;
-pub use stream::TlsStream;
+pub use stream::{TlsStream, DEFAULT_RECEIVE_BUFFER};
 
 use ringport::io::{OwnedRead, OwnedWrite};
 use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
@@ -155,6 +155,19 @@ impl TlsAcceptor {
     /// Runs the server handshake over `io`.
     pub async fn accept<S: OwnedRead + OwnedWrite>(&self, io: S) -> io::Result<TlsStream<S>> {
         let mut stream = self.accept_lazy(io)?;
+        stream.handshake().await?;
+        Ok(stream)
+    }
+
+    /// Runs the server handshake over `io`, of which `received` was already read (the first
+    /// bytes a server looked at to tell TLS from plain HTTP): rustls gets them first.
+    pub async fn accept_received<S: OwnedRead + OwnedWrite>(
+        &self,
+        io: S,
+        received: Vec<u8>,
+    ) -> io::Result<TlsStream<S>> {
+        let mut stream = self.accept_lazy(io)?;
+        stream.set_received(received);
         stream.handshake().await?;
         Ok(stream)
     }

@@ -8,7 +8,7 @@
 //! ([`AsyncRead`], [`AsyncWrite`]) are `poll_fn`s over the same methods, and a poll-style
 //! adapter (futures-io, tokio-io, hyper) can call them directly.
 //!
-//! Receive path: the kernel fills `rx` (17 KiB, a full record), `read_tls` copies it into rustls's deframer
+//! Receive path: the kernel fills `rx` (17 KiB by default, a full record), `read_tls` copies it into rustls's deframer
 //! as far as rustls takes it (`wants_read`), `process_new_packets` decrypts, and plaintext is
 //! copied out to the caller. Send path: `writer()` encrypts the caller's bytes into rustls's
 //! record queue (64 KiB at most), `write_tls` moves the records into `tx`, and one send carries
@@ -25,11 +25,13 @@ use std::io::{self, Write as _};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-/// The receive buffer: one read from the kernel, then fed to rustls. One full record (16 KiB
-/// of plaintext, its header and tag) fits. Measured in `bench -- tls`: 64 KiB cost 13 % more
-/// server CPU per GiB than this; `perf` puts the difference in the kernel's loopback TCP path
-/// (softirq work run in the server's context), not in the copies.
-const RX_BUF: usize = 17 * 1024;
+/// The receive buffer's default size: one read from the kernel, then fed to rustls. One full
+/// record (16 KiB of plaintext, its header and tag) fits. Measured in `bench -- tls`: 64 KiB
+/// cost 13 % more server CPU per GiB than this in an echo server; `perf` puts the difference
+/// in the kernel's loopback TCP path (softirq work run in the server's context), not in the
+/// copies. A client receiving bulk bodies may want more
+/// ([`TlsStream::set_receive_buffer_size`]).
+pub const DEFAULT_RECEIVE_BUFFER: usize = 17 * 1024;
 /// The first bytes kept from the peer, to tell plain HTTP (or other non-TLS) apart.
 const PEEK: usize = 8;
 
@@ -63,6 +65,8 @@ pub struct TlsStream<S: OwnedRead + OwnedWrite> {
     write_shut: bool,
     first_bytes: Vec<u8>,
     server_name: Option<String>,
+    /// The size of the next receive's buffer.
+    rx_size: usize,
 }
 
 enum Rx<F> {
@@ -101,7 +105,33 @@ impl<S: OwnedRead + OwnedWrite> TlsStream<S> {
             write_shut: false,
             first_bytes: Vec::new(),
             server_name: None,
+            rx_size: DEFAULT_RECEIVE_BUFFER,
         }
+    }
+
+    /// Hands the stream bytes already received from `io` (a server that looked at the first
+    /// bytes of a connection before deciding to speak TLS on it): they are fed to rustls before
+    /// anything more is received. Call it before the first read, write or handshake.
+    pub fn set_received(&mut self, received: Vec<u8>) {
+        let take = received.len().min(PEEK);
+        self.first_bytes = received[..take].to_vec();
+        self.rx = Rx::Idle {
+            buf: received,
+            pos: 0,
+        };
+    }
+
+    /// Sets how many bytes one receive from the stream below may bring (at least 1; the
+    /// default is [`DEFAULT_RECEIVE_BUFFER`], one record). More means fewer receives and
+    /// longer reads for a bulk download; an echo server measured worse with more (see the
+    /// constant). Takes effect at the next receive.
+    pub fn set_receive_buffer_size(&mut self, bytes: usize) {
+        self.rx_size = bytes.max(1);
+    }
+
+    /// The size set by [`set_receive_buffer_size`](Self::set_receive_buffer_size).
+    pub fn receive_buffer_size(&self) -> usize {
+        self.rx_size
     }
 
     /// Sets the name error messages use for the server (the connector sets it).
@@ -311,8 +341,9 @@ impl<S: OwnedRead + OwnedWrite> TlsStream<S> {
                 Rx::Idle { buf, .. } => {
                     let mut buf = std::mem::take(buf);
                     buf.clear();
-                    if buf.capacity() < RX_BUF {
-                        buf.reserve_exact(RX_BUF);
+                    if buf.capacity() != self.rx_size {
+                        // All of it was fed to rustls: nothing is lost with a new one.
+                        buf = Vec::with_capacity(self.rx_size);
                     }
                     self.rx = Rx::Busy(self.io.read_owned(buf));
                 }
@@ -488,6 +519,17 @@ impl<S: OwnedRead + OwnedWrite> TlsStream<S> {
     /// Encrypts some of `src` and hands the records to the stream below: `Ready(Ok(n))` once
     /// `n > 0` bytes are taken. Waits only while rustls's record queue is full.
     pub fn poll_write(&mut self, cx: &mut Context<'_>, src: &[u8]) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored(cx, &[io::IoSlice::new(src)])
+    }
+
+    /// As [`poll_write`](Self::poll_write) for several buffers in order: as much of them as
+    /// rustls's record queue takes is encrypted together (a response head and a small body in
+    /// one record) and handed to the stream below in one send.
+    pub fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         if self.conn.is_handshaking() {
             ready!(self.poll_handshake(cx))?;
         }
@@ -500,11 +542,11 @@ impl<S: OwnedRead + OwnedWrite> TlsStream<S> {
             )
             .into_io()));
         }
-        if src.is_empty() {
+        if bufs.iter().all(|b| b.is_empty()) {
             return Poll::Ready(Ok(0));
         }
         loop {
-            let n = self.conn.writer().write(src)?;
+            let n = self.conn.writer().write_vectored(bufs)?;
             if n > 0 {
                 let _ = self.poll_send(cx);
                 return Poll::Ready(Ok(n));

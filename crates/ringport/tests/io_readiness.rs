@@ -1,7 +1,7 @@
 //! `SocketReadiness`: readiness waits and calls that never block; a dropped owned read takes
 //! nothing with it.
 
-#![cfg(unix)] // SocketReadiness, like OwnedRead/OwnedWrite, is not on the IOCP backend yet
+#![cfg(unix)] // SocketReadiness is not on the IOCP backend yet
 
 mod util;
 

@@ -3,7 +3,7 @@
 //! the umask; a dangling symbolic link is refused; the set-user-ID and set-group-ID bits are
 //! never copied (as cp without -p: not even when the copy's owner is the source's).
 
-use super::{os, Args};
+use super::{os, sys, Args};
 use anyhow::{anyhow, bail};
 use ringport::fs::{File, Metadata, OpenOptions};
 use std::io::ErrorKind;
@@ -11,16 +11,6 @@ use std::path::{Path, PathBuf};
 
 /// The set-user-ID and set-group-ID bits.
 const SUID_SGID: u32 = 0o6000;
-
-/// The process's umask (read by setting it, so call it before any thread starts).
-pub(super) fn umask() -> u32 {
-    // SAFETY: umask only swaps the process's mask; the old one is put back at once.
-    unsafe {
-        let old = libc::umask(0o077);
-        libc::umask(old);
-        old as u32 & 0o777
-    }
-}
 
 /// The permission facts of what is copied: its mode bits.
 #[derive(Debug, Clone, Copy)]
@@ -34,7 +24,7 @@ impl Origin {
 
     pub fn of(meta: &Metadata) -> Origin {
         Origin {
-            mode: meta.mode() & 0o7777,
+            mode: sys::mode_of(meta),
         }
     }
 
@@ -47,6 +37,7 @@ impl Origin {
     /// set-user-ID and set-group-ID. cp without -p drops them whoever owns the copy (a copy
     /// of root's own set-user-ID file is 0755 too), and so do we: a copy is a new program,
     /// and nothing about it was vetted as one.
+    #[cfg_attr(windows, allow(dead_code))] // the tree copy's, which Windows lacks yet
     pub fn final_mode(self, umask: u32) -> u32 {
         self.mode & !umask & !SUID_SGID
     }
@@ -106,7 +97,7 @@ impl Target {
     /// Refuses to copy a file onto itself (the truncation would destroy it).
     pub fn check_not(&self, src: &Path, src_meta: &Metadata) -> anyhow::Result<()> {
         if let Some(m) = &self.existing {
-            if (m.dev(), m.ino()) == (src_meta.dev(), src_meta.ino()) {
+            if sys::same_file(m, src_meta) {
                 bail!(
                     "{} and {} are the same file",
                     src.display(),
@@ -141,10 +132,10 @@ pub(super) async fn open(t: &Target, origin: Origin, direct: bool) -> anyhow::Re
             Err(e) => return Err(create_error(&t.path, &e)),
         }
     }
-    let created = OpenOptions::new()
+    let mut opts = OpenOptions::new();
+    let created = sys::set_create_mode(&mut opts, origin.create_mode())
         .write(true)
         .create_new(true)
-        .mode(origin.create_mode())
         .direct(direct)
         .open(&t.path)
         .await;

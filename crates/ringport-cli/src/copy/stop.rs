@@ -3,21 +3,14 @@
 //! ends the command the way it ends cat.
 
 use super::display::Tally;
+use super::sys::SIGNALS;
 use super::{Args, Method, Outcome};
 use anyhow::Context as _;
 use ringport::io::{copy_with_progress, CopySink, CopySource, Progress, Strategy};
-use ringport::signal::{signal, SignalKind};
+use ringport::signal::signal;
 use std::cell::{Cell, RefCell};
-use std::process::ExitCode;
 use std::rc::Rc;
 use std::sync::Arc;
-
-/// The signals that stop a copy.
-const SIGNALS: [(SignalKind, &str); 3] = [
-    (SignalKind::interrupt(), "SIGINT"),
-    (SignalKind::terminate(), "SIGTERM"),
-    (SignalKind::hangup(), "SIGHUP"),
-];
 
 /// Listens for the stopping signals for the whole command and cancels the copy running then.
 pub(super) struct Stop {
@@ -34,13 +27,13 @@ impl Stop {
         let signal_seen: Rc<Cell<Option<i32>>> = Rc::default();
         let current: Rc<RefCell<Option<Progress>>> = Rc::default();
         let mut watchers = Vec::new();
-        for (kind, name) in SIGNALS {
+        for (kind, name, number) in SIGNALS {
             let mut sig = signal(kind).with_context(|| format!("cannot listen for {name}"))?;
             let (seen, running) = (signal_seen.clone(), current.clone());
             watchers.push(ringport::spawn(async move {
                 if sig.recv().await.is_ok() {
                     if seen.get().is_none() {
-                        seen.set(Some(kind.as_raw()));
+                        seen.set(Some(number));
                     }
                     if let Some(p) = running.borrow().as_ref() {
                         p.cancel();
@@ -63,9 +56,10 @@ impl Stop {
     /// The outcome after a signal: "interrupted" (by SIGINT) or "interrupted by SIGTERM",
     /// then `what` (what became of the partial file).
     pub fn outcome(&self, what: String) -> Outcome {
-        let signo = self.signal.get().unwrap_or(libc::SIGINT);
-        let by = match SIGNALS.iter().find(|(k, _)| k.as_raw() == signo) {
-            Some((_, name)) if signo != libc::SIGINT => format!(" by {name}"),
+        let first = SIGNALS[0].2;
+        let signo = self.signal.get().unwrap_or(first);
+        let by = match SIGNALS.iter().find(|(_, _, n)| *n == signo) {
+            Some((_, name, _)) if signo != first => format!(" by {name}"),
             _ => String::new(),
         };
         Outcome::Interrupted(signo, format!("interrupted{by}{what}"))
@@ -100,17 +94,4 @@ impl Stop {
         *self.current.borrow_mut() = None;
         res
     }
-}
-
-/// Ends the process as a write to a closed pipe ends cat: killed by SIGPIPE, silently (the
-/// Rust runtime ignores SIGPIPE, so the copy saw EPIPE instead).
-pub(super) fn die_of_sigpipe() -> anyhow::Result<ExitCode> {
-    // SAFETY: restoring the default action and raising the signal in this thread; nothing
-    // here touches memory.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        libc::raise(libc::SIGPIPE);
-    }
-    // Only reached if SIGPIPE could not end the process: the shell's code for it.
-    Ok(ExitCode::from(128 + libc::SIGPIPE as u8))
 }

@@ -6,17 +6,16 @@ use super::lane::{self, Source};
 use super::plan::Plan;
 use super::ui::{Display, Events, Mode, Value};
 use super::util::{backoff, race, retry_after, Either, Limiter, Notify};
-use super::{name, Connections, Failure, GetError, Opts, Outcome};
+use super::{name, Connections, Failure, GetError, HttpClient, Opts, Outcome, Stream};
 use ringport::buf::{BufResult, IoBuf};
 use ringport::fs::{File, OpenOptions};
 use ringport::io::{Progress, ProgressRecorder};
 use ringport::signal::Signal;
 use ringport::JoinHandle;
-use ringport_http::client::{redirect::Policy, Kind, Response};
+use ringport_http::client::{redirect::Policy, Kind, Response, Scheme};
 use ringport_http::http::header;
 use ringport_http::http::StatusCode;
 use ringport_http::parse::ContentRange;
-use ringport_http::Client;
 use sha2::{Digest, Sha256};
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
@@ -157,7 +156,7 @@ pub async fn download(opts: &Opts, mode: Mode, stop: &mut Stop) -> Result<Outcom
 
 /// What the first response said.
 struct First {
-    res: Response<ringport::net::TcpStream>,
+    res: Response<Stream>,
     /// Ranges work: a 206 with a total, no content coding.
     ranges: bool,
     total: Option<u64>,
@@ -171,7 +170,8 @@ async fn attempt(
     fresh: bool,
 ) -> Result<Outcome, GetError> {
     let started = Instant::now();
-    let client = Client::builder()
+    let client = ringport_http::Client::builder()
+        .connector(opts.connector.clone())
         .connect_timeout(opts.connect_timeout)
         .read_timeout(opts.read_timeout)
         .redirect(Policy::limited(opts.max_redirects))
@@ -215,7 +215,11 @@ async fn attempt(
 }
 
 /// `Range: bytes=0-` to the first URL, retried like any range; 416 with `*/0` is an empty file.
-async fn first_response(client: &Client, opts: &Opts, events: &Events) -> Result<First, GetError> {
+async fn first_response(
+    client: &HttpClient,
+    opts: &Opts,
+    events: &Events,
+) -> Result<First, GetError> {
     let url = &opts.urls[0];
     let mut tries = 0;
     loop {
@@ -283,6 +287,9 @@ async fn first_response(client: &Client, opts: &Opts, events: &Events) -> Result
                         .max(backoff(tries, 1) / 4);
                     (reason, wait)
                 }
+                StatusCode::BAD_REQUEST if res.url().scheme() == Scheme::Http => {
+                    return Err(bad_request(url, res).await)
+                }
                 s => return Err(status_error(url, s)),
             },
             Err(e) => {
@@ -306,6 +313,20 @@ async fn first_response(client: &Client, opts: &Opts, events: &Events) -> Result
     }
 }
 
+/// A 400 to plain HTTP: nginx's (and others') answer to plain HTTP on a TLS port says so in
+/// its body ("The plain HTTP request was sent to HTTPS port"); then the fix is `https://`.
+async fn bad_request(url: &str, mut res: Response<Stream>) -> GetError {
+    let BufResult(r, body) = res.read(Vec::with_capacity(2048)).await;
+    let text = String::from_utf8_lossy(&body[..*r.as_ref().unwrap_or(&0)]).to_ascii_lowercase();
+    if text.contains("https port") {
+        return GetError::new(
+            Failure::Tls,
+            format!("{url}: the server answered 400, saying this is its HTTPS port: use https://"),
+        );
+    }
+    status_error(url, StatusCode::BAD_REQUEST)
+}
+
 /// 408, 429 and 5xx are worth another try.
 pub fn retryable_status(s: StatusCode) -> bool {
     s == StatusCode::REQUEST_TIMEOUT || s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error()
@@ -327,6 +348,7 @@ pub fn client_error(e: &ringport_http::client::Error) -> GetError {
     let kind = match e.kind() {
         Kind::Redirect => Failure::Redirect,
         Kind::Url | Kind::Unsupported => Failure::Other,
+        Kind::Tls => Failure::Tls,
         Kind::Status(_) => Failure::Status,
         _ => Failure::Network,
     };
@@ -509,7 +531,7 @@ async fn create_part(part: &Path, len: Option<u64>) -> Result<File, GetError> {
     if let Some(len) = len.filter(|&l| l > 0) {
         match file.allocate(0, len).await {
             Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+            Err(e) if crate::sys::cannot_allocate(&e) => {
                 file.set_len(len)
                     .await
                     .map_err(|e| GetError::disk(&format!("sizing {}", part.display()), &e))?;
@@ -535,7 +557,7 @@ fn block_size(total: u64) -> u64 {
 /// The state every lane shares.
 pub struct Shared {
     pub opts: Opts,
-    pub client: Client,
+    pub client: HttpClient,
     pub events: Events,
     pub rec: ProgressRecorder,
     pub total: u64,
@@ -591,7 +613,7 @@ impl Shared {
 #[allow(clippy::too_many_arguments)] // one call site, the steps of one download
 async fn segmented(
     opts: &Opts,
-    client: &Client,
+    client: &HttpClient,
     events: &Events,
     rec: ProgressRecorder,
     stop: &Stop,
@@ -981,11 +1003,7 @@ pub struct LaneSet {
 }
 
 impl LaneSet {
-    fn spawn(
-        &mut self,
-        shared: &Rc<Shared>,
-        first: Option<(Response<ringport::net::TcpStream>, u64)>,
-    ) {
+    fn spawn(&mut self, shared: &Rc<Shared>, first: Option<(Response<Stream>, u64)>) {
         let id = self.next;
         self.next += 1;
         shared.live.set(shared.live.get() + 1);
@@ -1080,11 +1098,5 @@ async fn sync_dir(path: &Path) -> std::io::Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let d = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY)
-        .open(&dir)
-        .await?;
-    d.sync_all().await?;
-    d.close().await
+    crate::sys::sync_dir(&dir).await
 }

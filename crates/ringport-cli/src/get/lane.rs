@@ -7,9 +7,8 @@ use super::engine::{client_error, retryable_status, status_error, Shared};
 use super::plan::LaneId;
 use super::ui::Value;
 use super::util::{backoff, retry_after};
-use super::{Failure, GetError};
+use super::{Failure, GetError, Stream};
 use ringport::buf::{BufResult, IoBuf};
-use ringport::net::TcpStream;
 use ringport_http::client::Response;
 use ringport_http::http::header;
 use ringport_http::http::StatusCode;
@@ -19,6 +18,8 @@ use std::time::{Duration, Instant};
 
 /// Bytes asked of the socket per read.
 pub const READ_BUF: usize = 256 * 1024;
+/// A lane gathers small reads into one piece for as long as this takes at its rate.
+const BATCH_SECS: f64 = 0.005;
 /// A tail is hedged when its owner needs more than this many seconds for it.
 const HEDGE_AFTER: f64 = 0.5;
 
@@ -37,7 +38,7 @@ pub struct Source {
 }
 
 impl Source {
-    pub fn primary(url: &str, res: &Response<TcpStream>) -> Source {
+    pub fn primary(url: &str, res: &Response<Stream>) -> Source {
         let etag = res.etag().map(str::to_string);
         Source {
             url: url.to_string(),
@@ -110,7 +111,7 @@ impl Failed {
 }
 
 /// Runs lane `id` until there is no work, the budget shrinks below it, or the download fails.
-pub async fn run(shared: Rc<Shared>, id: LaneId, mut first: Option<(Response<TcpStream>, u64)>) {
+pub async fn run(shared: Rc<Shared>, id: LaneId, mut first: Option<(Response<Stream>, u64)>) {
     let mut fails = 0u32;
     let mut buf = Vec::with_capacity(READ_BUF);
     loop {
@@ -244,7 +245,7 @@ async fn fetch(
     shared: &Rc<Shared>,
     id: LaneId,
     seg: u64,
-    first: Option<Response<TcpStream>>,
+    first: Option<Response<Stream>>,
     written: &mut u64,
     buf: &mut Vec<u8>,
 ) -> Result<(), Failed> {
@@ -277,7 +278,7 @@ async fn fetch(
         b.clear();
         let BufResult(r, slice) = res.read(b.slice(..want)).await;
         let mut b = slice.into_inner();
-        let n = match r {
+        let mut n = match r {
             Ok(0) => {
                 *buf = b;
                 let msg = format!("the response ended at byte {pos}, before {end}");
@@ -286,16 +287,31 @@ async fn fetch(
             Ok(n) => n,
             Err(e) => {
                 *buf = b;
-                let reset = e.kind() == std::io::ErrorKind::ConnectionReset;
-                let mut f = if e.kind() == std::io::ErrorKind::InvalidData {
-                    Failed::protocol(e.to_string())
-                } else {
-                    Failed::retry(e.to_string())
-                };
-                f.shrink = reset;
-                return Err(f);
+                return Err(read_failed(e));
             }
         };
+        // Small reads (a TLS stream returns about one record, 16 KiB, per read) are gathered
+        // into pieces of up to `want` before they are checksummed and written, for as long as
+        // gathering takes under BATCH_SECS at this lane's rate: a fast lane makes as few file
+        // writes over TLS as over plain TCP, and a slow one is not held back. A failure on the
+        // way is reported after the bytes before it are written.
+        let min = shared
+            .rate_of(id)
+            .map_or(0, |r| (r * BATCH_SECS) as usize)
+            .min(want);
+        let mut failed = None;
+        while n < min && pos + (n as u64) < shared.plan.borrow().end_of(seg) {
+            let BufResult(r, slice) = res.read(b.slice(n..want)).await;
+            b = slice.into_inner();
+            match r {
+                Ok(0) => break,
+                Ok(m) => n += m,
+                Err(e) => {
+                    failed = Some(read_failed(e));
+                    break;
+                }
+            }
+        }
         // A steal may have lowered the end while the read was out: keep only our bytes.
         let end = shared.plan.borrow().end_of(seg);
         let n = n.min((end.saturating_sub(pos)) as usize);
@@ -355,7 +371,22 @@ async fn fetch(
             shared.set_rate(id, old * 0.5 + inst * 0.5);
             window = (Instant::now(), 0);
         }
+        if let Some(f) = failed {
+            return Err(f);
+        }
     }
+}
+
+/// A failed body read: retried; a protocol error in the end when the bytes were bad.
+fn read_failed(e: std::io::Error) -> Failed {
+    let reset = e.kind() == std::io::ErrorKind::ConnectionReset;
+    let mut f = if e.kind() == std::io::ErrorKind::InvalidData {
+        Failed::protocol(e.to_string())
+    } else {
+        Failed::retry(e.to_string())
+    };
+    f.shrink = reset;
+    f
 }
 
 /// At a block boundary whose block is done (a hedge got there first): the segment ends here.
@@ -374,7 +405,7 @@ async fn request(
     id: LaneId,
     seg: u64,
     start: u64,
-) -> Result<Response<TcpStream>, Failed> {
+) -> Result<Response<Stream>, Failed> {
     let Some(si) = pick_source(shared, id) else {
         return Err(Failed::fatal(GetError::new(
             Failure::Changed,

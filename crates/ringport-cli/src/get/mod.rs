@@ -29,7 +29,13 @@
 //! | 7 | disk: full, or a local file could not be written |
 //! | 8 | protocol: the server's answers broke HTTP or contradicted each other |
 //! | 9 | redirects: a loop, or too many |
+//! | 10 | TLS: the server's certificate was refused (unknown CA, another name, expired), no TLS in common, or plain HTTP and TLS mixed up (`https://` to a plain port, `http://` to a TLS port) |
 //! | 130 | interrupted (Ctrl-C or SIGTERM): the part file and journal are kept |
+//!
+//! HTTPS: certificates are checked against the system's roots (`SSL_CERT_FILE` and
+//! `SSL_CERT_DIR` honoured), or only the CAs of `--cacert FILE`; `--insecure` checks nothing
+//! and says so on stderr, even with `--quiet`. All connections share one TLS session cache,
+//! so the second connection to a server resumes the first one's session.
 
 mod engine;
 mod journal;
@@ -42,6 +48,7 @@ mod util;
 use anyhow::{bail, Context as _};
 use ringport::signal::{signal, SignalKind};
 use ringport::Runtime;
+use ringport_http::client::{HttpsConnector, MaybeTlsStream};
 use ringport_http::http::header::{HeaderMap, HeaderName, HeaderValue};
 use std::fmt;
 use std::io::IsTerminal as _;
@@ -49,8 +56,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// The exit codes, for `--help` (the table in the module docs, shorter).
+const EXIT_CODES: &str = "Exit codes: 0 done and verified, 1 another error, 2 bad arguments, \
+3 network, 4 HTTP status, 5 changed on the server, 6 checksum, 7 disk, 8 protocol, \
+9 redirects, 10 TLS (certificate refused, no TLS in common, or http:// and https:// mixed up), \
+130 interrupted (the part file and journal are kept: run the same command to resume).";
+
 /// Arguments of `ringport get`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct Args {
     /// The file's URL; more URLs are mirrors of the same file, used together.
     #[arg(required = true)]
@@ -95,7 +109,19 @@ pub struct Args {
     /// Redirects followed at most.
     #[arg(long, default_value_t = 10)]
     max_redirects: usize,
+    /// HTTPS: trust only the CA certificates in this PEM file (instead of the system's).
+    #[arg(long, value_name = "FILE")]
+    cacert: Option<PathBuf>,
+    /// HTTPS: do not check the server's certificate at all (any issuer, name or date). For
+    /// testing only: anyone on the path can read and change the download. Warns on stderr.
+    #[arg(short = 'k', long, conflicts_with = "cacert")]
+    insecure: bool,
 }
+
+/// The client `get` uses: `http://` and `https://`, one TLS session cache.
+pub type HttpClient = ringport_http::Client<HttpsConnector>;
+/// A connection of that client.
+pub type Stream = MaybeTlsStream;
 
 /// `-n`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +192,7 @@ pub enum Failure {
     Disk = 7,
     Protocol = 8,
     Redirect = 9,
+    Tls = 10,
     Other = 1,
 }
 
@@ -186,7 +213,7 @@ impl GetError {
 
     /// A failed local file operation: full disks get their own words.
     pub fn disk(what: &str, e: &std::io::Error) -> GetError {
-        let message = if e.raw_os_error() == Some(libc::ENOSPC) {
+        let message = if crate::sys::disk_full(e) {
             format!("disk full: {what}: {e}")
         } else {
             format!("{what}: {e}")
@@ -218,6 +245,9 @@ pub struct Opts {
     pub max_redirects: usize,
     /// Compute the SHA-256 (for `--checksum` or `--json`).
     pub hash: bool,
+    /// How connections are made: the roots HTTPS trusts (shared by every attempt, so that
+    /// sessions resume across them too).
+    pub connector: HttpsConnector,
 }
 
 /// How a download ended without failing.
@@ -238,6 +268,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.output.as_deref() == Some(std::path::Path::new("-")) {
         bail!("-o - (standard output) is not supported: segments are written at their offsets");
     }
+    let connector = match (&args.cacert, args.insecure) {
+        (Some(ca), _) => match HttpsConnector::with_ca_file(ca) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("ringport: get: --cacert: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        (None, true) => {
+            // Loud on purpose, and even with --quiet: nothing about this download is checked.
+            eprintln!(
+                "ringport: WARNING: --insecure: TLS certificates are NOT checked (any issuer, \
+                 name or date is accepted): anyone on the network path can read and change \
+                 this download"
+            );
+            HttpsConnector::insecure()
+        }
+        (None, false) => HttpsConnector::new(),
+    };
     let mut headers = HeaderMap::new();
     for (n, v) in &args.headers {
         headers.append(n.clone(), v.clone());
@@ -256,6 +305,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         read_timeout: secs(args.read_timeout, "read-timeout")?,
         max_redirects: args.max_redirects,
         hash: args.json || args.checksum.is_some(),
+        connector,
     };
     let mode = if args.json {
         ui::Mode::Json

@@ -65,7 +65,7 @@ impl Listen {
     pub fn bind(&self) -> anyhow::Result<TcpListener> {
         let first = TcpListener::bind(self.addr);
         let listener = match first {
-            Err(e) if self.every_interface && e.raw_os_error() == Some(libc::EAFNOSUPPORT) => {
+            Err(e) if self.every_interface && crate::sys::no_ipv6(&e) => {
                 TcpListener::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, self.addr.port())))
             }
             other => other,

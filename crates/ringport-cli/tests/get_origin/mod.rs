@@ -2,9 +2,11 @@
 //! ranges and an ETag, and can ignore ranges, change the file (and ETag) mid-download, lie
 //! about Content-Length both ways, close every connection after K body bytes, answer 503
 //! with Retry-After, throttle connections, redirect in chains and loops, and serve an empty
-//! file. Plain std threads and sockets; it stops when dropped.
+//! file. Plain std threads and sockets (over TLS too: rustls's blocking stream); it stops
+//! when dropped.
 #![allow(dead_code)] // each test binary uses a different subset of these helpers
 
+use ringport_tls::rustls::{HandshakeKind, ServerConfig, ServerConnection, StreamOwned};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -67,6 +69,10 @@ pub struct Origin {
     state: Arc<State>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    tls: bool,
+    conns: Arc<AtomicUsize>,
+    /// Completed TLS handshakes: whether each resumed a session.
+    resumed: Arc<Mutex<Vec<bool>>>,
 }
 
 /// Deterministic bytes that do not compress.
@@ -85,6 +91,30 @@ pub fn data(len: usize, seed: u64) -> Vec<u8> {
 impl Origin {
     /// Serves `data` at `/file` (and `changed` once `change_at` is reached).
     pub fn start(data: Vec<u8>, changed: Vec<u8>, faults: Faults) -> Origin {
+        Origin::start_with(data, changed, faults, None)
+    }
+
+    /// The same origin over TLS with this configuration (its URLs are
+    /// `https://localhost:PORT/...`).
+    pub fn start_tls(
+        data: Vec<u8>,
+        changed: Vec<u8>,
+        faults: Faults,
+        tls: Arc<ServerConfig>,
+    ) -> Origin {
+        Origin::start_with(data, changed, faults, Some(tls))
+    }
+
+    fn start_with(
+        data: Vec<u8>,
+        changed: Vec<u8>,
+        faults: Faults,
+        tls: Option<Arc<ServerConfig>>,
+    ) -> Origin {
+        let is_tls = tls.is_some();
+        let conns = Arc::new(AtomicUsize::new(0));
+        let resumed = Arc::new(Mutex::new(Vec::new()));
+        let (conns2, resumed2) = (conns.clone(), resumed.clone());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -104,9 +134,22 @@ impl Origin {
                 match listener.accept() {
                     Ok((s, _)) => {
                         let (st, stop3) = (st.clone(), stop2.clone());
+                        let (tls, resumed) = (tls.clone(), resumed2.clone());
                         let id = n;
                         n += 1;
-                        workers.push(std::thread::spawn(move || conn(s, id, &st, &stop3)));
+                        conns2.fetch_add(1, Ordering::SeqCst);
+                        workers.push(std::thread::spawn(move || {
+                            let _ = s.set_read_timeout(Some(Duration::from_millis(50)));
+                            let _ = s.set_nodelay(true);
+                            match tls {
+                                None => conn(s, id, &st, &stop3),
+                                Some(config) => {
+                                    if let Some(t) = handshake(s, config, &resumed, &stop3) {
+                                        conn(t, id, &st, &stop3)
+                                    }
+                                }
+                            }
+                        }));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
@@ -121,11 +164,29 @@ impl Origin {
             state,
             stop,
             thread: Some(thread),
+            tls: is_tls,
+            conns,
+            resumed,
         }
     }
 
+    /// `http://ADDR/path`, or `https://localhost:PORT/path` for a TLS origin.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        if self.tls {
+            format!("https://localhost:{}{path}", self.addr.port())
+        } else {
+            format!("http://{}{path}", self.addr)
+        }
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.conns.load(Ordering::SeqCst)
+    }
+
+    /// The TLS handshakes completed so far: whether each resumed a session.
+    pub fn resumed(&self) -> Vec<bool> {
+        self.resumed.lock().unwrap().clone()
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -146,9 +207,36 @@ impl Drop for Origin {
     }
 }
 
-fn conn(mut s: TcpStream, id: usize, st: &State, stop: &AtomicBool) {
-    let _ = s.set_read_timeout(Some(Duration::from_millis(50)));
-    let _ = s.set_nodelay(true);
+/// Runs the server handshake (through the 50 ms read timeouts) and records whether it resumed.
+fn handshake(
+    tcp: TcpStream,
+    config: Arc<ServerConfig>,
+    resumed: &Mutex<Vec<bool>>,
+    stop: &AtomicBool,
+) -> Option<StreamOwned<ServerConnection, TcpStream>> {
+    let mut tls = StreamOwned::new(ServerConnection::new(config).ok()?, tcp);
+    while tls.conn.is_handshaking() {
+        match tls.conn.complete_io(&mut tls.sock) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) && !stop.load(Ordering::SeqCst) => {}
+            Err(_) => return None,
+        }
+    }
+    let kind = tls.conn.handshake_kind();
+    resumed
+        .lock()
+        .unwrap()
+        .push(kind == Some(HandshakeKind::Resumed));
+    Some(tls)
+}
+
+/// Serves one connection. Over TLS it ends without `close_notify` (after `close_after`
+/// bytes: a cut the client must not take for the end).
+fn conn<S: Read + Write>(mut s: S, id: usize, st: &State, stop: &AtomicBool) {
     let mut buf = Vec::new();
     let mut sent_on_conn = 0u64;
     let rate = match st.faults.slow {

@@ -2,6 +2,8 @@
 //! directory, its stderr collected, and `curl`.
 #![allow(dead_code)] // each test binary uses a different subset of these helpers
 
+pub mod pki;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -56,7 +58,11 @@ impl Serve {
         let start = Instant::now();
         let addr = loop {
             let text = stderr.lock().unwrap().clone();
-            if let Some(at) = text.find("http://") {
+            // `http://ADDR/`, or `https://ADDR/` with `--tls-*`.
+            if let Some(at) = text
+                .find("http://")
+                .or_else(|| text.find("https://").map(|a| a + 1))
+            {
                 let rest = &text[at + 7..];
                 let end = rest.find('/').unwrap();
                 break rest[..end].parse().unwrap();

@@ -64,6 +64,8 @@ pub(crate) enum HeadError {
     Io(io::Error),
     /// The bytes are not an HTTP response.
     Parse(ParseError),
+    /// The bytes are a TLS record: a plain-HTTP request reached a TLS port.
+    Tls,
 }
 
 /// A connection and the bytes received on it that are not consumed yet.
@@ -97,10 +99,11 @@ impl<S: AsyncRead + AsyncWrite> Conn<S> {
         }
     }
 
-    /// Writes a request's head and body.
+    /// Writes a request's head and body, and flushes them (a TLS stream's last record).
     pub async fn send(&mut self, head: Vec<u8>, limits: Limits) -> io::Result<()> {
         let BufResult(res, _) = timed(limits.next(), self.stream.write_all(head)).await;
-        res
+        res?;
+        self.stream.flush().await
     }
 
     /// Reads until a whole final response head is buffered, skipping interim (1xx) ones.
@@ -115,6 +118,7 @@ impl<S: AsyncRead + AsyncWrite> Conn<S> {
             if !self.buffered().is_empty() {
                 any = true;
                 match parse_response(self.buffered(), max_head, max_headers) {
+                    Err(_) if looks_like_tls(self.buffered()) => return Err(HeadError::Tls),
                     Err(e) => return Err(HeadError::Parse(e)),
                     Ok(Some((head, used))) => {
                         self.consume(used);
@@ -162,13 +166,23 @@ impl<S: AsyncRead + AsyncWrite> Conn<S> {
     }
 }
 
+/// The connection ended before any byte of a response. `UnexpectedEof` is a TLS server that
+/// closed its idle connection without `close_notify`: as good as a close here, since no
+/// response was cut short.
 fn is_reset(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof
     )
+}
+
+/// A TLS record header (content type 20..=24, major version 3): what a TLS server sends back
+/// (an alert) when plain HTTP reaches it.
+fn looks_like_tls(b: &[u8]) -> bool {
+    b.len() >= 3 && (0x14..=0x18).contains(&b[0]) && b[1] == 3 && b[2] <= 4
 }
 
 /// Where a body stands.

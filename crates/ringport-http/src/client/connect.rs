@@ -1,6 +1,6 @@
 //! How the client gets a stream to a server: the [`Connect`] hook, keyed by scheme, host and
-//! port, and [`HttpConnector`], plain TCP. A TLS connector slots in here: its `Stream` is any
-//! ringport stream with owned-buffer reads and writes.
+//! port, and [`HttpConnector`], plain TCP. With the `tls` feature, `HttpsConnector`
+//! (client/tls.rs) wraps it and hands back plain or TLS streams.
 
 use super::Scheme;
 use ringport::io::{AsyncRead, AsyncWrite};
@@ -39,7 +39,8 @@ pub trait Connect: 'static {
 }
 
 /// Plain TCP, with `TCP_NODELAY` (requests go out whole, nothing for Nagle to merge).
-/// `https://` is refused with [`io::ErrorKind::Unsupported`]: TLS is not built yet.
+/// `https://` is refused with [`io::ErrorKind::Unsupported`]: for it, use `HttpsConnector`
+/// (feature `tls`).
 #[derive(Debug, Clone, Default)]
 pub struct HttpConnector {
     _private: (),
@@ -59,11 +60,30 @@ impl Connect for HttpConnector {
         if dest.scheme == Scheme::Https {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
-                "https:// needs TLS, which is not built yet (plain http:// only for now)",
+                "https:// needs TLS: this client's connector is plain TCP (use HttpsConnector, \
+                 from ringport-http's `tls` feature)",
             ));
         }
-        let stream = TcpStream::connect(format!("{}:{}", dest.host, dest.port)).await?;
-        stream.set_nodelay(true)?;
-        Ok(stream)
+        tcp(dest).await
     }
+}
+
+/// A TCP connection to `dest`'s host and port, with `TCP_NODELAY`.
+pub(crate) async fn tcp(dest: &Destination) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect(format!("{}:{}", dest.host, dest.port)).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Whether a connector's error is a TLS failure that trying again will not mend (see
+/// [`Kind::Tls`](super::Kind::Tls)).
+#[cfg(feature = "tls")]
+pub(crate) fn is_tls_failure(e: &io::Error) -> bool {
+    super::tls::is_tls_failure(e)
+}
+
+/// Without the `tls` feature no connector of ours speaks TLS.
+#[cfg(not(feature = "tls"))]
+pub(crate) fn is_tls_failure(_: &io::Error) -> bool {
+    false
 }

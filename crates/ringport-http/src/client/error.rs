@@ -22,8 +22,12 @@ pub enum Kind {
     Redirect,
     /// A status the caller refused with [`Response::error_for_status`](super::Response::error_for_status).
     Status(StatusCode),
-    /// What is asked for is not built (for now: `https://`, which needs TLS).
+    /// What is asked for is not built (`https://` through a plain-TCP connector).
     Unsupported,
+    /// TLS failed in a way that trying again will not mend: the server's certificate was
+    /// refused (unknown CA, another name, expired), no TLS version or cipher suite in common,
+    /// plain HTTP on one side and TLS on the other, no usable CA certificates here.
+    Tls,
     /// Reading or writing failed for another reason (a reset, a file write).
     Io,
 }
@@ -113,6 +117,11 @@ impl Error {
     /// The server's bytes broke HTTP.
     pub fn is_protocol(&self) -> bool {
         self.kind == Kind::Protocol
+    }
+
+    /// A TLS failure that trying again will not mend ([`Kind::Tls`]).
+    pub fn is_tls(&self) -> bool {
+        self.kind == Kind::Tls
     }
 }
 

@@ -37,8 +37,11 @@
 //!   cancelled, not dropped).
 //! - The body is read completion-style into owned buffers ([`Response::read`], also
 //!   `ringport::io::AsyncRead`) or written into a file at an offset ([`Response::save_to`]).
-//! - TLS: [`Connect`] is the hook; [`HttpConnector`] is plain TCP and refuses `https://`
-//!   with a clear error until a TLS connector exists.
+//! - TLS (feature `tls`): [`HttpsConnector`] speaks `http://` over TCP and `https://` over
+//!   ringport-tls, checking certificates against the system's roots, a CA file, or a
+//!   configuration of the caller's; one session cache per connector, so later connections
+//!   resume. [`Connect`] is the hook for other transports; [`HttpConnector`], the default, is
+//!   plain TCP and refuses `https://` with a clear error.
 
 mod conn;
 mod connect;
@@ -47,12 +50,16 @@ mod pool;
 pub mod redirect;
 mod request;
 mod response;
+#[cfg(feature = "tls")]
+mod tls;
 mod url;
 
 pub use connect::{Connect, Destination, HttpConnector};
 pub use error::{Error, Kind};
 pub use request::RequestBuilder;
 pub use response::Response;
+#[cfg(feature = "tls")]
+pub use tls::{HttpsConnector, MaybeTlsStream, ALPN_HTTP11};
 pub use url::{Scheme, Url};
 
 use http::header::{HeaderMap, HeaderValue};
@@ -198,7 +205,7 @@ impl Default for ClientBuilder {
 }
 
 impl<C: Connect> ClientBuilder<C> {
-    /// Uses another connector (a TLS one for `https://`).
+    /// Uses another connector (`HttpsConnector` for `https://`).
     pub fn connector<D: Connect>(self, connector: D) -> ClientBuilder<D> {
         ClientBuilder {
             connector,

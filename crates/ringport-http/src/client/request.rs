@@ -237,6 +237,11 @@ impl<C: Connect> Client<C> {
                 Err(HeadError::Parse(e)) => {
                     return Err(Error::new(Kind::Protocol, format!("bad response: {e}")))
                 }
+                Err(HeadError::Tls) => {
+                    let msg = "the server answered in TLS, not plain HTTP: this is a TLS port \
+                               (use https://)";
+                    return Err(Error::new(Kind::Tls, msg));
+                }
             };
             let framing = parsed
                 .framing(method)
@@ -313,6 +318,7 @@ impl<C: Connect> Client<C> {
             Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
                 Err(Error::io(Kind::Unsupported, e))
             }
+            Err(e) if super::connect::is_tls_failure(&e) => Err(Error::io(Kind::Tls, e)),
             Err(e) => {
                 let msg = format!("cannot connect to {}:{}: {e}", dest.host, dest.port);
                 Err(Error::io(Kind::Connect, std::io::Error::new(e.kind(), msg)))

@@ -5,11 +5,8 @@
 //! root, FIFOs, sockets, devices and unreadable files are left out.
 
 use super::mime;
-use super::path::{is_hidden, percent_encode};
+use super::path::percent_encode;
 use std::cmp::Ordering;
-use std::ffi::CStr;
-use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What `readdir` says about a name, before anything is opened.
@@ -30,77 +27,6 @@ pub(crate) struct Row {
     pub is_dir: bool,
     pub len: u64,
     pub modified: Option<SystemTime>,
-}
-
-/// The names in the directory open at `dir` (a duplicate of its fd is read on the blocking
-/// pool: there is no ring operation for reading directories), hidden ones only if `hidden`.
-pub(crate) async fn names(
-    dir: &impl AsRawFd,
-    hidden: bool,
-) -> io::Result<Vec<(Vec<u8>, DirentKind)>> {
-    // SAFETY: F_DUPFD_CLOEXEC on an fd we hold open; the result is checked.
-    let fd = unsafe { libc::fcntl(dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the duplicate is ours alone.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    ringport::spawn_blocking(move || read_dir(fd, hidden))
-        .await
-        .map_err(|e| io::Error::other(e.to_string()))?
-}
-
-fn read_dir(fd: OwnedFd, hidden: bool) -> io::Result<Vec<(Vec<u8>, DirentKind)>> {
-    // A description of its own (a duplicate shares the read position with the cached fd,
-    // which another listing may be reading at the same time).
-    // SAFETY: a valid C string; the result is checked.
-    let raw = unsafe {
-        libc::openat(
-            fd.as_raw_fd(),
-            c".".as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    drop(fd);
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fdopendir takes over the fd (closed by closedir below, or here on failure).
-    let dir = unsafe { libc::fdopendir(raw) };
-    if dir.is_null() {
-        let e = io::Error::last_os_error();
-        // SAFETY: fdopendir failed, so the fd is still ours.
-        unsafe { libc::close(raw) };
-        return Err(e);
-    }
-    let mut out = Vec::new();
-    loop {
-        // SAFETY: `dir` is live; the entry stays valid until the next readdir.
-        let ent = unsafe { libc::readdir(dir) };
-        if ent.is_null() {
-            break;
-        }
-        // SAFETY: d_name is a NUL-terminated name inside the live entry.
-        let (name, d_type) = unsafe {
-            (
-                CStr::from_ptr((*ent).d_name.as_ptr()).to_bytes(),
-                (*ent).d_type,
-            )
-        };
-        if name == b"." || name == b".." || (!hidden && is_hidden(name)) {
-            continue;
-        }
-        let kind = match d_type {
-            libc::DT_REG => DirentKind::File,
-            libc::DT_DIR => DirentKind::Dir,
-            libc::DT_LNK | libc::DT_UNKNOWN => DirentKind::Unknown,
-            _ => DirentKind::Special,
-        };
-        out.push((name.to_vec(), kind));
-    }
-    // SAFETY: closes the stream and its fd, once.
-    unsafe { libc::closedir(dir) };
-    Ok(out)
 }
 
 /// Natural, case-insensitive order: `file2` before `file10`, `B` beside `b`; exact bytes

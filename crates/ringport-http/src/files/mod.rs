@@ -10,6 +10,12 @@ mod listing;
 mod mime;
 mod pages;
 mod path;
+#[cfg(unix)]
+#[path = "sys_unix.rs"]
+mod sys;
+#[cfg(windows)]
+#[path = "sys_windows.rs"]
+mod sys;
 
 pub use cache::CacheStats;
 
@@ -25,21 +31,11 @@ use pages::{error_page, h_insert, preflight, redirect_to_dir, set};
 use path::Rel;
 use ringport::fs::{File, OpenOptions};
 use std::cell::Cell;
-use std::ffi::OsStr;
 use std::fmt;
 use std::io;
-use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-
-/// `O_PATH`: an fd that names a file without opening it for reading (never blocks on a FIFO).
-/// macOS has none; there a plain read-only open stands in (that port only builds).
-#[cfg(not(target_os = "macos"))]
-const O_PATH: i32 = libc::O_PATH;
-#[cfg(target_os = "macos")]
-const O_PATH: i32 = 0;
 
 /// How often running out of fds is reported (the hook is called at most this often).
 const WARN_EVERY: Duration = Duration::from_secs(10);
@@ -131,7 +127,7 @@ impl ServeDir {
                 format!("{} is not a directory", root.display()),
             ));
         }
-        let root_dir = Rc::new(File::from_std(std::fs::File::open(&root)?));
+        let root_dir = Rc::new(sys::open_root(&root)?);
         Ok(ServeDir {
             root,
             root_dir,
@@ -144,7 +140,7 @@ impl ServeDir {
                 precompressed: true,
                 cache_control: None,
             },
-            cache: Rc::new(Cache::new(default_capacity())),
+            cache: Rc::new(Cache::new(sys::default_capacity())),
             warn: None,
             warned: Rc::default(),
         })
@@ -323,7 +319,11 @@ impl ServeDir {
     /// The listing's rows: every entry of the directory the server would serve, with what
     /// opening it (beneath the root, as a request would) says about it.
     async fn rows(&self, rel: &Rel, dir: &Entry) -> Result<Vec<Row>, StatusCode> {
-        let names = listing::names(&dir.file.as_raw_fd(), self.opts.hidden)
+        let dir_path = match sys::rel_path(&rel.path) {
+            Some(p) => self.root.join(p),
+            None => return Err(StatusCode::NOT_FOUND),
+        };
+        let names = sys::names(&dir.file, dir_path, self.opts.hidden)
             .await
             .map_err(|e| path::io_status(&e))?;
         let mut rows = Vec::with_capacity(names.len());
@@ -339,7 +339,7 @@ impl ServeDir {
             if kind == DirentKind::Unknown {
                 // A link (or an unknown type): list it only if what it points at may be
                 // served; never open a FIFO or a device for reading to find out.
-                let target = match self.open_raw(&child, O_PATH).await {
+                let target = match self.open_raw(&child, true).await {
                     Ok(f) => f.cached_metadata().is_ok_and(|m| m.is_file() || m.is_dir()),
                     Err(_) => false,
                 };
@@ -348,7 +348,7 @@ impl ServeDir {
                 }
             }
             // Readable, opened as a request would open it.
-            let Ok(file) = self.open_raw(&child, libc::O_RDONLY).await else {
+            let Ok(file) = self.open_raw(&child, false).await else {
                 continue;
             };
             let Ok(m) = file.cached_metadata() else {
@@ -380,7 +380,7 @@ impl ServeDir {
     /// Opens `rel` beneath the root and takes its metadata: a regular file or a directory.
     async fn open(&self, rel: &[u8], now: Instant) -> Result<Entry, StatusCode> {
         let file = self
-            .open_raw(rel, libc::O_RDONLY)
+            .open_raw(rel, false)
             .await
             .map_err(|e| self.open_failed(&e, rel))?;
         // The inode of a file just opened is in memory: no thread hop for its metadata.
@@ -388,29 +388,26 @@ impl ServeDir {
         if meta.is_file() {
             // Opened non-blocking so that a FIFO could not stall the open; reads of a regular
             // file should wait for the disk like any other (on the ring: in the kernel).
-            clear_nonblock(&file);
+            sys::clear_nonblock(&file);
         } else if !meta.is_dir() {
             return Err(StatusCode::FORBIDDEN); // a FIFO, a socket or a device: never read
         }
         Ok(Entry::new(file, &meta, rel, now, self.cache.budget.clone()))
     }
 
-    /// Opens `rel` beneath the root with `flags` (`O_RDONLY`, `O_PATH`), non-blocking.
-    async fn open_raw(&self, rel: &[u8], flags: i32) -> io::Result<File> {
+    /// Opens `rel` beneath the root: a `probe` (what a link points at, never opening a FIFO
+    /// or device for reading) or a read (non-blocking where a FIFO could block the open).
+    async fn open_raw(&self, rel: &[u8], probe: bool) -> io::Result<File> {
         let path = if rel.is_empty() {
             Path::new(".")
         } else {
-            Path::new(OsStr::from_bytes(rel))
-        };
-        // openat2 refuses flags that mean nothing with O_PATH.
-        let extra = if flags & O_PATH != 0 {
-            0
-        } else {
-            libc::O_NONBLOCK | libc::O_NOCTTY
+            sys::rel_path(rel).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, "the name is not valid here")
+            })?
         };
         OpenOptions::new()
             .read(true)
-            .custom_flags(flags | extra)
+            .custom_flags(sys::open_flags(probe))
             .resolve_beneath(true)
             .resolve_no_symlinks(!self.opts.follow_symlinks)
             .open_at(&self.root_dir, path)
@@ -595,31 +592,4 @@ async fn body(entry: &Entry, offset: u64, len: u64, head: bool) -> Body {
     };
     let start = offset as usize;
     Body::from(bytes.slice(start..start + len as usize))
-}
-
-/// The cache's default size: 1,024 entries, or an eighth of the soft fd limit when less.
-fn default_capacity() -> usize {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the live struct.
-    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
-        lim.rlim_cur
-    } else {
-        1024
-    };
-    (soft / 8).min(1024) as usize
-}
-
-/// Clears `O_NONBLOCK` on an open file (one `fcntl`, no I/O).
-fn clear_nonblock(file: &File) {
-    let fd = file.as_raw_fd();
-    // SAFETY: fcntl on an fd we own; failure only leaves the flag set.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags >= 0 && flags & libc::O_NONBLOCK != 0 {
-            libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
-        }
-    }
 }

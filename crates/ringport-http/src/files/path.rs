@@ -90,13 +90,8 @@ pub(crate) fn relative(url_path: &str, hidden: bool) -> Result<Rel, StatusCode> 
 
 /// The status for a failed open (or other file-system call).
 pub(crate) fn io_status(e: &io::Error) -> StatusCode {
-    match e.raw_os_error() {
-        // It would have left the root (a `..` in a link, an absolute link), or a symbolic link
-        // where none are followed, or a loop of them.
-        Some(libc::EXDEV | libc::ELOOP) => return StatusCode::FORBIDDEN,
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM) => return StatusCode::SERVICE_UNAVAILABLE,
-        Some(libc::ENAMETOOLONG) => return StatusCode::NOT_FOUND,
-        _ => {}
+    if let Some(status) = super::sys::os_status(e) {
+        return status;
     }
     match e.kind() {
         io::ErrorKind::NotFound | io::ErrorKind::NotADirectory | io::ErrorKind::InvalidInput => {

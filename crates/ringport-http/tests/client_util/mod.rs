@@ -1,7 +1,11 @@
 //! A scripted origin for the client tests: plain std threads and sockets, so the bytes on
-//! the wire are exactly what each test says (including broken ones).
+//! the wire are exactly what each test says (including broken ones); over TLS too (rustls's
+//! blocking stream), with certificates made in the test (`pki`).
 #![allow(dead_code)] // each test binary uses a different subset of these helpers
 
+pub mod pki;
+
+use ringport_tls::rustls::{ServerConfig, ServerConnection, StreamOwned};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -45,8 +49,19 @@ pub enum Reply {
     SendClose(Vec<u8>),
     /// Write these bytes, then stall (keep the connection open, send nothing) for a while.
     SendStall(Vec<u8>, Duration),
-    /// Close without answering.
+    /// Close without answering (over TLS: after `close_notify`).
     Close,
+    /// Write these bytes, then cut the connection: over TLS, without `close_notify`.
+    SendCut(Vec<u8>),
+}
+
+/// One TLS handshake the origin completed.
+#[derive(Debug, Clone)]
+pub struct Handshake {
+    /// The client resumed an earlier session.
+    pub resumed: bool,
+    /// The version agreed.
+    pub version: Option<ringport_tls::rustls::ProtocolVersion>,
 }
 
 type Handler = dyn Fn(&Seen, usize) -> Reply + Send + Sync;
@@ -56,6 +71,9 @@ pub struct Origin {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<Seen>>>,
     pub conns: Arc<AtomicUsize>,
+    /// The TLS handshakes completed, in order (none for a plain origin).
+    pub handshakes: Arc<Mutex<Vec<Handshake>>>,
+    tls: bool,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -63,6 +81,24 @@ pub struct Origin {
 impl Origin {
     /// Starts an origin answering each request with `handler(request, index of the request)`.
     pub fn start(handler: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static) -> Origin {
+        Origin::start_with(None, handler)
+    }
+
+    /// The same origin over TLS with this configuration.
+    pub fn start_tls(
+        config: Arc<ServerConfig>,
+        handler: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static,
+    ) -> Origin {
+        Origin::start_with(Some(config), handler)
+    }
+
+    fn start_with(
+        tls: Option<Arc<ServerConfig>>,
+        handler: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static,
+    ) -> Origin {
+        let is_tls = tls.is_some();
+        let handshakes = Arc::new(Mutex::new(Vec::new()));
+        let hs2 = handshakes.clone();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -78,7 +114,18 @@ impl Origin {
                     Ok((stream, _)) => {
                         let id = c2.fetch_add(1, Ordering::SeqCst);
                         let (h, s, st) = (handler.clone(), s2.clone(), st2.clone());
-                        workers.push(std::thread::spawn(move || serve(stream, id, &*h, &s, &st)));
+                        let (tls, hs) = (tls.clone(), hs2.clone());
+                        workers.push(std::thread::spawn(move || {
+                            let _ = stream.set_read_timeout(Some(Duration::from_millis(50)));
+                            match tls {
+                                None => serve(stream, id, &*h, &s, &st),
+                                Some(config) => {
+                                    if let Some(tls) = handshake(stream, config, &hs, &st) {
+                                        serve(tls, id, &*h, &s, &st)
+                                    }
+                                }
+                            }
+                        }));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
@@ -91,13 +138,26 @@ impl Origin {
             addr,
             seen,
             conns,
+            handshakes,
+            tls: is_tls,
             stop,
             thread: Some(thread),
         }
     }
 
+    /// `http://ADDR/path`, or `https://localhost:PORT/path` for a TLS origin (the name its
+    /// test certificate holds).
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        if self.tls {
+            format!("https://localhost:{}{path}", self.addr.port())
+        } else {
+            format!("http://{}{path}", self.addr)
+        }
+    }
+
+    /// The TLS handshakes completed so far.
+    pub fn handshakes(&self) -> Vec<Handshake> {
+        self.handshakes.lock().unwrap().clone()
     }
 
     /// The requests seen so far.
@@ -120,8 +180,44 @@ impl Drop for Origin {
     }
 }
 
-fn serve(mut s: TcpStream, id: usize, h: &Handler, seen: &Mutex<Vec<Seen>>, stop: &AtomicBool) {
-    let _ = s.set_read_timeout(Some(Duration::from_millis(50)));
+/// A connection the origin answers on: plain TCP or rustls's blocking stream.
+trait Wire: Read + Write {
+    /// Ends the connection cleanly (over TLS: `close_notify` first).
+    fn close(&mut self) {}
+}
+
+impl Wire for TcpStream {}
+
+impl Wire for StreamOwned<ServerConnection, TcpStream> {
+    fn close(&mut self) {
+        self.conn.send_close_notify();
+        let _ = self.flush();
+    }
+}
+
+/// Runs the server handshake (through the 50 ms read timeouts) and records it.
+fn handshake(
+    tcp: TcpStream,
+    config: Arc<ServerConfig>,
+    log: &Mutex<Vec<Handshake>>,
+    stop: &AtomicBool,
+) -> Option<StreamOwned<ServerConnection, TcpStream>> {
+    let mut tls = StreamOwned::new(ServerConnection::new(config).unwrap(), tcp);
+    while tls.conn.is_handshaking() {
+        match tls.conn.complete_io(&mut tls.sock) {
+            Ok(_) => {}
+            Err(e) if is_timeout(&e) && !stop.load(Ordering::SeqCst) => {}
+            Err(_) => return None,
+        }
+    }
+    log.lock().unwrap().push(Handshake {
+        resumed: tls.conn.handshake_kind() == Some(ringport_tls::rustls::HandshakeKind::Resumed),
+        version: tls.conn.protocol_version(),
+    });
+    Some(tls)
+}
+
+fn serve<S: Wire>(mut s: S, id: usize, h: &Handler, seen: &Mutex<Vec<Seen>>, stop: &AtomicBool) {
     let mut buf = Vec::new();
     loop {
         let head_end = loop {
@@ -173,6 +269,7 @@ fn serve(mut s: TcpStream, id: usize, h: &Handler, seen: &Mutex<Vec<Seen>>, stop
             }
             Reply::SendClose(b) => {
                 let _ = s.write_all(&b);
+                s.close();
                 return;
             }
             Reply::SendStall(b, d) => {
@@ -180,7 +277,14 @@ fn serve(mut s: TcpStream, id: usize, h: &Handler, seen: &Mutex<Vec<Seen>>, stop
                 std::thread::sleep(d);
                 return;
             }
-            Reply::Close => return,
+            Reply::Close => {
+                s.close();
+                return;
+            }
+            Reply::SendCut(b) => {
+                let _ = s.write_all(&b);
+                return;
+            }
         }
     }
 }

@@ -32,6 +32,10 @@ impl FdStream {
         &self.fd
     }
 
+    pub fn is_socket(&self) -> bool {
+        self.socket
+    }
+
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         if self.socket {
             let op = Recv {

@@ -15,7 +15,6 @@
 //! # Ok(()) }
 //! ```
 
-#[cfg(unix)]
 mod copy;
 #[cfg(unix)]
 mod fd_stream;
@@ -24,22 +23,25 @@ mod fd_stream;
 mod fd_stream;
 #[cfg(unix)]
 mod owned;
-#[cfg(unix)]
+#[cfg(windows)]
+#[path = "owned_windows.rs"]
+mod owned;
+mod owned_traits;
 mod progress;
 
-#[cfg(unix)]
 pub use copy::{copy_with_progress, Copy, CopySink, CopySource, Strategy};
-#[cfg(unix)]
 pub use copy::{DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH};
 pub(crate) use fd_stream::FdStream;
 pub use fd_stream::RecvMultishot;
 #[cfg(unix)]
-pub(crate) use owned::{impl_owned_read, impl_owned_write, impl_socket_readiness};
+pub(crate) use owned::impl_socket_readiness;
+pub(crate) use owned::{impl_owned_read, impl_owned_write};
 #[cfg(unix)]
 pub use owned::{
     Interest, OwnedRead, OwnedWrite, ReadOp, ReadyOp, ShutdownOp, SocketReadiness, WriteOp,
 };
-#[cfg(unix)]
+#[cfg(windows)]
+pub use owned::{OwnedRead, OwnedWrite, ReadOp, ShutdownOp, WriteOp};
 pub use progress::{Progress, ProgressRecorder, Snapshot, State};
 
 use crate::buf::{BufResult, IoBuf, IoBufMut, Slice};

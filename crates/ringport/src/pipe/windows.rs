@@ -153,3 +153,6 @@ impl From<std::process::ChildStderr> for Receiver {
         Receiver::from_owned_handle(s.into())
     }
 }
+
+crate::io::impl_owned_read!(Receiver);
+crate::io::impl_owned_write!(Sender => half_close: false);

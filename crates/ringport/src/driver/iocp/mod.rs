@@ -19,6 +19,7 @@
 //! - **Shutdown** cancels everything and drains; after 10 s it leaks the slots and the ops'
 //!   memory rather than free them under the kernel.
 
+mod beneath;
 mod call;
 mod error;
 mod ext;

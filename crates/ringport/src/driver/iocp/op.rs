@@ -173,6 +173,22 @@ impl IocpOp for Open {
     }
 }
 
+impl IocpOp for OpenBeneath {
+    fn iocp_entry(&mut self) -> Entry {
+        Entry::Pool(Call::OpenBeneath {
+            dir: self.dir.raw().raw,
+            path: self.path.as_ptr(),
+            len: self.path.len(),
+            access: self.access,
+            share: self.share,
+            disposition: self.disposition,
+            flags: self.flags,
+            beneath: self.beneath,
+            no_symlinks: self.no_symlinks,
+        })
+    }
+}
+
 impl IocpOp for Close {
     fn iocp_entry(&mut self) -> Entry {
         Entry::Pool(Call::Close { fd: self.fd })

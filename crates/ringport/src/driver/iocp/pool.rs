@@ -36,6 +36,18 @@ pub(crate) enum Call {
         disposition: u32,
         flags: u32,
     },
+    /// A path relative to an open directory, kept beneath it (`iocp/beneath.rs`).
+    OpenBeneath {
+        dir: usize,
+        path: *const u16,
+        len: usize,
+        access: u32,
+        share: u32,
+        disposition: u32,
+        flags: u32,
+        beneath: bool,
+        no_symlinks: bool,
+    },
     Close {
         fd: RawFd,
     },
@@ -132,6 +144,26 @@ impl Call {
                         h as usize as i32
                     }
                 }
+                OpenBeneath {
+                    dir,
+                    path,
+                    len,
+                    access,
+                    share,
+                    disposition,
+                    flags,
+                    beneath,
+                    no_symlinks,
+                } => super::beneath::open(super::beneath::Request {
+                    dir: dir as HANDLE,
+                    path: std::slice::from_raw_parts(path, len),
+                    access,
+                    share,
+                    disposition,
+                    flags,
+                    beneath,
+                    no_symlinks,
+                }),
                 Close { fd } => fd.close_now(),
                 File { handle, call } => file_call(handle as HANDLE, call),
                 StatHandle { handle, out } => stat_handle(handle as HANDLE, &mut *out),

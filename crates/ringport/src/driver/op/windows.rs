@@ -294,6 +294,31 @@ unsafe impl OpCode for Open {
     }
 }
 
+/// `CreateFileW` of a path relative to an open directory, on the pool; with `beneath`, the
+/// opened handle's final path must lie inside the directory's (see `iocp/beneath.rs`).
+#[derive(Debug)]
+pub(crate) struct OpenBeneath {
+    pub dir: SharedFd,
+    /// The relative path, components joined with `\`, checked lexically; not NUL-terminated.
+    pub path: Vec<u16>,
+    pub access: u32,
+    pub share: u32,
+    pub disposition: u32,
+    pub flags: u32,
+    pub beneath: bool,
+    pub no_symlinks: bool,
+}
+
+// SAFETY: the path lives on the heap, owned by the op; the directory stays open (the op holds
+// its SharedFd) until the job's packet is reaped.
+unsafe impl OpCode for OpenBeneath {
+    fn orphan_completion(&mut self, res: i32, _flags: u32) {
+        if res > 0 {
+            RawFd::new(res as usize, crate::driver::fd::Kind::File).close_now();
+        }
+    }
+}
+
 /// `closesocket` or `CloseHandle`, on the pool (a lingering close blocks).
 #[derive(Debug)]
 pub(crate) struct Close {

@@ -4,7 +4,9 @@
 use super::{Metadata, OpenOptions};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::fd::{Kind, RawFd, SharedFd};
-use crate::driver::op::windows::{Close, FileCall, FileCallKind, Read, StatTarget, Write};
+use crate::driver::op::windows::{
+    Close, FileCall, FileCallKind, FileStat, Read, StatTarget, Write,
+};
 use crate::driver::Op;
 use std::fmt;
 use std::io;
@@ -38,6 +40,11 @@ impl File {
             fd: SharedFd::new(RawFd::new(handle, Kind::File)),
             direct,
         }
+    }
+
+    /// Another `File` on the same handle (the copy engine's view of an endpoint).
+    pub(crate) fn from_shared(fd: SharedFd, direct: bool) -> File {
+        File { fd, direct }
     }
 
     pub(crate) fn shared_fd(&self) -> &SharedFd {
@@ -226,6 +233,34 @@ impl File {
     /// The file's metadata.
     pub async fn metadata(&self) -> io::Result<Metadata> {
         super::stat(StatTarget::Fd(self.fd.clone())).await
+    }
+
+    /// The file's metadata without a trip to the pool: `GetFileInformationByHandle` on the
+    /// open handle, answered from what the file system keeps for it (the counterpart of
+    /// the Unix `cached_metadata`).
+    pub fn cached_metadata(&self) -> io::Result<Metadata> {
+        use windows_sys::Win32::Storage::FileSystem::{
+            GetFileInformationByHandle, BY_HANDLE_FILE_INFORMATION,
+        };
+        // SAFETY: a plain struct, written by the call below.
+        let mut info: BY_HANDLE_FILE_INFORMATION = unsafe { std::mem::zeroed() };
+        // SAFETY: the handle is open while `self` is; `info` is writable.
+        if unsafe { GetFileInformationByHandle(self.fd.raw().raw as _, &mut info) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let time = |t: windows_sys::Win32::Foundation::FILETIME| {
+            (u64::from(t.dwHighDateTime) << 32) | u64::from(t.dwLowDateTime)
+        };
+        Ok(Metadata::new(FileStat {
+            attributes: info.dwFileAttributes,
+            size: (u64::from(info.nFileSizeHigh) << 32) | u64::from(info.nFileSizeLow),
+            created: time(info.ftCreationTime),
+            accessed: time(info.ftLastAccessTime),
+            modified: time(info.ftLastWriteTime),
+            nlink: info.nNumberOfLinks,
+            volume: info.dwVolumeSerialNumber,
+            index: (u64::from(info.nFileIndexHigh) << 32) | u64::from(info.nFileIndexLow),
+        }))
     }
 
     /// Whether the file was opened unbuffered (`direct`).

@@ -2,10 +2,12 @@
 //! completion port, everything else (opens, metadata, flushes, path calls) on the driver's
 //! pool.
 
+mod beneath;
 mod file;
 mod metadata;
 mod open_options;
 
+pub use beneath::{confinement, Confinement};
 pub use file::File;
 pub use metadata::Metadata;
 pub use open_options::OpenOptions;

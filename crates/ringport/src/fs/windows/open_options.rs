@@ -1,8 +1,8 @@
 //! `OpenOptions` on Windows: `CreateFileW` on the pool, always `FILE_FLAG_OVERLAPPED`;
 //! `direct` is `FILE_FLAG_NO_BUFFERING`, `dsync` is `FILE_FLAG_WRITE_THROUGH`.
 
-use super::{wide, File};
-use crate::driver::op::windows::Open;
+use super::{beneath, wide, File};
+use crate::driver::op::windows::{Open, OpenBeneath};
 use crate::driver::Op;
 use std::io;
 use std::path::Path;
@@ -40,6 +40,8 @@ pub struct OpenOptions {
     direct: bool,
     dsync: bool,
     custom_flags: u32,
+    resolve_beneath: bool,
+    no_symlinks: bool,
 }
 
 impl OpenOptions {
@@ -103,6 +105,21 @@ impl OpenOptions {
         self
     }
 
+    /// With [`open_at`](Self::open_at): the path must stay beneath the directory; a path
+    /// that would leave it (a `..`, a drive or stream name, a link or junction that resolves
+    /// outside) fails with `PermissionDenied`. See `fs::confinement` for how.
+    pub fn resolve_beneath(&mut self, on: bool) -> &mut Self {
+        self.resolve_beneath = on;
+        self
+    }
+
+    /// With [`resolve_beneath`](Self::resolve_beneath): refuse every symbolic link or
+    /// junction on the way, inside or not (`PermissionDenied`).
+    pub fn resolve_no_symlinks(&mut self, on: bool) -> &mut Self {
+        self.no_symlinks = on;
+        self
+    }
+
     fn access(&self) -> io::Result<u32> {
         let mut access = 0;
         if self.read {
@@ -138,9 +155,7 @@ impl OpenOptions {
         }
     }
 
-    /// Opens `path` (on the pool: an open can take milliseconds).
-    pub async fn open(&self, path: impl AsRef<Path>) -> io::Result<File> {
-        let path = path.as_ref();
+    fn flags(&self) -> u32 {
         let mut flags = FILE_FLAG_OVERLAPPED | self.custom_flags;
         if self.direct {
             flags |= FILE_FLAG_NO_BUFFERING;
@@ -148,6 +163,32 @@ impl OpenOptions {
         if self.dsync {
             flags |= FILE_FLAG_WRITE_THROUGH;
         }
+        flags
+    }
+
+    /// Opens `path` relative to the directory `dir` (a `File` opened on a directory); with
+    /// [`resolve_beneath`](Self::resolve_beneath) it cannot leave `dir`. On the driver's pool.
+    pub async fn open_at(&self, dir: &File, path: impl AsRef<Path>) -> io::Result<File> {
+        let path = path.as_ref();
+        let op = OpenBeneath {
+            dir: dir.shared_fd().clone(),
+            path: beneath::relative(path, self.resolve_beneath)?,
+            access: self.access()?,
+            share: FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+            disposition: self.disposition(),
+            flags: self.flags(),
+            beneath: self.resolve_beneath,
+            no_symlinks: self.resolve_beneath && self.no_symlinks,
+        };
+        let (done, _) = Op::new(op).await;
+        let handle = done.result.map_err(|e| beneath::explain(e, path))?;
+        Ok(File::from_handle(handle as usize, self.direct))
+    }
+
+    /// Opens `path` (on the pool: an open can take milliseconds).
+    pub async fn open(&self, path: impl AsRef<Path>) -> io::Result<File> {
+        let path = path.as_ref();
+        let flags = self.flags();
         let op = Open {
             path: wide(path)?,
             access: self.access()?,

@@ -4,10 +4,10 @@
 //! stopping between calls when the copy is cancelled or dropped. A sparse source is copied
 //! region by region (its holes skipped) and the destination's length set at the end.
 
+use super::engine::Fail;
 use super::extents::{Plan, Region};
 use super::ops;
 use super::probe::Side;
-use super::Fail;
 use crate::io::Progress;
 #[cfg(all(unix, not(target_os = "linux")))]
 use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs

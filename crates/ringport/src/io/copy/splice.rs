@@ -3,10 +3,10 @@
 //! they go through a pipe of the copy's own, filled and drained in turn. Between regular
 //! files, only a sparse source's data regions go through it.
 
+use super::engine::Fail;
 use super::extents::{Plan, Region};
 use super::ops;
 use super::probe::{Side, What};
-use super::Fail;
 use crate::driver::fd::SharedFd;
 use crate::io::Progress;
 #[cfg(all(unix, not(target_os = "linux")))]

@@ -204,3 +204,5 @@ impl NamedPipeStream {
 }
 
 impl_stream_traits!(NamedPipeStream);
+crate::io::impl_owned_read!(NamedPipeStream);
+crate::io::impl_owned_write!(NamedPipeStream => half_close: false);

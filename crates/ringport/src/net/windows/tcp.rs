@@ -388,3 +388,5 @@ impl OwnedWriteHalf {
 impl_stream_traits!(TcpStream);
 impl_read_trait!(OwnedReadHalf);
 impl_write_trait!(OwnedWriteHalf => half_close: true);
+crate::io::impl_owned_read!(TcpStream, OwnedReadHalf);
+crate::io::impl_owned_write!(TcpStream => half_close: true, OwnedWriteHalf => half_close: true);
