@@ -24,24 +24,33 @@ for backend in "${backends[@]}"; do
     for seed in $(seq 1 "$seeds"); do
         value="seed=$seed,rate=$rate"
         rm -rf "$dir/dst" "$dir/dtree" "$dir/err"
-        for what in file tree; do
-            if [ $what = file ]; then
+        # auto (copy_file_range: its calls run on the blocking pool, so only the opens see
+        # faults), buffered (positional reads and writes: short, EINTR, ENOSPC, delays),
+        # splice, a tree, standard input (stream reads) and standard output.
+        for what in file buffered splice tree stdin stdout; do
+            rm -f "$dir/dst"
+            run() {
                 RINGPORT_BACKEND=$backend RINGPORT_FAULTS=$value RINGPORT_FAULTS_LOG=$dir/log \
-                    timeout 60 "$bin" copy "$dir/src" "$dir/dst" >/dev/null 2>"$dir/err"
-            else
-                RINGPORT_BACKEND=$backend RINGPORT_FAULTS=$value RINGPORT_FAULTS_LOG=$dir/log \
-                    timeout 60 "$bin" copy -r "$dir/tree" "$dir/dtree" >/dev/null 2>"$dir/err"
-            fi
+                    timeout 60 "$bin" copy "$@" 2>"$dir/err"
+            }
+            case $what in
+                file) run "$dir/src" "$dir/dst" >/dev/null ;;
+                buffered) run --method buffered --block-size 64K --depth 8 "$dir/src" "$dir/dst" >/dev/null ;;
+                splice) run --method splice "$dir/src" "$dir/dst" >/dev/null ;;
+                tree) run -r "$dir/tree" "$dir/dtree" >/dev/null ;;
+                stdin) run - "$dir/dst" <"$dir/src" >/dev/null ;;
+                stdout) run "$dir/src" - >"$dir/dst" ;;
+            esac
             rc=$?
             if grep -q "panicked" "$dir/err" || [ $rc -ge 101 ]; then
                 echo "copy-faults: PANIC/HANG ($what, rc $rc) RINGPORT_BACKEND=$backend RINGPORT_FAULTS=$value" >&2
                 cat "$dir/err" >&2; bad=$((bad + 1)); continue
             fi
             if [ $rc -eq 0 ]; then
-                if [ $what = file ]; then
-                    same=$([ "$(sha256sum < "$dir/dst")" = "$want" ] && echo y)
-                else
+                if [ $what = tree ]; then
                     same=$(diff -r "$dir/tree" "$dir/dtree" >/dev/null && echo y)
+                else
+                    same=$([ "$(sha256sum < "$dir/dst")" = "$want" ] && echo y)
                 fi
                 if [ "$same" = y ]; then ok=$((ok + 1)); else
                     echo "copy-faults: WRONG $what with exit 0: RINGPORT_BACKEND=$backend RINGPORT_FAULTS=$value" >&2
