@@ -59,12 +59,19 @@ fuzz_target!(|data: &[u8]| {
             headers.insert(name, v);
         }
     }
-    let v = Validators { etag, modified, len };
+    let v = Validators {
+        etag,
+        modified,
+        len,
+    };
     let failed = v.precondition_failed(&headers);
     let not_modified = v.not_modified(&headers);
     let part = v.part(&headers);
     if let Part::Range { start, end } = part {
-        assert!(start <= end && end < len, "{part:?} outside a file of {len} bytes");
+        assert!(
+            start <= end && end < len,
+            "{part:?} outside a file of {len} bytes"
+        );
     }
     if headers.get(header::IF_MATCH).is_some_and(|m| m == "*") {
         assert!(!failed);
@@ -94,7 +101,10 @@ fuzz_target!(|data: &[u8]| {
         } else if first >= len {
             Part::Unsatisfiable
         } else {
-            Part::Range { start: first, end: last.min(len - 1) }
+            Part::Range {
+                start: first,
+                end: last.min(len - 1),
+            }
         };
         assert_eq!(part, want, "bytes={spec} on {len} bytes");
     } else if a.is_empty() && digits(b) {
@@ -102,7 +112,10 @@ fuzz_target!(|data: &[u8]| {
         let want = if suffix == 0 || len == 0 {
             Part::Unsatisfiable
         } else {
-            Part::Range { start: len.saturating_sub(suffix), end: len - 1 }
+            Part::Range {
+                start: len.saturating_sub(suffix),
+                end: len - 1,
+            }
         };
         assert_eq!(part, want, "bytes=-{b} on {len} bytes");
     }
