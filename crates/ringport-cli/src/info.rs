@@ -65,6 +65,10 @@ fn print_text(info: &BackendInfo) {
     println!("why:         {}", why(info));
     println!("kernel:      {}", crate::sys::kernel());
     println!("confinement: {}", crate::sys::confinement(info));
+    match info.faults {
+        Some(f) => println!("faults:      on, RINGPORT_FAULTS={f}"),
+        None => println!("faults:      off"),
+    }
     if let Some(ops) = operations(info.backend) {
         println!("operations:  {ops}");
         return;
@@ -109,11 +113,13 @@ fn to_json(info: &BackendInfo) -> String {
         format!("[{}]", quoted.join(","))
     };
     let head = format!(
-        "\"backend\":\"{}\",\"reason\":{},\"kernel\":{},\"confinement\":{}",
+        "\"backend\":\"{}\",\"reason\":{},\"kernel\":{},\"confinement\":{},\"faults\":{}",
         info.backend,
         string(why(info)),
         string(&crate::sys::kernel()),
-        string(&crate::sys::confinement(info))
+        string(&crate::sys::confinement(info)),
+        info.faults
+            .map_or("null".to_string(), |f| string(&f.to_string()))
     );
     if let Some(ops) = operations(info.backend) {
         return format!("{{{head},\"operations\":{}}}", string(ops));

@@ -95,7 +95,8 @@ fn a_read_that_finishes_before_the_cancel_keeps_its_result() {
             let BufResult(res, buf) = token.run(file.read_at(vec![0u8; 3], 0)).await;
             match res {
                 Ok(n) => {
-                    assert_eq!(&buf[..n], b"abc");
+                    // A positional read may be short (the fault layer makes it so).
+                    assert!(n >= 1 && buf[..n] == b"abc"[..n], "{n}: {buf:?}");
                     finished += 1;
                 }
                 Err(e) => assert!(is_cancelled(&e), "unexpected error {e}"),

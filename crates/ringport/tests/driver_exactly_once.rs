@@ -77,13 +77,28 @@ const EXPECTED: Stats = Stats {
     inline_wakes: 0,
 };
 
+/// Invariant 1 as these tests see it: pending at first, never woken inside a poll, and every
+/// wake-up followed by exactly one poll. In a perfect world that is `EXPECTED`; under the fault
+/// layer (`RINGPORT_FAULTS`) an EINTR is retried, which adds one wake and one poll.
+fn assert_once(stats: Stats) {
+    if std::env::var_os("RINGPORT_FAULTS").is_none() {
+        assert_eq!(stats, EXPECTED);
+    }
+    assert!(stats.first_poll_pending, "{stats:?}");
+    assert_eq!(stats.inline_wakes, 0, "{stats:?}");
+    assert!(
+        stats.polls >= 2 && stats.wakes == stats.polls - 1,
+        "{stats:?}"
+    );
+}
+
 #[test]
 fn a_nop_completes_once_and_is_woken_by_the_loop() {
     util::run(async {
         for _ in 0..100 {
             let (res, stats) = observe(ringport::driver::nop()).await;
             res.unwrap();
-            assert_eq!(stats, EXPECTED);
+            assert_once(stats);
         }
     });
 }
@@ -100,7 +115,7 @@ fn a_cached_read_the_kernel_finishes_at_once_still_completes_through_the_loop() 
             let (BufResult(res, buf), stats) = observe(file.read_at(vec![0u8; 1], pos)).await;
             assert_eq!(res.unwrap(), 1);
             assert_eq!(buf[0], b'0' + pos as u8);
-            assert_eq!(stats, EXPECTED);
+            assert_once(stats);
         }
     });
 }
@@ -114,7 +129,7 @@ fn a_thousand_concurrent_ops_each_complete_exactly_once() {
         for h in handles {
             let (res, stats) = h.await.unwrap();
             res.unwrap();
-            assert_eq!(stats, EXPECTED);
+            assert_once(stats);
         }
     });
 }

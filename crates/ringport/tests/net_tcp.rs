@@ -444,3 +444,47 @@ fn send_files_child() {
     assert!(most > before, "send_file used no pipe at all");
     println!("SEND-FILES-CHILD-OK {most} pipe fds at most ({before} before)");
 }
+/// A peer's last bytes and its FIN arrive together while the loop is busy: the one hang-up
+/// event comes before the short read that takes the bytes, and the read after it must still
+/// see EOF. (Found by the fault layer: the poll backend took the short read as "drained" and
+/// waited for an event that had already come, forever.)
+#[test]
+fn the_last_bytes_and_the_fin_together_end_in_eof() {
+    use std::io::Write as _;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let (sent, sent_wait) = std::sync::mpsc::channel::<()>();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.write_all(b"a").unwrap();
+        wait.recv().unwrap();
+        s.write_all(b"0123456789").unwrap();
+        drop(s);
+        sent.send(()).unwrap();
+    });
+    util::run(async move {
+        let c = TcpStream::connect(addr).await.unwrap();
+        // The first read waits for data (the fd gets registered), and drains the queue.
+        let BufResult(res, buf) = c.read(Vec::with_capacity(64)).await;
+        assert_eq!((res.unwrap(), &buf[..]), (1, &b"a"[..]));
+        // Keep the loop busy while the rest and the FIN arrive.
+        go.send(()).unwrap();
+        sent_wait.recv().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let mut got = Vec::new();
+        let done = ringport::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                let BufResult(res, buf) = c.read(Vec::with_capacity(64)).await;
+                match res.unwrap() {
+                    0 => break,
+                    n => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await;
+        assert!(done.is_ok(), "the read after the last bytes never saw EOF");
+        assert_eq!(got, b"0123456789");
+    });
+    peer.join().unwrap();
+}

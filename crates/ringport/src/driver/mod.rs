@@ -24,6 +24,7 @@
 //! `driver/<backend>/`.
 
 pub mod cancel;
+pub mod faults;
 #[cfg(unix)]
 pub(crate) mod fd;
 #[cfg(windows)]
@@ -116,6 +117,8 @@ pub struct BackendInfo {
     pub opcodes: Vec<(&'static str, bool)>,
     /// Submission and completion queue sizes.
     pub entries: (u32, u32),
+    /// The fault layer's seed and rate, when it is on (`RINGPORT_FAULTS`).
+    pub faults: Option<faults::FaultConfig>,
     /// io_uring's kernel worker threads (io-wq) per loop thread, as `(bounded, unbounded)`:
     /// bounded ones run blocking file work, unbounded ones work that may wait on another
     /// party (a splice into a socket). `None` where the kernel cannot cap them (before 5.15)
@@ -132,6 +135,8 @@ pub(crate) struct Config {
     /// Opcodes to treat as missing from the kernel's io_uring (their ops use the pool).
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // io_uring only
     pub masked_opcodes: Vec<String>,
+    /// The fault layer, when on.
+    pub faults: Option<faults::FaultConfig>,
     /// The most io-wq workers per loop, `(bounded, unbounded)`; `None`: ringport's default.
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // io_uring only
     pub io_workers: Option<(u32, u32)>,
@@ -304,6 +309,17 @@ impl Driver {
 }
 
 impl Driver {
+    /// The backend `config` asks for, under the fault layer when `config.faults` is set.
+    pub fn build(config: &Config) -> io::Result<Driver> {
+        let mut driver = Driver::new(config)?;
+        if let Some(f) = config.faults {
+            // Said on every runtime: a failing test's captured output names the seed to replay.
+            eprintln!("ringport: fault layer on: RINGPORT_FAULTS={f} (replay with this value)");
+            backend!(&mut driver, d => d.set_faults(f));
+        }
+        Ok(driver)
+    }
+
     pub fn info(&self) -> &BackendInfo {
         backend!(self, d => d.info())
     }

@@ -10,6 +10,7 @@
 //! intrusive list inside the same vector; multishot ops, which are rare and long-lived, keep
 //! their completion queues in a side table whose queues (and their capacity) are reused.
 
+use super::faults::{FaultClass, Faults};
 use super::{Completion, Orphan, Released};
 use std::collections::VecDeque;
 use std::mem;
@@ -62,6 +63,8 @@ pub(crate) struct Slots {
     taken: usize,
     multi: Vec<MultiState>,
     free_multi: u32,
+    /// The fault layer, when on (`RINGPORT_FAULTS`): one test per submit, completion and park.
+    faults: Option<Box<Faults>>,
 }
 
 impl Default for Slots {
@@ -78,6 +81,74 @@ impl Slots {
             taken: 0,
             multi: Vec::new(),
             free_multi: NONE,
+            faults: None,
+        }
+    }
+
+    /// Turns the fault layer on for this driver.
+    pub fn set_faults(&mut self, faults: Option<Box<Faults>>) {
+        self.faults = faults;
+    }
+
+    /// Whether the fault layer is on (a cold branch on every submission).
+    #[inline(always)]
+    pub fn faulty(&self) -> bool {
+        self.faults.is_some()
+    }
+
+    /// A single-shot op was inserted at `key`: the error to complete it with at the next turn
+    /// instead of submitting it, when the fault layer chooses one. Call only when `faulty`.
+    #[cold]
+    #[inline(never)]
+    pub fn fault_submit(&mut self, key: usize, class: FaultClass) -> Option<i32> {
+        self.faults.as_mut().and_then(|f| f.submit(key, class))
+    }
+
+    /// The timeout a park may wait: none while the fault layer holds completions back.
+    #[inline(always)]
+    pub fn park_timeout(
+        &self,
+        timeout: Option<std::time::Duration>,
+    ) -> Option<std::time::Duration> {
+        match &self.faults {
+            None => timeout,
+            Some(f) => {
+                if f.holding() {
+                    Some(std::time::Duration::ZERO)
+                } else {
+                    timeout
+                }
+            }
+        }
+    }
+
+    /// One turn passed: hands the held completions now due to their slots. Call once per park,
+    /// before the turn's own completions.
+    #[inline(always)]
+    pub fn fault_turn(&mut self, released: &mut Released) {
+        if self.faults.is_some() {
+            self.fault_turn_slow(released);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn fault_turn_slow(&mut self, released: &mut Released) {
+        let Some(mut f) = self.faults.take() else {
+            return;
+        };
+        for i in 0..f.turn() {
+            let (key, res, flags) = f.due(i);
+            self.deliver(key, res, flags, released);
+        }
+        f.clear_due();
+        self.faults = Some(f);
+    }
+
+    /// A cancel was asked for `key` (counted when the fault layer holds its completion).
+    pub fn note_cancel(&mut self, key: usize) {
+        if let Some(f) = &mut self.faults {
+            f.note_cancel(key);
         }
     }
 
@@ -134,7 +205,11 @@ impl Slots {
         let state = &mut self.multi[m];
         state.waker = Some(waker.clone());
         state.done = false;
-        self.take_slot(Slot::Multi(m as u32))
+        let key = self.take_slot(Slot::Multi(m as u32));
+        if let Some(f) = &mut self.faults {
+            f.submit_multi(key);
+        }
+        key
     }
 
     /// Gives a multishot op's side-table entry back (its queue keeps its capacity).
@@ -233,6 +308,32 @@ impl Slots {
     /// Records a completion; wakers to wake and data to drop go to `released`.
     #[inline(always)]
     pub fn complete(&mut self, key: usize, res: i32, flags: u32, released: &mut Released) {
+        if self.faults.is_some() {
+            return self.complete_faulty(key, res, flags, released);
+        }
+        self.deliver(key, res, flags, released);
+    }
+
+    /// `complete` through the fault layer: single-shot completions may be shortened or held.
+    #[cold]
+    #[inline(never)]
+    fn complete_faulty(&mut self, key: usize, res: i32, flags: u32, released: &mut Released) {
+        if let (Some(Slot::Waiting(_) | Slot::Ignored(_)), Some(f)) =
+            (self.slots.get(key), self.faults.as_mut())
+        {
+            if flags & FLAG_MORE == 0 {
+                match f.complete(key, res, flags) {
+                    Some(res) => return self.deliver(key, res, flags, released),
+                    None => return,
+                }
+            }
+        }
+        self.deliver(key, res, flags, released);
+    }
+
+    /// Records a completion past the fault layer.
+    #[inline(always)]
+    fn deliver(&mut self, key: usize, res: i32, flags: u32, released: &mut Released) {
         let Some(slot) = self.slots.get_mut(key) else {
             debug_assert!(false, "a completion for op {key}, which is not in flight");
             return;

@@ -11,6 +11,7 @@ mod executor;
 pub(crate) mod task;
 pub(crate) mod timer;
 
+use crate::driver::faults::FaultConfig;
 pub use task::{JoinError, JoinHandle};
 
 use crate::driver::{self, Backend, BackendInfo};
@@ -44,6 +45,7 @@ pub struct Builder {
     max_blocking_threads: usize,
     blocking_keep_alive: Duration,
     masked_opcodes: Vec<String>,
+    faults: Option<Option<FaultConfig>>,
     io_workers: Option<(u32, u32)>,
 }
 
@@ -56,6 +58,7 @@ impl Default for Builder {
             max_blocking_threads: 64,
             blocking_keep_alive: Duration::from_secs(10),
             masked_opcodes: Vec::new(),
+            faults: None,
             io_workers: None,
         }
     }
@@ -106,6 +109,14 @@ impl Builder {
         self
     }
 
+    /// Runs the driver under the fault layer (see [`driver::faults`]): seeded short
+    /// transfers, legal errors, delayed and reordered completions, lost cancel races. `None`
+    /// turns it off even when `RINGPORT_FAULTS` is set; without this call the variable decides.
+    pub fn faults(mut self, faults: Option<FaultConfig>) -> Self {
+        self.faults = Some(faults);
+        self
+    }
+
     /// The most kernel worker threads (io-wq) io_uring may start for this loop: `bounded` for
     /// blocking file work (reads of data not in the page cache), `unbounded` for work that may
     /// wait on another party (splices into sockets and pipes); 0 keeps the kernel's value. By
@@ -120,13 +131,18 @@ impl Builder {
 
     /// Creates the runtime on this thread.
     pub fn build(self) -> io::Result<Runtime> {
+        let faults = match self.faults {
+            Some(f) => f,
+            None => FaultConfig::from_env()?,
+        };
         let config = driver::Config {
             backend: self.backend,
             entries: self.entries,
             masked_opcodes: self.masked_opcodes,
+            faults,
             io_workers: self.io_workers,
         };
-        let driver = driver::Handle::new(driver::Driver::new(&config)?);
+        let driver = driver::Handle::new(driver::Driver::build(&config)?);
         let shared = executor::Shared::new(driver.unparker());
         let pool = blocking::Pool::new(self.max_blocking_threads, self.blocking_keep_alive);
         let ctx = Context::new(shared, pool, self.budget);

@@ -191,6 +191,7 @@ impl Driver {
             opcodes: Vec::new(),
             entries: (BATCH as u32, BATCH as u32),
             io_workers: None,
+            faults: None,
         };
         // SAFETY: OVERLAPPED_ENTRY is a plain C struct; zero is a valid value.
         let entry: OVERLAPPED_ENTRY = unsafe { std::mem::zeroed() };
@@ -208,6 +209,14 @@ impl Driver {
             next_bgid: 0,
             info,
         })
+    }
+
+    /// Turns the fault layer on: on this backend only completions are delayed, reordered and
+    /// shortened (no error is injected before submission, and this is untested on Windows).
+    pub fn set_faults(&mut self, config: crate::driver::faults::FaultConfig) {
+        self.ops
+            .set_faults(Some(crate::driver::faults::Faults::new(config)));
+        self.info.faults = Some(config);
     }
 
     pub fn info(&self) -> &BackendInfo {

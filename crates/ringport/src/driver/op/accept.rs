@@ -1,6 +1,7 @@
 //! `Accept` and `AcceptMulti`: take connections from a listening socket.
 
 use super::OpCode;
+use crate::driver::faults::FaultClass;
 use crate::driver::fd::SharedFd;
 use socket2::{SockAddr, SockAddrStorage};
 
@@ -36,6 +37,10 @@ pub(crate) struct Accept {
 
 // SAFETY: the address output lives in a Box.
 unsafe impl OpCode for Accept {
+    fn fault_class(&self) -> FaultClass {
+        FaultClass::Accept
+    }
+
     fn orphan_completion(&mut self, res: i32, _flags: u32) {
         close_accepted(res);
     }

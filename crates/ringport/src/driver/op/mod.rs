@@ -40,6 +40,7 @@ pub(crate) mod write;
 
 pub use nop::nop;
 
+use super::faults::FaultClass;
 use super::{Completion, Handle};
 use std::future::Future;
 use std::pin::Pin;
@@ -65,6 +66,38 @@ pub(crate) unsafe trait OpCode: super::BackendOp + Unpin + 'static {
     fn eager(&self) -> bool {
         false
     }
+
+    /// Which faults the fault layer may inject into this op (see `driver/faults.rs`); asked
+    /// only when the layer is on. The default allows only delays.
+    fn fault_class(&self) -> FaultClass {
+        FaultClass::Other
+    }
+}
+
+/// Whether an fd is a stream socket (only asked by the fault layer, which is a test mode).
+#[cfg(windows)]
+pub(crate) fn is_stream_socket(_fd: &crate::driver::fd::SharedFd) -> bool {
+    // The IOCP backend injects no error before submission, so the class is never asked.
+    false
+}
+
+/// Whether an fd is a stream socket (only asked by the fault layer, which is a test mode).
+#[cfg(unix)]
+pub(crate) fn is_stream_socket(fd: &crate::driver::fd::SharedFd) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut ty: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `ty` and `len` are valid for writes of the sizes given.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&mut ty as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    rc == 0 && ty == libc::SOCK_STREAM
 }
 
 /// A dropped op's data, parked in the driver until its last completion.
@@ -131,11 +164,37 @@ impl<T: OpCode> Future for Op<T> {
         match this.handle.poll_op(this.key, cx) {
             Poll::Ready(completion) => {
                 this.key = NOT_SUBMITTED;
+                if let Err(e) = &completion.result {
+                    if is_retry(e) {
+                        return this.resubmit(cx);
+                    }
+                }
                 let data = this.data.take().expect("Op completed twice");
                 Poll::Ready((completion, data))
             }
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+/// EINTR: the call did nothing, so the op is submitted again (invariant 1: `Interrupted` is
+/// not a completion). EAGAIN is not retried here: it reaches only ops on fds the kernel does
+/// not wait for (a non-blocking pipe under splice), whose callers wait for readiness.
+#[inline]
+fn is_retry(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EINTR)
+}
+
+impl<T: OpCode> Op<T> {
+    #[cold]
+    #[inline(never)]
+    fn resubmit(&mut self, cx: &mut Context<'_>) -> Poll<(Completion, T)> {
+        let data = self.data.as_mut().expect("Op completed twice");
+        self.key = self.handle.submit(data, cx.waker());
+        if self.cancel_sent {
+            self.handle.request_cancel(self.key);
+        }
+        Poll::Pending
     }
 }
 

@@ -1,6 +1,7 @@
 //! `OpenAt`: open a path relative to the working directory or to an open directory.
 
 use super::OpCode;
+use crate::driver::faults::FaultClass;
 use crate::driver::fd::SharedFd;
 #[cfg(all(unix, not(target_os = "linux")))]
 use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
@@ -27,4 +28,8 @@ impl OpenAt {
 }
 
 // SAFETY: the path is a CString and `how` a Box: both on the heap.
-unsafe impl OpCode for OpenAt {}
+unsafe impl OpCode for OpenAt {
+    fn fault_class(&self) -> FaultClass {
+        FaultClass::Open
+    }
+}

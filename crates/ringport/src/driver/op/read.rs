@@ -2,6 +2,7 @@
 
 use super::OpCode;
 use crate::buf::IoBufMut;
+use crate::driver::faults::FaultClass;
 use crate::driver::fd::SharedFd;
 
 /// Read up to the buffer's capacity at `offset` (`u64::MAX`: the fd's own position).
@@ -14,6 +15,14 @@ pub(crate) struct Read<B> {
 
 // SAFETY: the buffer is an `IoBufMut`, whose memory is stable when moved; the fd is an Rc.
 unsafe impl<B: IoBufMut> OpCode for Read<B> {
+    fn fault_class(&self) -> FaultClass {
+        if self.offset == u64::MAX {
+            FaultClass::Other
+        } else {
+            FaultClass::PosRead
+        }
+    }
+
     fn eager(&self) -> bool {
         self.offset != u64::MAX
     }

@@ -3,6 +3,7 @@
 use super::send::MsgParts;
 use super::OpCode;
 use crate::buf::IoBufMut;
+use crate::driver::faults::FaultClass;
 use crate::driver::fd::SharedFd;
 use socket2::{SockAddr, SockAddrStorage};
 
@@ -14,7 +15,15 @@ pub(crate) struct Recv<B> {
 }
 
 // SAFETY: the buffer is an `IoBufMut`, stable when moved.
-unsafe impl<B: IoBufMut> OpCode for Recv<B> {}
+unsafe impl<B: IoBufMut> OpCode for Recv<B> {
+    fn fault_class(&self) -> FaultClass {
+        if super::is_stream_socket(&self.fd) {
+            FaultClass::StreamRecv
+        } else {
+            FaultClass::Other
+        }
+    }
+}
 
 impl<B: IoBufMut> Recv<B> {
     pub fn into_buf(mut self, n: u32) -> B {

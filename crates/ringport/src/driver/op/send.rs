@@ -2,6 +2,7 @@
 
 use super::OpCode;
 use crate::buf::IoBuf;
+use crate::driver::faults::FaultClass;
 use crate::driver::fd::SharedFd;
 use socket2::SockAddr;
 
@@ -13,7 +14,15 @@ pub(crate) struct Send<B> {
 }
 
 // SAFETY: the buffer is an `IoBuf`, stable when moved.
-unsafe impl<B: IoBuf> OpCode for Send<B> {}
+unsafe impl<B: IoBuf> OpCode for Send<B> {
+    fn fault_class(&self) -> FaultClass {
+        if super::is_stream_socket(&self.fd) {
+            FaultClass::StreamSend
+        } else {
+            FaultClass::Other
+        }
+    }
+}
 
 /// `sendmsg` with a destination address (datagram sockets).
 #[derive(Debug)]

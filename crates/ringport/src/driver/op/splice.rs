@@ -1,6 +1,7 @@
 //! `Splice`: move bytes between an fd and a pipe inside the kernel, no user-space copy.
 
 use super::OpCode;
+use crate::driver::faults::FaultClass;
 use crate::driver::fd::SharedFd;
 
 #[derive(Debug)]
@@ -14,4 +15,8 @@ pub(crate) struct Splice {
 }
 
 // SAFETY: no memory is handed to the kernel.
-unsafe impl OpCode for Splice {}
+unsafe impl OpCode for Splice {
+    fn fault_class(&self) -> FaultClass {
+        FaultClass::Splice
+    }
+}

@@ -2,6 +2,7 @@
 
 use super::OpCode;
 use crate::buf::IoBuf;
+use crate::driver::faults::FaultClass;
 use crate::driver::fd::SharedFd;
 
 /// Write the buffer's initialised bytes at `offset` (`u64::MAX`: the fd's own position).
@@ -14,6 +15,14 @@ pub(crate) struct Write<B> {
 
 // SAFETY: the buffer is an `IoBuf`, whose memory is stable when moved; the fd is an Rc.
 unsafe impl<B: IoBuf> OpCode for Write<B> {
+    fn fault_class(&self) -> FaultClass {
+        if self.offset == u64::MAX {
+            FaultClass::Other
+        } else {
+            FaultClass::PosWrite
+        }
+    }
+
     fn eager(&self) -> bool {
         self.offset != u64::MAX
     }

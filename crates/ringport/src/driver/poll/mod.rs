@@ -130,6 +130,7 @@ impl Driver {
             opcodes: Vec::new(),
             entries: (0, 0),
             io_workers: None,
+            faults: None,
         };
         Ok(Driver {
             poller,
@@ -151,6 +152,13 @@ impl Driver {
         })
     }
 
+    /// Turns the fault layer on (see `driver/faults.rs`).
+    pub fn set_faults(&mut self, config: crate::driver::faults::FaultConfig) {
+        self.ops
+            .set_faults(Some(crate::driver::faults::Faults::new(config)));
+        self.info.faults = Some(config);
+    }
+
     pub fn info(&self) -> &BackendInfo {
         &self.info
     }
@@ -162,6 +170,12 @@ impl Driver {
     #[inline]
     pub fn submit<T: OpCode>(&mut self, data: &mut T, waker: &Waker) -> usize {
         let key = self.ops.insert(waker);
+        if self.ops.faulty() {
+            if let Some(res) = self.ops.fault_submit(key, data.fault_class()) {
+                self.ready.push((key, res, 0));
+                return key;
+            }
+        }
         self.start(key, data.poll_entry());
         key
     }
@@ -212,6 +226,7 @@ impl Driver {
         match self.ops.cancel(key, data) {
             Cancelled::Finished(data) => Some(data),
             Cancelled::Parked => {
+                self.ops.note_cancel(key);
                 self.abort(key);
                 None
             }
@@ -220,6 +235,7 @@ impl Driver {
 
     pub fn request_cancel(&mut self, key: usize) {
         if self.ops.is_pending(key) {
+            self.ops.note_cancel(key);
             self.abort(key);
         }
     }
@@ -377,7 +393,11 @@ impl Driver {
         self.rearm();
         self.pool.drain(&mut self.results);
         let quick = !self.ready.is_empty() || !self.results.is_empty();
-        let timeout = if quick { Some(Duration::ZERO) } else { timeout };
+        let timeout = if quick {
+            Some(Duration::ZERO)
+        } else {
+            self.ops.park_timeout(timeout)
+        };
         let mut fired = std::mem::take(&mut self.fired);
         self.poller.wait(&mut self.events, &mut fired, timeout)?;
         for &ready in &fired {
@@ -422,6 +442,7 @@ impl Driver {
     }
 
     fn complete_all(&mut self, released: &mut Released) {
+        self.ops.fault_turn(released);
         for (key, res, flags) in self.ready.drain(..) {
             self.ops.complete(key, res, flags, released);
         }

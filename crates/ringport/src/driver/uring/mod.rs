@@ -132,6 +132,13 @@ impl Driver {
         })
     }
 
+    /// Turns the fault layer on (see `driver/faults.rs`).
+    pub fn set_faults(&mut self, config: crate::driver::faults::FaultConfig) {
+        self.ops
+            .set_faults(Some(crate::driver::faults::Faults::new(config)));
+        self.info.faults = Some(config);
+    }
+
     pub fn info(&self) -> &BackendInfo {
         &self.info
     }
@@ -165,6 +172,12 @@ impl Driver {
     #[inline]
     pub fn submit<T: OpCode>(&mut self, data: &mut T, waker: &Waker) -> usize {
         let key = self.ops.insert(waker);
+        if self.ops.faulty() {
+            if let Some(res) = self.ops.fault_submit(key, data.fault_class()) {
+                self.fallback.push((key, res));
+                return key;
+            }
+        }
         self.start(key, data);
         key
     }
@@ -229,6 +242,7 @@ impl Driver {
         match self.ops.cancel(key, data) {
             Cancelled::Finished(data) => Some(data),
             Cancelled::Parked => {
+                self.ops.note_cancel(key);
                 self.cancel_in_flight(key);
                 None
             }
@@ -238,6 +252,7 @@ impl Driver {
     /// Asks the kernel to cancel an op whose future keeps waiting for the completion.
     pub fn request_cancel(&mut self, key: usize) {
         if self.ops.is_pending(key) {
+            self.ops.note_cancel(key);
             self.cancel_in_flight(key);
         }
     }
@@ -343,6 +358,7 @@ impl Driver {
         if !self.wake_armed {
             self.arm_wake();
         }
+        let timeout = self.ops.park_timeout(timeout);
         let to_submit = self.ring.submission().len() as u32;
         // The kernel checks for completions already posted before it sleeps.
         let wait = timeout != Some(Duration::ZERO) && self.fallback.is_empty();
@@ -374,6 +390,7 @@ impl Driver {
 
     #[inline]
     fn reap(&mut self, released: &mut Released) {
+        self.ops.fault_turn(released);
         self.pool.drain(&mut self.fallback);
         if !self.fallback.is_empty() {
             for (key, res) in self.fallback.drain(..) {

@@ -178,6 +178,7 @@ pub(crate) fn describe(
         features,
         opcodes,
         entries: (p.sq_entries(), p.cq_entries()),
+        faults: None,
         io_workers: cap_io_workers(ring, config.io_workers),
     };
     Ok((info, supported))
