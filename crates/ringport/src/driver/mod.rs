@@ -110,6 +110,8 @@ pub(crate) struct Config {
     pub entries: u32,
     /// Opcodes to treat as missing from the kernel's io_uring (their ops use the pool).
     pub masked_opcodes: Vec<String>,
+    /// The cap on the kernel's io-wq workers (bounded and unbounded) for this loop's ring.
+    pub io_workers: Option<u32>,
 }
 
 /// The outcome of one operation, as the kernel reported it.
