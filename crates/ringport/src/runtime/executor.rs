@@ -32,6 +32,11 @@ use std::task::Waker;
 /// the job before it sleeps, or the producer finds the loop asleep and wakes it (one producer
 /// per sleep: the first to swap `sleeping` back). A loop that is awake costs a producer no
 /// system call at all.
+///
+/// A single-loop runtime, whose only producers are blocking-pool threads and foreign wakers,
+/// does not announce (that costs ~20 instructions per blocking park, on every operation's
+/// path): its `sleeping` is set again by each drain instead, so the first producer after a
+/// drain wakes the loop (one kernel call per drain, at most) and the others see it is done.
 pub(crate) struct Shared {
     remote: Mutex<Remote>,
     /// Set (under the lock) whenever `remote` changed since the loop last drained it, so the
@@ -44,6 +49,9 @@ pub(crate) struct Shared {
     pub load: AtomicUsize,
     /// This loop's index in its runtime (0 for a single-loop runtime).
     pub core: usize,
+    /// Whether the loop announces its sleeps (a multi-loop runtime) or is woken once per
+    /// drain (a single-loop one).
+    pub announces: bool,
     unparker: Arc<dyn Unpark>,
 }
 
@@ -55,16 +63,17 @@ struct Remote {
 }
 
 impl Shared {
-    pub fn new(unparker: Arc<dyn Unpark>, core: usize) -> Arc<Shared> {
+    pub fn new(unparker: Arc<dyn Unpark>, core: usize, announces: bool) -> Arc<Shared> {
         Arc::new(Shared {
             remote: Mutex::new(Remote {
                 jobs: Vec::new(),
                 closed: false,
             }),
             has_remote: AtomicBool::new(false),
-            sleeping: AtomicBool::new(false),
+            sleeping: AtomicBool::new(!announces),
             load: AtomicUsize::new(0),
             core,
+            announces,
             unparker,
         })
     }
@@ -155,6 +164,10 @@ impl Shared {
     fn drain_remote_slow(&self, into: &mut VecDeque<Runnable>) {
         let mut remote = self.remote.lock().unwrap_or_else(|e| e.into_inner());
         self.has_remote.store(false, Ordering::Relaxed);
+        if !self.announces {
+            // Under the lock: a producer that pushes after this drain finds it set.
+            self.sleeping.store(true, Ordering::Relaxed);
+        }
         into.extend(remote.jobs.drain(..));
     }
 }

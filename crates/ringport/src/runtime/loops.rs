@@ -29,13 +29,18 @@ pub(crate) struct Loops {
 /// ```
 /// let rt = ringport::Runtime::builder().threads(2).build().unwrap();
 /// let handle = rt.handle();
-/// let n = rt.block_on(async move {
-///     // The closure is sent to loop 1; the future it makes need not be `Send`.
-///     handle.spawn_on(1, || async { std::rc::Rc::new(ringport::current_core()) })
+/// let core = rt.block_on(async move {
+///     // The closure is sent to loop 1; the future it makes need not be `Send` (it holds an
+///     // `Rc` across an await), only its output must be.
+///     handle
+///         .spawn_on(1, || async {
+///             let here = std::rc::Rc::new(ringport::current_core());
+///             ringport::yield_now().await;
+///             *here
+///         })
 ///         .await
-///         .map(|_| ringport::cores())
 /// });
-/// assert_eq!(n.unwrap(), 2);
+/// assert_eq!(core.unwrap(), 1);
 /// ```
 #[derive(Clone)]
 pub struct Handle {

@@ -161,7 +161,8 @@ impl Builder {
         // One blocking pool for every loop: a job's result wakes the task that asked, on its
         // own loop, so loops never run blocking work.
         let pool = blocking::Pool::new(self.max_blocking_threads, self.blocking_keep_alive);
-        let (driver, ctx) = build_loop(&config, 0, pool.clone(), self.budget)?;
+        let announces = n > 1;
+        let (driver, ctx) = build_loop(&config, 0, pool.clone(), self.budget, announces)?;
         let mut shared = vec![ctx.shared.clone()];
         let mut stops = Vec::new();
         let mut starting = Vec::new();
@@ -200,9 +201,10 @@ fn build_loop(
     core: usize,
     pool: blocking::Pool,
     budget: usize,
+    announces: bool,
 ) -> io::Result<(driver::Handle, Rc<Context>)> {
     let driver = driver::Handle::new(driver::Driver::new(config)?);
-    let shared = executor::Shared::new(driver.unparker(), core);
+    let shared = executor::Shared::new(driver.unparker(), core, announces);
     Ok((driver, Context::new(shared, pool, budget)))
 }
 
@@ -248,7 +250,7 @@ fn spawn_loop(
                     return;
                 }
             }
-            let (driver, ctx) = match build_loop(&config, core, pool, budget) {
+            let (driver, ctx) = match build_loop(&config, core, pool, budget, true) {
                 Ok(l) => l,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -409,6 +411,9 @@ impl Runtime {
         let waker = Waker::from(main.clone());
         let mut cx = std::task::Context::from_waker(&waker);
         let mut future = pin!(future);
+        // Read through once: the sleep announcement below is on every blocking park's path.
+        let shared: &executor::Shared = &self.ctx.shared;
+        let announces = shared.announces;
         loop {
             if main.take() {
                 if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
@@ -423,16 +428,17 @@ impl Runtime {
                 next_timer
             };
             // A park that may block is announced, so that other threads wake it (and only
-            // then); a job that arrived meanwhile makes it a poll.
-            let may_block = timeout != Some(Duration::ZERO);
-            if may_block && !self.ctx.shared.announce_sleep() {
+            // then); a job that arrived meanwhile makes it a poll. (Single-loop runtimes are
+            // woken once per drain instead: see `executor::Shared`.)
+            let may_block = announces && timeout != Some(Duration::ZERO);
+            if may_block && !shared.announce_sleep() {
                 timeout = Some(Duration::ZERO);
             }
             if let Err(e) = self.driver.park(timeout) {
                 panic!("ringport: the loop's wait in the kernel failed: {e}");
             }
             if may_block {
-                self.ctx.shared.awake();
+                shared.awake();
             }
         }
     }
