@@ -47,6 +47,10 @@ impl FdStream {
         &self.fd
     }
 
+    pub fn into_fd(self) -> SharedFd {
+        self.fd
+    }
+
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         if self.socket {
             let op = recv::Recv {
