@@ -39,6 +39,7 @@
 
 mod child;
 mod copy;
+mod crosscore;
 mod echo;
 mod http;
 mod idle;
@@ -127,8 +128,9 @@ pub fn data_dir() -> PathBuf {
 }
 
 /// The cases the parent runs; `all` is every one, in this order.
-const CASES: [&str; 10] = [
+const CASES: [&str; 11] = [
     "all",
+    "crosscore",
     "randread",
     "roundtrip",
     "timers",
@@ -173,6 +175,7 @@ fn worker(args: &Args) -> Result<(), String> {
         Some("randread") => randread::worker(args),
         Some("roundtrip") => roundtrip::worker(args),
         Some("timers") => timers::worker(args),
+        Some("crosscore") => crosscore::worker(args),
         Some("echo-server") => echo::server(args),
         Some("echo-load") => echo::load(args),
         Some("idle-server") => idle::server(args),
@@ -206,6 +209,13 @@ fn parent(args: &Args, raw: &[String]) -> Result<(), String> {
             reads: args.get("reads", 1_000_000)?,
         };
         doc.add(roundtrip::run(&opts)?);
+    }
+    if wants("crosscore") {
+        let opts = crosscore::Opts {
+            reps,
+            n: args.get("crosscore", 200_000)?,
+        };
+        doc.add(crosscore::run(&opts));
     }
     if wants("timers") {
         let opts = timers::Opts {
