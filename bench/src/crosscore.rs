@@ -19,12 +19,16 @@ pub struct Opts {
 }
 
 #[derive(Clone)]
-struct Run {
-    ns: f64,
-    cpu_us: f64,
+pub(crate) struct Run {
+    pub ns: f64,
+    pub cpu_us: f64,
 }
 
-pub fn run(opts: &Opts) -> Section {
+pub fn run(opts: &Opts) -> Vec<Section> {
+    vec![spawn_section(opts), crate::wake::section(opts.reps, opts.n)]
+}
+
+fn spawn_section(opts: &Opts) -> Section {
     let mut rows = Vec::new();
     let mut all: Vec<Vec<Run>> = vec![Vec::new(); ENGINES.len()];
     let mut failed: Vec<Option<String>> = vec![None; ENGINES.len()];
@@ -102,20 +106,19 @@ pub fn run(opts: &Opts) -> Section {
 }
 
 fn one(engine: &str, n: u64) -> Result<Run, String> {
+    one_of("crosscore", engine, n, 1.0)
+}
+
+/// Runs `worker CASE --engine E --n N`; `per`: events per round (CPU is divided by n * per).
+pub(crate) fn one_of(case: &str, engine: &str, n: u64, per: f64) -> Result<Run, String> {
     let ns = n.to_string();
-    let out = child::run(child::worker(&[
-        "crosscore",
-        "--engine",
-        engine,
-        "--n",
-        &ns,
-    ]))?;
+    let out = child::run(child::worker(&[case, "--engine", engine, "--n", &ns]))?;
     if out.num("done")? != n as f64 {
         return Err("not every round trip completed".into());
     }
     Ok(Run {
         ns: out.num("secs")? * 1e9 / n as f64,
-        cpu_us: out.cpu_s * 1e6 / n as f64,
+        cpu_us: out.cpu_s * 1e6 / (n as f64 * per),
     })
 }
 

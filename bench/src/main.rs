@@ -48,6 +48,7 @@ mod randread;
 mod report;
 mod roundtrip;
 mod timers;
+mod wake;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -176,6 +177,7 @@ fn worker(args: &Args) -> Result<(), String> {
         Some("roundtrip") => roundtrip::worker(args),
         Some("timers") => timers::worker(args),
         Some("crosscore") => crosscore::worker(args),
+        Some("crosscore-wake") => wake::worker(args),
         Some("echo-server") => echo::server(args),
         Some("echo-load") => echo::load(args),
         Some("idle-server") => idle::server(args),
@@ -215,7 +217,9 @@ fn parent(args: &Args, raw: &[String]) -> Result<(), String> {
             reps,
             n: args.get("crosscore", 200_000)?,
         };
-        doc.add(crosscore::run(&opts));
+        for section in crosscore::run(&opts) {
+            doc.add(section);
+        }
     }
     if wants("timers") {
         let opts = timers::Opts {
