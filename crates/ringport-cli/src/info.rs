@@ -26,12 +26,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     rt.block_on(ringport::driver::nop())
         .context("a no-op through the backend failed")?;
     let info = rt.backend_info();
+    drop(rt);
+    let loops = loops()?;
     if args.json {
-        println!("{}", to_json(&info));
+        println!("{}", to_json(&info, loops));
     } else {
-        print_text(&info);
+        print_text(&info, loops);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts one loop per CPU (what `serve --threads` defaults to) and proves each with a no-op
+/// through its own ring or epoll; returns how many.
+fn loops() -> anyhow::Result<usize> {
+    let rt = Runtime::builder()
+        .backend(Backend::Auto)
+        .threads(0)
+        .build()
+        .context("cannot start one loop per CPU")?;
+    let done = rt.block_on_all(|| async { ringport::driver::nop().await.is_ok() });
+    anyhow::ensure!(
+        done.iter().all(|ok| *ok),
+        "a no-op through one of the loops failed"
+    );
+    Ok(done.len())
 }
 
 fn kernel() -> String {
@@ -40,7 +58,7 @@ fn kernel() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn print_text(info: &BackendInfo) {
+fn print_text(info: &BackendInfo, loops: usize) {
     println!("backend:     {}", info.backend);
     println!(
         "why:         {}",
@@ -49,6 +67,7 @@ fn print_text(info: &BackendInfo) {
             .unwrap_or("first choice, probe passed")
     );
     println!("kernel:      {}", kernel());
+    println!("loops:       {loops} (one per CPU, each with its own ring or epoll, all proved)");
     if info.backend == Backend::Poll {
         println!("operations:  sockets and pipes by readiness (epoll), files on the syscall pool");
         return;
@@ -78,7 +97,7 @@ fn join_or_none(items: &[&str]) -> String {
     }
 }
 
-fn to_json(info: &BackendInfo) -> String {
+fn to_json(info: &BackendInfo, loops: usize) -> String {
     let strs = |v: &[&str]| {
         let quoted: Vec<String> = v.iter().map(|s| format!("{s:?}")).collect();
         format!("[{}]", quoted.join(","))
@@ -90,7 +109,7 @@ fn to_json(info: &BackendInfo) -> String {
         .collect();
     format!(
         "{{\"backend\":\"{}\",\"reason\":{},\"kernel\":{:?},\"sq_entries\":{},\"cq_entries\":{},\
-         \"setup_flags\":{},\"features\":{},\"opcodes\":{{{}}}}}",
+         \"setup_flags\":{},\"features\":{},\"opcodes\":{{{}}},\"loops\":{}}}",
         info.backend,
         info.reason
             .as_ref()
@@ -100,6 +119,7 @@ fn to_json(info: &BackendInfo) -> String {
         info.entries.1,
         strs(&info.setup_flags),
         strs(&info.features),
-        opcodes.join(",")
+        opcodes.join(","),
+        loops
     )
 }

@@ -60,3 +60,15 @@ fn an_unknown_subcommand_is_a_usage_error() {
     let out = ringport().arg("frobnicate").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn info_shows_one_loop_per_cpu() {
+    let out = ringport().arg("info").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    assert!(text.contains(&format!("loops:       {cpus} ")), "{text}");
+    let json = ringport().args(["info", "--json"]).output().unwrap();
+    let json = String::from_utf8(json.stdout).unwrap();
+    assert!(json.contains(&format!("\"loops\":{cpus}}}")), "{json}");
+}
