@@ -41,6 +41,7 @@ mod child;
 mod copy;
 mod crosscore;
 mod echo;
+mod echo_threads;
 mod http;
 mod idle;
 mod poll;
@@ -129,9 +130,10 @@ pub fn data_dir() -> PathBuf {
 }
 
 /// The cases the parent runs; `all` is every one, in this order.
-const CASES: [&str; 11] = [
+const CASES: [&str; 12] = [
     "all",
     "crosscore",
+    "echo-threads",
     "randread",
     "roundtrip",
     "timers",
@@ -227,6 +229,11 @@ fn parent(args: &Args, raw: &[String]) -> Result<(), String> {
             n: args.get("timers", 1_000_000)?,
         };
         doc.add(timers::run(&opts));
+    }
+    if wants("echo-threads") {
+        for section in echo::run_threads(&echo::Opts::new(args)?)? {
+            doc.add(section);
+        }
     }
     if wants("echo") {
         for section in echo::run(&echo::Opts::new(args)?)? {
