@@ -3,19 +3,29 @@
 
 use crate::echo::{ready, set_backend, BUF};
 
+/// Threads per server: 2, or `RINGPORT_BENCH_THREADS` (the 16-core script sets it).
+fn threads() -> usize {
+    std::env::var("RINGPORT_BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(2)
+}
+
 /// Two loops, each accepting from its own dup of the listen socket and echoing on its own.
 pub fn ringport(l: std::net::TcpListener, port: u16) -> Result<(), String> {
     use ringport::buf::BufResult;
     use ringport::io::AsyncWriteExt;
     let rt = ringport::Runtime::builder()
-        .threads(2)
+        .threads(threads())
         .build()
         .map_err(|e| format!("ringport runtime: {e}"))?;
     let info = rt.backend_info();
     set_backend(format!(
-        "{:?} ({}), 2 loops",
+        "{:?} ({}), {} loops",
         info.backend,
-        info.setup_flags.join("+")
+        info.setup_flags.join("+"),
+        threads()
     ));
     let l = std::sync::Arc::new(l);
     ready(port);
@@ -57,11 +67,11 @@ pub fn ringport(l: std::net::TcpListener, port: u16) -> Result<(), String> {
 pub fn tokio(l: std::net::TcpListener, port: u16) -> Result<(), String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(threads())
         .enable_io()
         .build()
         .map_err(|e| format!("tokio runtime: {e}"))?;
-    set_backend("epoll, 2 workers".into());
+    set_backend(format!("epoll, {} workers", threads()));
     rt.block_on(async move {
         l.set_nonblocking(true).map_err(|e| e.to_string())?;
         let listener = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
@@ -90,12 +100,17 @@ pub fn tokio(l: std::net::TcpListener, port: u16) -> Result<(), String> {
 
 /// Two threads, each its own monoio runtime accepting from a dup of the listen socket.
 pub fn monoio(l: std::net::TcpListener, port: u16) -> Result<(), String> {
-    set_backend("io_uring, 2 threads".into());
-    let second = l.try_clone().map_err(|e| e.to_string())?;
-    let other = std::thread::spawn(move || monoio_one(second));
+    set_backend(format!("io_uring, {} threads", threads()));
+    let mut others = Vec::new();
+    for _ in 1..threads() {
+        let dup = l.try_clone().map_err(|e| e.to_string())?;
+        others.push(std::thread::spawn(move || monoio_one(dup)));
+    }
     ready(port);
     let r = monoio_one(l);
-    let _ = other.join();
+    for t in others {
+        let _ = t.join();
+    }
     r
 }
 
