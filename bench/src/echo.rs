@@ -698,7 +698,6 @@ pub(crate) fn ready(port: u16) {
 
 fn ringport_server(l: std::net::TcpListener, port: u16) -> Result<(), String> {
     use ringport::buf::BufResult;
-    use ringport::io::AsyncWriteExt;
     let rt = ringport::Runtime::new().map_err(|e| format!("ringport runtime: {e}"))?;
     let info = rt.backend_info();
     set_backend(format!(
@@ -710,7 +709,7 @@ fn ringport_server(l: std::net::TcpListener, port: u16) -> Result<(), String> {
         let listener = ringport::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
         ready(port);
         loop {
-            let (mut stream, _) = listener
+            let (stream, _) = listener
                 .accept()
                 .await
                 .map_err(|e| format!("accept: {e}"))?;
@@ -718,7 +717,7 @@ fn ringport_server(l: std::net::TcpListener, port: u16) -> Result<(), String> {
             ringport::spawn(async move {
                 let mut buf: Vec<u8> = Vec::with_capacity(BUF);
                 loop {
-                    buf.clear();
+                    // No `clear()`: a read leaves exactly the bytes it read (IoBufMut).
                     let BufResult(res, back) = stream.read(buf).await;
                     buf = back;
                     if !matches!(res, Ok(n) if n > 0) {
@@ -737,7 +736,6 @@ fn ringport_server(l: std::net::TcpListener, port: u16) -> Result<(), String> {
 
 fn ringport_multishot_server(l: std::net::TcpListener, port: u16) -> Result<(), String> {
     use ringport::buf::BufResult;
-    use ringport::io::AsyncWriteExt;
     let rt = ringport::Runtime::new().map_err(|e| format!("ringport runtime: {e}"))?;
     let info = rt.backend_info();
     set_backend(format!(
@@ -751,7 +749,7 @@ fn ringport_multishot_server(l: std::net::TcpListener, port: u16) -> Result<(), 
             .map_err(|e| format!("BufRing: {e}"))?;
         ready(port);
         loop {
-            let (mut stream, _) = listener
+            let (stream, _) = listener
                 .accept()
                 .await
                 .map_err(|e| format!("accept: {e}"))?;

@@ -15,7 +15,6 @@ fn threads() -> usize {
 /// Two loops, each accepting from its own dup of the listen socket and echoing on its own.
 pub fn ringport(l: std::net::TcpListener, port: u16) -> Result<(), String> {
     use ringport::buf::BufResult;
-    use ringport::io::AsyncWriteExt;
     let rt = ringport::Runtime::builder()
         .threads(threads())
         .build()
@@ -35,7 +34,7 @@ pub fn ringport(l: std::net::TcpListener, port: u16) -> Result<(), String> {
             let l = l.map_err(|e| e.to_string())?;
             let listener = ringport::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
             loop {
-                let (mut stream, _) = listener
+                let (stream, _) = listener
                     .accept()
                     .await
                     .map_err(|e| format!("accept: {e}"))?;

@@ -26,14 +26,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The plaintext body every server answers `GET /` with.
-const BODY: &str = "Hello, World!";
+pub(crate) const BODY: &str = "Hello, World!";
 const HELLO_SERVERS: [&str; 3] = ["ringport", "hyper", "nginx"];
-const FILE_SERVERS: [&str; 2] = ["ringport", "nginx"];
+/// `nginx`: defaults (no `open_file_cache`); `nginx-ofc`: with `open_file_cache`.
+const FILE_SERVERS: [&str; 3] = ["ringport", "nginx", "nginx-ofc"];
 /// The static files: name, size, and the connections `wrk` keeps open for it.
-const FILES: [(&str, u64, usize); 2] = [
+const FILES: [(&str, u64, usize); 5] = [
+    ("http-13B.bin", 13, 100),
+    ("http-10KiB.bin", 10 << 10, 100),
+    ("http-64KiB.bin", 64 << 10, 100),
     ("http-1MiB.bin", 1 << 20, 16),
     ("http-1GiB.bin", 1 << 30, 4),
 ];
+/// Files up to this size are judged per request (CPU per request, requests/s); larger ones
+/// by throughput.
+const SMALL: u64 = 64 << 10;
 /// A run where something else used CPU 0 (the server's core) for this share of the measured
 /// run, or `wrk` waited this share for CPU 1, is contended.
 const CONTENDED: f64 = 0.05;
@@ -47,6 +54,10 @@ pub struct Opts {
     pub secs: u64,
     /// Connections for the plaintext case (the file case has its own per file).
     pub conns: usize,
+    /// `http-file`: the sizes to run (`13B`, `10KiB`, `64KiB`, `1MiB`, `1GiB`); all when empty.
+    pub sizes: Vec<String>,
+    /// `https-file`: every server speaks HTTPS.
+    pub tls: bool,
 }
 
 impl Opts {
@@ -57,6 +68,8 @@ impl Opts {
             warmup: args.get("http-warmup", 1)?,
             secs: args.get("http-secs", 5)?,
             conns: args.get("http-conns", 100)?,
+            sizes: Vec::new(),
+            tls: false,
         })
     }
 
@@ -67,12 +80,28 @@ impl Opts {
             warmup: args.get("file-warmup", 1)?,
             secs: args.get("file-secs", 5)?,
             conns: 0,
+            sizes: args
+                .opt("file-sizes")
+                .map(|s| s.split(',').map(|x| x.trim().to_string()).collect())
+                .unwrap_or_default(),
+            tls: false,
         })
+    }
+
+    /// `https-file`: the options of `http-file` (`--file-*`), 13 B to 1 MiB unless
+    /// `--file-sizes` says otherwise, every server over TLS.
+    pub fn https_files(args: &Args) -> Result<Opts, String> {
+        let mut opts = Opts::files(args)?;
+        if opts.sizes.is_empty() {
+            opts.sizes = ["13B", "10KiB", "64KiB", "1MiB"].map(String::from).to_vec();
+        }
+        opts.tls = true;
+        Ok(opts)
     }
 }
 
 #[derive(Clone)]
-struct Run {
+pub(crate) struct Run {
     /// Complete responses and bytes received (partial responses included), as `wrk` counted.
     requests: f64,
     bytes: f64,
@@ -86,38 +115,49 @@ struct Run {
     load_cpu: f64,
     load_wall: f64,
     load_delay: f64,
-    p50_us: f64,
-    p99_us: f64,
+    pub(crate) p50_us: f64,
+    pub(crate) p99_us: f64,
     /// The whole server process (tree), from `wait4`.
     srv_total: f64,
-    backend: String,
+    pub(crate) backend: String,
+    /// The most threads the server had during the measured run (the harness's control
+    /// thread in ringport's worker not counted), and how many of them were io_uring's
+    /// kernel workers (`iou-wrk-*`).
+    threads: usize,
+    iou_workers: usize,
+    /// io_uring requests handed to a kernel worker (`io_uring_queue_async_work` events on
+    /// the server's loop thread) during the measured run; `None` where not counted.
+    handoffs: Option<f64>,
 }
 
 impl Run {
-    fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.requests / self.secs
     }
     /// Megabytes (10^6 bytes) per second.
     fn mbps(&self) -> f64 {
         self.bytes / self.secs / 1e6
     }
-    fn us_per_req(&self) -> f64 {
+    pub(crate) fn us_per_req(&self) -> f64 {
         self.srv_cpu * 1e6 / self.requests
     }
     fn us_per_mb(&self) -> f64 {
         self.srv_cpu * 1e6 / (self.bytes / 1e6)
     }
-    fn contended(&self) -> bool {
+    fn handoffs_per_req(&self) -> Option<f64> {
+        self.handoffs.map(|h| h / self.requests)
+    }
+    pub(crate) fn contended(&self) -> bool {
         self.others0.max(self.load_delay) > CONTENDED * self.secs
     }
-    fn star(&self) -> &'static str {
+    pub(crate) fn star(&self) -> &'static str {
         if self.contended() {
             "*"
         } else {
             ""
         }
     }
-    fn cpu_cells(&self) -> [String; 2] {
+    pub(crate) fn cpu_cells(&self) -> [String; 2] {
         [
             format!(
                 "{:.0} % / {:.0} %",
@@ -135,22 +175,22 @@ impl Run {
 
 /// What one load takes: the URL path, connections, `wrk --timeout`, and the check of the
 /// response made before the load.
-struct Load<'a> {
-    path: &'a str,
-    conns: usize,
-    timeout_s: u64,
-    expect: Expect,
+pub(crate) struct Load<'a> {
+    pub path: &'a str,
+    pub conns: usize,
+    pub timeout_s: u64,
+    pub expect: Expect,
 }
 
 #[derive(Clone, Copy)]
-enum Expect {
+pub(crate) enum Expect {
     Body(&'static str),
     Length(u64),
 }
 
 /// Every run of every server for one load, interleaved, with one extra run for a server whose
 /// runs were all contended; then each server's median clean run.
-fn runs_of(
+pub(crate) fn runs_of(
     case: &str,
     servers: &[&str],
     load: &Load<'_>,
@@ -207,7 +247,7 @@ fn runs_of(
 }
 
 /// A check of ringport against a peer, with no verdict on a contended run.
-fn check(
+pub(crate) fn check(
     what: String,
     ours: Option<&Run>,
     peer: Option<&Run>,
@@ -233,21 +273,27 @@ fn check(
 }
 
 /// Versions and paths every note uses.
-struct Ctx {
+pub(crate) struct Ctx {
     /// The directory served (the files of `http-file`).
     root: PathBuf,
     /// The Lua script that makes `wrk` print its `RESULT` line.
     script: PathBuf,
+    /// `https-file`: the certificate and key every server uses.
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Ctx {
-    fn new() -> Result<Ctx, String> {
+    pub(crate) fn new() -> Result<Ctx, String> {
         let dir = crate::data_dir();
         let root = dir.join("http");
         std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
         let script = dir.join("wrk-result.lua");
         std::fs::write(&script, WRK_LUA).map_err(|e| format!("{}: {e}", script.display()))?;
-        Ok(Ctx { root, script })
+        Ok(Ctx {
+            root,
+            script,
+            tls: None,
+        })
     }
 }
 
@@ -263,7 +309,7 @@ done = function(summary, latency, requests)
 end
 "#;
 
-fn versions() -> (String, String) {
+pub(crate) fn versions() -> (String, String) {
     let out = |cmd: &str, arg: &str| {
         Command::new(cmd)
             .arg(arg)
@@ -412,7 +458,7 @@ pub fn run_hello(opts: &Opts) -> Result<Section, String> {
     })
 }
 
-fn contention_note() -> String {
+pub(crate) fn contention_note() -> String {
     format!(
         "Contention guard: \"others on CPU 0\" is the time CPU 0 was busy (user, nice, system, \
          irq, softirq and steal in `/proc/stat`) over the measured run less the server's own \
@@ -431,7 +477,8 @@ fn contention_note() -> String {
     )
 }
 
-const SERVER_CPU_NOTE: &str = "Server CPU µs per request = the server's CPU time over the \
+pub(crate) const SERVER_CPU_NOTE: &str =
+    "Server CPU µs per request = the server's CPU time over the \
     measured wrk run ÷ requests completed in it. The parent reads user + system time from \
     `/proc/PID/stat` of every process of the server (the worker; nginx's master and its \
     worker, found through `/proc/PID/task/*/children`) just before starting wrk and just \
@@ -456,14 +503,25 @@ fn nginx_note(version: &str) -> String {
 }
 
 pub fn run_files(opts: &Opts) -> Result<Section, String> {
-    let ctx = Ctx::new()?;
-    for (name, size, _) in FILES {
+    let mut ctx = Ctx::new()?;
+    if opts.tls {
+        ctx.tls = Some(crate::tls::cert_files()?);
+    }
+    let case = if opts.tls { "https-file" } else { "http-file" };
+    let files: Vec<(&str, u64, usize)> = FILES
+        .into_iter()
+        .filter(|(_, size, _)| {
+            let name = size_name(*size).replace(' ', "");
+            opts.sizes.is_empty() || opts.sizes.iter().any(|s| s.eq_ignore_ascii_case(&name))
+        })
+        .collect();
+    for &(name, size, _) in &files {
         ensure_file(&ctx.root.join(name), size)?;
     }
     let mut rows = Vec::new();
     let mut checks = Vec::new();
     let mut backends = Vec::new();
-    for (name, size, conns) in FILES {
+    for &(name, size, conns) in &files {
         // Read once, so the first server does not pay for the page cache.
         warm_cache(&ctx.root.join(name))?;
         let path = format!("/{name}");
@@ -473,7 +531,7 @@ pub fn run_files(opts: &Opts) -> Result<Section, String> {
             timeout_s: 60,
             expect: Expect::Length(size),
         };
-        let results = runs_of("http-file", &FILE_SERVERS, &load, opts, &ctx);
+        let results = runs_of(case, &FILE_SERVERS, &load, opts, &ctx);
         let mut best: Vec<Option<Run>> = Vec::new();
         for (server, res) in FILE_SERVERS.iter().zip(results) {
             match res {
@@ -483,16 +541,33 @@ pub fn run_files(opts: &Opts) -> Result<Section, String> {
                     }
                     let every: Vec<String> = every
                         .iter()
-                        .map(|r| format!("{}{}", grouped(r.mbps()), r.star()))
+                        .map(|r| {
+                            let v = if size <= SMALL { r.rate() } else { r.mbps() };
+                            format!("{}{}", grouped(v), r.star())
+                        })
                         .collect();
                     let [srv, load] = m.cpu_cells();
+                    let handoffs = match m.handoffs {
+                        None => "—".to_string(),
+                        Some(h) if size > SMALL => format!("{:.1} per MB", h / (m.bytes / 1e6)),
+                        Some(_) => m
+                            .handoffs_per_req()
+                            .map_or("—".to_string(), |h| format!("{h:.3}")),
+                    };
                     rows.push(vec![
                         size_name(size),
                         conns.to_string(),
                         server.to_string(),
-                        format!("{}{}", grouped(m.mbps()), m.star()),
-                        format!("{:.1}", m.rate()),
+                        format!("{}{}", grouped(m.rate()), m.star()),
+                        grouped(m.mbps()),
+                        if m.requests > 0.0 {
+                            format!("{:.2}", m.us_per_req())
+                        } else {
+                            "— (no response completed)".into()
+                        },
                         format!("{:.0}", m.us_per_mb()),
+                        format!("{} ({} io-wq)", m.threads, m.iou_workers),
+                        handoffs,
                         srv,
                         load,
                         every.join(" / "),
@@ -510,39 +585,15 @@ pub fn run_files(opts: &Opts) -> Result<Section, String> {
                 }
             }
         }
-        let (ours, peer) = (best[0].as_ref(), best[1].as_ref());
-        checks.push(check(
-            format!("{}: MB/s vs nginx", size_name(size)),
-            ours,
-            peer,
-            Run::mbps,
-            grouped,
-            Target::AtLeast(1.0),
-        ));
-        checks.push(check(
-            format!("{}: requests/s vs nginx", size_name(size)),
-            ours,
-            peer,
-            Run::rate,
-            |r| format!("{r:.1}"),
-            Target::None,
-        ));
-        checks.push(check(
-            format!("{}: server CPU per MB vs nginx", size_name(size)),
-            ours,
-            peer,
-            Run::us_per_mb,
-            |u| format!("{u:.0} µs"),
-            Target::None,
-        ));
+        checks.extend(file_checks(size, &best, opts.tls));
     }
     let (wrk, nginx) = versions();
     let mut notes = vec![
         format!(
             "Files under `{}`, written once with pseudo-random bytes and read once before \
-             their runs (so both servers find them in the page cache): {}.",
+             their runs (so every server finds them in the page cache): {}.",
             ctx.root.display(),
-            FILES
+            files
                 .iter()
                 .map(|(n, s, c)| format!("`{n}` ({}, wrk with {c} connections)", size_name(*s)))
                 .collect::<Vec<_>>()
@@ -558,59 +609,166 @@ pub fn run_files(opts: &Opts) -> Result<Section, String> {
              with any wrk error fails.",
             opts.secs, opts.warmup, opts.reps
         ),
-        "ringport: `ServeDir::new(DIR)` behind `Server::from_listener(..)` (as in http): per \
-         request it canonicalizes the path on the blocking pool, opens the file beneath the \
-         root, takes its metadata, and sends the body with `TcpStream::send_file` (splice \
-         through a pipe, 4 MiB per call). nginx: `sendfile on; tcp_nopush on;` and the \
-         config below."
+        "ringport: `ServeDir::new(DIR)` (the defaults `ringport serve` uses; no access log, \
+         as `--quiet`) behind `Server::from_listener(..)` on `Runtime::new()`. Per request: a \
+         lookup in the per-loop open-file cache (an entry is used for at most 1 s, then the \
+         path is opened again, confined: one `OPENAT2` with `RESOLVE_BENEATH`, metadata from \
+         `statx(AT_STATX_DONT_SYNC)` on the fd); files up to 64 KiB are sent from the bytes \
+         the entry keeps (read once per entry), with the head in one `SEND` (up to 4 KiB, \
+         copied in behind it) or one `WRITEV` (head and body from where they are); larger \
+         files go out with `TcpStream::send_file` (`SPLICE` through a pipe borrowed per \
+         chunk from a pool of 16)."
             .to_string(),
-        nginx_note(&nginx),
-        SERVER_CPU_NOTE
-            .replace("per request", "per MB")
-            .replace("÷ requests completed in it", "÷ MB wrk received in it"),
+        format!(
+            "nginx ({nginx}): `nginx -p PREFIX -c PREFIX/nginx.conf -e PREFIX/error.log -g \
+             'daemon off;'` started on CPU 0, stopped with SIGTERM. The config: `master_process \
+             off; worker_processes 1; worker_rlimit_nofile 20000; events {{ \
+             worker_connections 16384; }}` (room for http-idle's connections), in `http`: \
+             `access_log off; sendfile on; server_tokens off; keepalive_requests 1000000;` \
+             (nginx's defaults otherwise: no `tcp_nopush`), `location / {{ root DIR; }}`. \
+             nginx-ofc adds `open_file_cache max=1000 inactive=20s; open_file_cache_valid 1s;`."
+        ),
+        SERVER_CPU_NOTE.to_string(),
+        "Threads: the most threads the server had, sampled every 100 ms during the measured \
+         run (ringport's worker less the harness's control thread), with how many were \
+         io_uring's kernel workers (`iou-wrk-*`). io-wq hand-offs per request: \
+         `perf stat -e io_uring:io_uring_queue_async_work -p PID -- sleep SECS` alongside \
+         the measured run, ÷ requests: io_uring requests the kernel could not complete at \
+         once and gave to a worker thread (ringport only; nginx makes plain system calls)."
+            .to_string(),
         contention_note(),
-        "Reading the figures: over loopback, the TCP work of a segment (transmit, and the \
-         receiver's softirq delivery) is done by whichever process makes it go out: the \
-         server when it writes into an open window, the client when its ACK opens the window \
-         for data already queued. wrk reads with 8 KiB `read`s on one core; once it is the \
-         slower side, the server's send queue fills and the transmits move into wrk's ACK \
-         path. `perf record` of wrk while this case was written (1 MiB, 16 connections): \
-         against ringport 42 % of wrk's cycles were under `tcp_write_xmit` and 50 % under \
-         `net_rx_action`, against nginx 2 % and 4 %. So when wrk's CPU use is near 100 %, \
-         MB/s is wrk's ceiling, and the server CPU per MB of that server leaves out transmit \
-         work wrk did for it: compare server CPU only between runs where wrk was not \
-         saturated. ringport's file bodies go out through io_uring `SPLICE`, which the \
-         kernel runs on its io-wq threads (`iou-wrk-*`, threads of the server process, so \
-         counted as its CPU)."
+        "Reading the figures: for files up to 64 KiB the checks are CPU per request against \
+         the better nginx and requests/s (wrk's one core often caps requests/s for every \
+         server: then CPU per request decides); for 1 MiB and 1 GiB, MB/s against nginx. \
+         Over loopback the TCP work of a segment is done by whichever process makes it go \
+         out: once wrk is the slower side, transmits move into its ACK path, so compare server \
+         CPU per MB only where wrk was not saturated."
             .to_string(),
     ];
     if !backends.is_empty() {
         notes.push(format!("Backends: {}.", backends.join("; ")));
     }
+    if opts.tls {
+        // The plain-HTTP notes, told how TLS changes them.
+        for note in notes.iter_mut() {
+            *note = note
+                .replace("http://127.0.0.1", "https://127.0.0.1")
+                .replace(
+                    "with the head in one `SEND` (up to 4 KiB, copied in behind it) or one \
+                     `WRITEV` (head and body from where they are); larger files go out with \
+                     `TcpStream::send_file` (`SPLICE` through a pipe borrowed per chunk from a \
+                     pool of 16).",
+                    "head and body encrypted together into one record and one send \
+                     (`TlsStream::poll_write_vectored`); larger files are read into a pooled \
+                     64 KiB buffer and encrypted from it (the TLS transport's `send_file`).",
+                )
+                .replace("`sendfile on; ", "`sendfile on; (inert under TLS) ");
+        }
+        notes.insert(0, tls_note());
+    }
+    let title = if opts.tls {
+        "https-file: static files over HTTPS keep-alive connections, server on one core"
+    } else {
+        "http-file: static files over keep-alive connections, server on one core"
+    };
     Ok(Section {
-        title: "http-file: static files over keep-alive connections, server on one core".into(),
+        title: title.into(),
         notes,
         header: vec![
             "file",
             "connections",
             "server",
-            "MB/s",
             "requests/s",
+            "MB/s",
+            "server CPU µs per request",
             "server CPU µs per MB",
+            "threads",
+            "io-wq hand-offs per request (per MB for large files)",
             "server CPU use / others on CPU 0",
             "wrk CPU use / wait for CPU",
-            "MB/s, every run",
+            "requests/s (MB/s for large files), every run",
         ],
         rows,
         checks,
     })
 }
 
+/// The checks for one file size: small files by CPU per request and requests/s against the
+/// better nginx, large ones by MB/s against nginx with its defaults.
+fn file_checks(size: u64, best: &[Option<Run>], tls: bool) -> Vec<Check> {
+    let ours = best[0].as_ref();
+    let name = size_name(size);
+    let us = |u: f64| format!("{u:.2} µs");
+    if size <= SMALL {
+        // The better nginx: the one with less CPU per request (and the faster one).
+        let ran = || (1..best.len()).filter(|&i| best[i].is_some());
+        let by = |f: fn(&Run) -> f64| {
+            move |&a: &usize, &b: &usize| {
+                let (x, y) = (
+                    best[a].as_ref().map_or(0.0, f),
+                    best[b].as_ref().map_or(0.0, f),
+                );
+                x.total_cmp(&y)
+            }
+        };
+        let leanest = ran().min_by(by(Run::us_per_req));
+        let fastest = ran().max_by(by(Run::rate));
+        let which = leanest.map_or("nginx", |i| FILE_SERVERS[i]);
+        let peer = leanest.and_then(|i| best[i].as_ref());
+        let rate_peer = fastest.and_then(|i| best[i].as_ref());
+        vec![
+            check(
+                format!("{name}: server CPU per request vs {which}"),
+                ours,
+                peer,
+                Run::us_per_req,
+                us,
+                // Over TLS the issue's target (#12); plain HTTP's is #9's.
+                Target::AtMost(if tls { 0.9 } else { 0.7 }),
+            ),
+            check(
+                format!("{name}: requests/s vs the faster nginx"),
+                ours,
+                rate_peer,
+                Run::rate,
+                grouped,
+                Target::AtLeast(1.0),
+            ),
+        ]
+    } else {
+        vec![
+            check(
+                format!(
+                    "{name}: MB/s vs nginx ({})",
+                    if tls { "user-space TLS" } else { "sendfile" }
+                ),
+                ours,
+                best[1].as_ref(),
+                Run::mbps,
+                grouped,
+                Target::AtLeast(1.0),
+            ),
+            check(
+                format!("{name}: server CPU per MB vs nginx"),
+                ours,
+                best[1].as_ref(),
+                Run::us_per_mb,
+                |u| format!("{u:.0} µs"),
+                Target::None,
+            ),
+        ]
+    }
+}
+
 fn size_name(size: u64) -> String {
     if size >= 1 << 30 {
         format!("{} GiB", size >> 30)
-    } else {
+    } else if size >= 1 << 20 {
         format!("{} MiB", size >> 20)
+    } else if size >= 1 << 10 {
+        format!("{} KiB", size >> 10)
+    } else {
+        format!("{size} B")
     }
 }
 
@@ -651,17 +809,42 @@ fn warm_cache(path: &Path) -> Result<(), String> {
 /// One run: start the server, check one response, warm up, measure, stop.
 fn one(server: &str, load: &Load<'_>, opts: &Opts, ctx: &Ctx) -> Result<Run, String> {
     let srv = Srv::start(server, ctx, opts)?;
-    let url = format!("http://127.0.0.1:{}{}", srv.port, load.path);
-    probe(srv.port, load.path, load.expect)?;
+    let scheme = if ctx.tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://127.0.0.1:{}{}", srv.port, load.path);
+    if ctx.tls.is_some() {
+        probe_tls(&url, load.expect)?;
+    } else {
+        probe(srv.port, load.path, load.expect)?;
+    }
     if opts.warmup > 0 {
         wrk(ctx, &url, load, opts.warmup)?;
     }
     let pids = srv.pids();
+    // ringport's worker has the harness's control thread besides the server's own.
+    let harness_threads = usize::from(server == "ringport");
+    let handoffs = (server == "ringport").then(|| HandoffCount::start(srv.pid(), opts.secs));
     let (busy0, (cpu0, _)) = (cpu_busy(0)?, cpu_and_delay(&pids)?);
-    let w = wrk(ctx, &url, load, opts.secs)?;
+    let sampling = AtomicBool::new(true);
+    let (w, (threads, iou)) = std::thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            let (mut most, mut iou) = (0, 0);
+            while sampling.load(Ordering::Relaxed) {
+                let (n, w) = thread_counts(&pids);
+                most = most.max(n);
+                iou = iou.max(w);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            (most, iou)
+        });
+        let w = wrk(ctx, &url, load, opts.secs);
+        sampling.store(false, Ordering::Relaxed);
+        (w, sampler.join().unwrap_or((0, 0)))
+    });
+    let w = w?;
     let (cpu1, _) =
         cpu_and_delay(&pids).map_err(|e| format!("{e} (a server process ended during the run)"))?;
     let busy1 = cpu_busy(0)?;
+    let handoffs = handoffs.and_then(HandoffCount::finish);
     let out = srv.stop()?;
     let num = |k: &str| w.out.num(k);
     Ok(Run {
@@ -681,7 +864,64 @@ fn one(server: &str, load: &Load<'_>, opts: &Opts, ctx: &Ctx) -> Result<Run, Str
             .get("backend")
             .cloned()
             .unwrap_or_else(|| "epoll".into()),
+        threads: threads.saturating_sub(harness_threads),
+        iou_workers: iou,
+        handoffs,
     })
+}
+
+/// The threads of `pids` now, and how many of them are io_uring workers (`iou-wrk-*`).
+fn thread_counts(pids: &[libc::pid_t]) -> (usize, usize) {
+    let (mut all, mut iou) = (0, 0);
+    for &pid in pids {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"));
+        for t in tasks.into_iter().flatten().filter_map(Result::ok) {
+            all += 1;
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            if comm.starts_with("iou-wrk") {
+                iou += 1;
+            }
+        }
+    }
+    (all, iou)
+}
+
+/// `perf stat -e io_uring:io_uring_queue_async_work -p PID` over the measured run: how many
+/// io_uring requests the kernel handed to its worker threads (needs perf and tracefs).
+struct HandoffCount {
+    child: Option<std::process::Child>,
+}
+
+impl HandoffCount {
+    fn start(pid: libc::pid_t, secs: u64) -> HandoffCount {
+        let child = Command::new("perf")
+            .args([
+                "stat",
+                "-x",
+                ",",
+                "-e",
+                "io_uring:io_uring_queue_async_work",
+                "-p",
+            ])
+            .arg(pid.to_string())
+            .args(["--", "sleep"])
+            .arg(secs.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .ok();
+        HandoffCount { child }
+    }
+
+    /// The count, once perf has ended; `None` when perf could not count.
+    fn finish(self) -> Option<f64> {
+        let out = self.child?.wait_with_output().ok()?;
+        let text = String::from_utf8_lossy(&out.stderr);
+        text.lines()
+            .find(|l| l.contains("io_uring_queue_async_work"))
+            .and_then(|l| l.split(',').next())
+            .and_then(|n| n.trim().parse().ok())
+    }
 }
 
 /// One request by hand: the status must be 200 and the body (or its length) what the load
@@ -741,6 +981,45 @@ fn probe(port: u16, path: &str, expect: Expect) -> Result<(), String> {
             }
         }
     }
+}
+
+/// `probe` over HTTPS, with curl (`-k`: the bench's self-signed leaf): status 200 and the
+/// expected length.
+fn probe_tls(url: &str, expect: Expect) -> Result<(), String> {
+    let out = Command::new("curl")
+        .args(["-k", "-sS", "--max-time", "20", "-o", "/dev/null"])
+        .args(["-w", "%{http_code} %{size_download}", url])
+        .output()
+        .map_err(|e| format!("curl: {e}"))?;
+    let got = String::from_utf8_lossy(&out.stdout).to_string();
+    let want = match expect {
+        Expect::Length(n) => format!("200 {n}"),
+        Expect::Body(b) => format!("200 {}", b.len()),
+    };
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!(
+            "checking {url}: curl says {got:?}, not {want:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// The note `https-file` starts with.
+fn tls_note() -> String {
+    "HTTPS: every server has the same certificate (a self-signed ECDSA P-256 leaf for \
+     localhost, made with rcgen for the run) and speaks TLS 1.2 and 1.3; wrk (OpenSSL) \
+     negotiates TLS 1.3 with TLS_AES_256_GCM_SHA384 with both (its first preference, which \
+     both servers follow). No kernel TLS on this machine (CONFIG_TLS off): both encrypt in \
+     user space, so file bodies are read and encrypted (nginx: no sendfile under TLS \
+     without kTLS). ringport: `ringport_http::tls::accept` in `Server::serve_over` (what \
+     `ringport serve --tls-cert --tls-key` runs), rustls 0.23 with ring, tickets and a \
+     4,096-entry session cache. nginx: the http-file configuration plus `listen ... ssl; \
+     ssl_certificate ...; ssl_certificate_key ...; ssl_protocols TLSv1.2 TLSv1.3; \
+     ssl_session_cache shared:SSL:10m; ssl_session_tickets on;`. Each wrk run opens its \
+     connections anew: the measured run includes one full handshake per connection."
+        .to_string()
 }
 
 /// What `wrk` printed, and how long its threads waited for CPU.
@@ -810,21 +1089,30 @@ struct Srv {
 
 impl Srv {
     fn start(server: &str, ctx: &Ctx, opts: &Opts) -> Result<Srv, String> {
-        if server == "nginx" {
-            return Srv::nginx(ctx);
+        match server {
+            "nginx" if opts.conns == 0 => return Srv::nginx(ctx, Nginx::Files),
+            "nginx" => return Srv::nginx(ctx, Nginx::Hello),
+            "nginx-ofc" => return Srv::nginx(ctx, Nginx::FilesCached),
+            _ => {}
         }
         let (ctl_read, ctl_write) = pipe()?;
         let max = (opts.warmup + opts.secs + 60).to_string();
         let root = ctx.root.to_string_lossy();
-        let mut cmd = child::worker(&[
-            "http-server",
-            "--engine",
-            server,
-            "--root",
-            &root,
-            "--max-secs",
-            &max,
-        ]);
+        let mut argv = vec![
+            "http-server".to_string(),
+            "--engine".into(),
+            server.into(),
+            "--root".into(),
+            root.to_string(),
+            "--max-secs".into(),
+            max,
+        ];
+        if let Some((cert, key)) = &ctx.tls {
+            argv.extend(["--tls-cert".into(), cert.display().to_string()]);
+            argv.extend(["--tls-key".into(), key.display().to_string()]);
+        }
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let mut cmd = child::worker(&argv);
         cmd.stdin(Stdio::from(ctl_read));
         let mut run = child::spawn(cmd, 0)?;
         let line = match run.line() {
@@ -843,7 +1131,7 @@ impl Srv {
         })
     }
 
-    fn nginx(ctx: &Ctx) -> Result<Srv, String> {
+    fn nginx(ctx: &Ctx, kind: Nginx) -> Result<Srv, String> {
         // A free port: the kernel picks one, and nginx binds it right after.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -862,8 +1150,14 @@ impl Srv {
             port,
         };
         let conf = prefix.join("nginx.conf");
-        std::fs::write(&conf, nginx_conf(&prefix, &ctx.root, port))
-            .map_err(|e| format!("{}: {e}", conf.display()))?;
+        let text = match kind {
+            Nginx::Hello => nginx_conf(&prefix, &ctx.root, port),
+            Nginx::Files => nginx_files_conf(&prefix, &ctx.root, port, false, ctx.tls.as_ref()),
+            Nginx::FilesCached => {
+                nginx_files_conf(&prefix, &ctx.root, port, true, ctx.tls.as_ref())
+            }
+        };
+        std::fs::write(&conf, text).map_err(|e| format!("{}: {e}", conf.display()))?;
         let mut cmd = Command::new("nginx");
         cmd.arg("-p")
             .arg(format!("{}/", prefix.display()))
@@ -903,9 +1197,9 @@ impl Srv {
                     log.trim()
                 ));
             }
-            if srv.pids().len() > 1
-                && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-            {
+            // With a master process, ready once its worker exists too.
+            let workers_up = kind != Nginx::Hello || srv.pids().len() > 1;
+            if workers_up && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
                 return Ok(srv);
             }
             if Instant::now() > give_up {
@@ -1071,6 +1365,91 @@ fn cpu_and_delay(pids: &[libc::pid_t]) -> Result<(f64, f64), String> {
     Ok((cpu, delay_ns as f64 / 1e9))
 }
 
+/// nginx with the `http-file` configuration serving `root`: its process, port and prefix
+/// directory (the caller stops it with SIGTERM and removes the prefix).
+pub(crate) fn start_nginx_files(root: &Path) -> Result<(Running, u16, PathBuf), String> {
+    let ctx = Ctx {
+        root: root.to_path_buf(),
+        script: PathBuf::new(),
+        tls: None,
+    };
+    let mut srv = Srv::nginx(&ctx, Nginx::Files)?;
+    let run = srv.run.take().ok_or("nginx did not start")?;
+    let prefix = srv.nginx.take().ok_or("nginx has no prefix")?;
+    Ok((run, srv.port, prefix))
+}
+
+/// Which nginx configuration a run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Nginx {
+    /// `http`: one worker under a master, `return 200` for `/`.
+    Hello,
+    /// `http-file`: one process (`master_process off`), defaults otherwise.
+    Files,
+    /// `http-file`: as `Files`, with `open_file_cache`.
+    FilesCached,
+}
+
+/// The `http-file` configuration: one process, `sendfile on`, no access log, and otherwise
+/// nginx's defaults (no `tcp_nopush`); `cached` adds the open-file cache the issue names.
+fn nginx_files_conf(
+    prefix: &Path,
+    root: &Path,
+    port: u16,
+    cached: bool,
+    tls: Option<&(PathBuf, PathBuf)>,
+) -> String {
+    let p = prefix.display();
+    let (ssl, ssl_conf) = match tls {
+        Some((cert, key)) => (
+            " ssl",
+            format!(
+                "ssl_certificate {};\n    ssl_certificate_key {};\n    ssl_protocols TLSv1.2 \
+                 TLSv1.3;\n    ssl_session_cache shared:SSL:10m;\n    ssl_session_tickets on;\n    ",
+                cert.display(),
+                key.display()
+            ),
+        ),
+        None => ("", String::new()),
+    };
+    let cache = if cached {
+        "open_file_cache max=1000 inactive=20s;\n    open_file_cache_valid 1s;\n    "
+    } else {
+        ""
+    };
+    format!(
+        "# Written by ringport-bench for one run.
+master_process off;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid {p}/nginx.pid;
+error_log {p}/error.log warn;
+events {{
+    worker_connections 16384;
+}}
+http {{
+    access_log off;
+    sendfile on;
+    {cache}{ssl_conf}server_tokens off;
+    keepalive_requests 1000000;
+    default_type application/octet-stream;
+    client_body_temp_path {p}/body;
+    proxy_temp_path {p}/proxy;
+    fastcgi_temp_path {p}/fastcgi;
+    uwsgi_temp_path {p}/uwsgi;
+    scgi_temp_path {p}/scgi;
+    server {{
+        listen 127.0.0.1:{port}{ssl} backlog={BACKLOG};
+        location / {{
+            root {root};
+        }}
+    }}
+}}
+",
+        root = root.display()
+    )
+}
+
 fn nginx_conf(prefix: &Path, root: &Path, port: u16) -> String {
     let p = prefix.display();
     format!(
@@ -1120,14 +1499,24 @@ pub fn server(args: &Args) -> Result<(), String> {
     need_fds(4096)?;
     let l = listener()?;
     let port = l.local_addr().map_err(|e| e.to_string())?.port();
+    let tls = match (args.opt("tls-cert"), args.opt("tls-key")) {
+        (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+        _ => None,
+    };
     match engine.as_str() {
-        "ringport" => ringport_server(l, port, root),
+        "ringport" => ringport_server(l, port, root, tls),
         "hyper" => hyper_server(l, port),
+        other if crate::compat::ENGINES.contains(&other) => crate::compat::server(other, l, port),
         other => Err(format!("unknown http engine {other}")),
     }
 }
 
-fn ringport_server(l: std::net::TcpListener, port: u16, root: PathBuf) -> Result<(), String> {
+fn ringport_server(
+    l: std::net::TcpListener,
+    port: u16,
+    root: PathBuf,
+    tls: Option<(PathBuf, PathBuf)>,
+) -> Result<(), String> {
     use ringport_http::files::ServeDir;
     use ringport_http::http::{header, HeaderValue, Response};
     use ringport_http::{Body, Server};
@@ -1153,10 +1542,27 @@ fn ringport_server(l: std::net::TcpListener, port: u16, root: PathBuf) -> Result
                 }
             }
         };
-        server
-            .serve_with_shutdown(handler, std::future::pending())
-            .await
-            .map_err(|e| format!("serve: {e}"))
+        let served = match tls {
+            // What `ringport serve --tls-cert --tls-key` runs.
+            Some((cert, key)) => {
+                let config = ringport_tls::config::server_from_pem(&cert, &key, &[b"http/1.1"])
+                    .map_err(|e| e.to_string())?;
+                let acceptor = ringport_tls::TlsAcceptor::new(config);
+                let wrap = move |tcp| {
+                    let acceptor = acceptor.clone();
+                    async move { ringport_http::tls::accept(&acceptor, tcp).await }
+                };
+                server
+                    .serve_over(wrap, handler, std::future::pending())
+                    .await
+            }
+            None => {
+                server
+                    .serve_with_shutdown(handler, std::future::pending())
+                    .await
+            }
+        };
+        served.map_err(|e| format!("serve: {e}"))
     })
 }
 

@@ -232,7 +232,7 @@ fn measure(server: &mut Running, client: &mut Running, opts: &Opts) -> Result<u6
 }
 
 /// A process's resident set, in bytes.
-fn vm_rss(pid: libc::pid_t) -> Result<u64, String> {
+pub(crate) fn vm_rss(pid: libc::pid_t) -> Result<u64, String> {
     let path = format!("/proc/{pid}/status");
     let status = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
     let kb = status
@@ -342,6 +342,18 @@ pub fn client(args: &Args) -> Result<(), String> {
         }
     }
     println!("CONNECTED {n}");
+    // `--http PATH`: one request on every connection, every answer read, then held idle.
+    if let Some(path) = args.opt("http") {
+        for s in socks.iter_mut() {
+            crate::http_idle::request_once(s, path)?;
+        }
+        for s in socks.iter_mut() {
+            s.set_read_timeout(Some(Duration::from_secs(30)))
+                .map_err(|e| e.to_string())?;
+            crate::http_idle::read_answer(s)?;
+        }
+        println!("ANSWERED {n}");
+    }
     // Hold them until the parent closes our stdin (or the deadline passes).
     loop {
         let left = deadline.saturating_duration_since(Instant::now());

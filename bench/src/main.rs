@@ -3,8 +3,8 @@
 //!
 //! ```text
 //! cargo run --release -p ringport-bench -- all   # or one or more of: randread roundtrip
-//!                                                 #   timers echo idle http http-file poll
-//!                                                 #   copy
+//!                                                 #   timers echo idle http http-file
+//!                                                 #   http-idle poll copy compat
 //!     [--secs S]        randread seconds per run (default 8)
 //!     [--rr-reps N]     randread runs per engine and queue depth (default 3)
 //!     [--reps N]        roundtrip and timers runs per engine (default 3)
@@ -17,7 +17,7 @@
 //!     [--echo-conns L]  echo connection counts, comma-separated (default 100,1000)
 //!     [--echo-engines L] echo servers besides ringport (default tokio,compio,monoio)
 //!     [--idle-reps N]   idle runs per server (default 3)
-//!     [--idle-conns N]  idle connections (default 10000)
+//!     [--idle-conns N]  idle connections (default 10000; http-idle too)
 //!     [--http-reps N]   http runs per server (default 3)
 //!     [--http-warmup S] http warm-up seconds (default 1)
 //!     [--http-secs S]   http measured seconds (default 5)
@@ -25,10 +25,17 @@
 //!     [--file-reps N]   http-file runs per server and file (default 3)
 //!     [--file-warmup S] http-file warm-up seconds (default 1)
 //!     [--file-secs S]   http-file measured seconds (default 5)
+//!     [--file-sizes L]  http-file sizes, comma-separated (13B,10KiB,64KiB,1MiB,1GiB; all)
 //!     [--poll-rr-reps N] poll randread runs per engine (default 3; its echo part takes
 //!                       the --echo-* options, its reads --secs)
 //!     [--copy-reps N]   copy runs per engine and scenario (default 5; needs
 //!                       `cargo build --release -p ringport-cli` first)
+//!     [--tls-reps N]    tls runs per server (default 5)
+//!     [--tls-mib N]     tls MiB echoed per run (default 2048)
+//!     [--get-reps N]    get runs per tool and cell (default 3; needs the release binary)
+//!     [--get-cells L]   get cells, comma-separated (default A,D,F,B,S,T; S: A and D against
+//!                       a strict per-connection throttle; T: HTTPS)
+//!     [--report PATH]   write the report there instead of BENCHMARKS.md
 //! ```
 //!
 //! The parent re-executes itself as `ringport-bench worker CASE --engine E ...`; a worker prints
@@ -38,17 +45,21 @@
 #![allow(missing_docs)]
 
 mod child;
+mod compat;
 mod copy;
 mod crosscore;
 mod echo;
 mod echo_threads;
+mod get;
 mod http;
+mod http_idle;
 mod idle;
 mod poll;
 mod randread;
 mod report;
 mod roundtrip;
 mod timers;
+mod tls;
 mod wake;
 
 use std::collections::HashMap;
@@ -86,6 +97,11 @@ impl Args {
                 .parse()
                 .map_err(|_| format!("--{key} {v}: not a valid value")),
         }
+    }
+
+    /// The value of `--key`, if given.
+    pub fn opt(&self, key: &str) -> Option<&str> {
+        self.opts.get(key).map(String::as_str)
     }
 
     /// The value of a required `--key`.
@@ -130,7 +146,7 @@ pub fn data_dir() -> PathBuf {
 }
 
 /// The cases the parent runs; `all` is every one, in this order.
-const CASES: [&str; 12] = [
+const CASES: [&str; 17] = [
     "all",
     "crosscore",
     "echo-threads",
@@ -141,17 +157,23 @@ const CASES: [&str; 12] = [
     "idle",
     "http",
     "http-file",
+    "https-file",
+    "http-idle",
     "poll",
     "copy",
+    "tls",
+    "get",
+    "compat",
 ];
 
 fn usage() -> String {
-    "usage: ringport-bench all|CASE... (randread roundtrip timers echo idle http http-file \
-     poll copy) [--secs S] [--rr-reps N] [--reps N] [--nops N] [--reads N] [--timers N] \
-     [--echo-reps N] [--echo-warmup S] [--echo-secs S] [--echo-conns L] [--echo-engines L] \
-     [--idle-reps N] [--idle-conns N] [--http-reps N] [--http-warmup S] [--http-secs S] \
-     [--http-conns N] [--file-reps N] [--file-warmup S] [--file-secs S] [--poll-rr-reps N] \
-     [--copy-reps N]"
+    "usage: ringport-bench all|CASE... (crosscore echo-threads randread roundtrip timers echo \
+     idle http http-file https-file http-idle poll copy tls get compat) [--crosscore N] [--secs S] [--rr-reps N] [--reps N] [--nops N] [--reads N] \
+     [--timers N] [--echo-reps N] [--echo-warmup S] [--echo-secs S] [--echo-conns L] \
+     [--echo-engines L] [--idle-reps N] [--idle-conns N] [--http-reps N] [--http-warmup S] \
+     [--http-secs S] [--http-conns N] [--file-reps N] [--file-warmup S] [--file-secs S] \
+     [--file-sizes L] [--poll-rr-reps N] [--copy-reps N] [--tls-reps N] [--tls-mib N] \
+     [--get-reps N] [--get-cells A,D,F,B,S,T]"
         .to_string()
 }
 
@@ -186,6 +208,10 @@ fn worker(args: &Args) -> Result<(), String> {
         Some("idle-client") => idle::client(args),
         Some("copy-net") => copy::worker(args),
         Some("http-server") => http::server(args),
+        Some("tls-server") => tls::server(args),
+        Some("tls-load") => tls::load(args),
+        Some("get-shaped") => get::shaped_worker(args),
+        Some("get-origin") => get::origin_worker(args),
         other => Err(format!("unknown worker case {other:?}")),
     }
 }
@@ -254,10 +280,30 @@ fn parent(args: &Args, raw: &[String]) -> Result<(), String> {
     if wants("http-file") {
         doc.add(http::run_files(&http::Opts::files(args)?)?);
     }
+    if wants("https-file") {
+        doc.add(http::run_files(&http::Opts::https_files(args)?)?);
+    }
+    if wants("http-idle") {
+        let opts = http_idle::Opts {
+            reps: args.get("idle-reps", 3)?,
+            conns: args.get("idle-conns", 10_000)?,
+            settle: std::time::Duration::from_secs(1),
+        };
+        doc.add(http_idle::run(&opts)?);
+    }
     if wants("poll") {
         for section in poll::run(&poll::Opts::new(args)?)? {
             doc.add(section);
         }
+    }
+    if wants("get") {
+        for section in get::run(&get::Opts::new(args)?)? {
+            doc.add(section);
+        }
+    }
+    if wants("compat") {
+        // The `http` case's options: --http-reps, --http-warmup, --http-secs, --http-conns.
+        doc.add(compat::run(&http::Opts::hello(args)?)?);
     }
     if wants("copy") {
         let opts = copy::Opts {
@@ -265,7 +311,14 @@ fn parent(args: &Args, raw: &[String]) -> Result<(), String> {
         };
         doc.add(copy::run(&opts)?);
     }
-    let path = workspace_root().join("BENCHMARKS.md");
+    if wants("tls") {
+        doc.add(tls::run(&tls::Opts::new(args)?)?);
+    }
+    // `--report PATH` writes elsewhere (to merge one case's sections by hand).
+    let path = match args.opts.get("report") {
+        Some(p) => PathBuf::from(p),
+        None => workspace_root().join("BENCHMARKS.md"),
+    };
     doc.finish(&path)
         .map_err(|e| format!("writing {}: {e}", path.display()))?;
     eprintln!("wrote {}", path.display());

@@ -1,42 +1,58 @@
 //! `ringport copy SRC DST`: a file (or with `-r` a tree) copied by `io::copy_with_progress`,
 //! `-` for standard input or output, with a progress bar on a terminal, JSON lines for
-//! scripts, and Ctrl-C removing the partial file (exit code 130).
+//! scripts, and SIGINT, SIGTERM or SIGHUP removing the partial file (exit code 128 + signal).
+//!
+//! What is known about the source and the destination is looked up once (one `statx` of the
+//! source, one or two of the destination) and handed down; the library probes the open fds.
 
+mod dest;
 mod display;
+mod stop;
+#[cfg(unix)]
+#[path = "copy/sys_unix.rs"]
+mod sys;
+#[cfg(windows)]
+#[path = "copy/sys_windows.rs"]
+mod sys;
+#[cfg(unix)]
+mod tree;
+#[cfg(windows)]
+#[path = "copy/tree_windows.rs"]
 mod tree;
 
 use anyhow::{anyhow, bail, Context as _};
+use dest::{Dest, Origin, Target};
 use display::{Display, End, Mode, Tally};
 use ringport::fs::{File, Metadata, OpenOptions};
-use ringport::io::{copy_with_progress, CopySink, CopySource, Progress, Strategy};
-use ringport::signal::{signal, SignalKind};
 use ringport::Runtime;
-use std::cell::{Cell, RefCell};
 use std::io::IsTerminal as _;
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
+use stop::Stop;
 
 /// Arguments of `ringport copy`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = AFTER_HELP)]
 pub struct Args {
     /// The file to copy, or `-` for standard input.
     src: PathBuf,
     /// Where to copy it, or `-` for standard output; into it when it is a directory.
     dst: PathBuf,
-    /// Copy a directory and everything in it.
+    /// Copy a directory and everything in it (files, directories, symbolic links, FIFOs and
+    /// device files); an entry that fails is reported, the rest is copied, and the exit code
+    /// is 1.
     #[arg(short, long)]
     recursive: bool,
     /// Bypass the page cache (O_DIRECT) on both files: for very large copies.
     #[arg(long)]
     direct: bool,
-    /// The block size of a buffered copy (bytes, or with K, M, G).
+    /// The block size of a buffered copy: bytes, or with K, M or G (binary: 1K = 1024),
+    /// rounded up to a multiple of 4 KiB, at most 1G; never more than the file needs.
     #[arg(long, value_parser = parse_size, default_value = "256K")]
     block_size: usize,
-    /// How many blocks a buffered copy keeps in flight.
+    /// How many blocks a buffered copy keeps in flight (never more than the file needs).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1024))]
     depth: u16,
     /// How the bytes move (`auto` picks the fastest the kernel offers).
@@ -48,16 +64,32 @@ pub struct Args {
     /// Show progress even when stderr is not a terminal (a line every interval).
     #[arg(long)]
     progress: bool,
-    /// Print progress as JSON lines on stderr, for scripts (and one at the end).
+    /// Print progress as JSON lines on stderr, for scripts (and one at the end, with the
+    /// error when the copy failed).
     #[arg(long)]
     json: bool,
     /// Seconds between progress lines (`--progress` off a terminal, `--json`).
     #[arg(long, default_value_t = 1.0, value_parser = parse_interval)]
     interval: f64,
-    /// Keep the partial destination when interrupted or failed.
+    /// Keep the partial destination when interrupted (SIGINT, SIGTERM, SIGHUP) or failed.
     #[arg(long)]
     keep_partial: bool,
 }
+
+const AFTER_HELP: &str = "\
+Modes, as cp without -p: a new file or directory gets the source's permission bits minus the \
+umask; an existing destination keeps its own. The set-user-ID and set-group-ID bits are never \
+copied, whoever owns the copy (a copy made by root of another user's set-user-ID program never \
+becomes a set-user-ID-root program; a set-group-ID bit a new directory inherits from its \
+parent stays).
+
+Holes in a sparse source stay holes in the copy (every method). A dangling symbolic link as \
+the destination is refused rather than written through.
+
+Exit codes: 0 done; 1 an error (one line on stderr; with -r, one line per entry that failed); \
+2 bad arguments; 128 + the signal when interrupted by SIGINT (130), SIGTERM (143) or SIGHUP \
+(129), after removing the partial file unless --keep-partial. When standard output is closed \
+early (`ringport copy big - | head`), it ends quietly, as cat does.";
 
 /// `--method`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -98,18 +130,33 @@ fn parse_interval(s: &str) -> Result<f64, String> {
 /// How the command ended when it did not fail.
 enum Outcome {
     Done,
-    /// Ctrl-C: the line to print.
-    Interrupted(String),
+    /// A signal stopped it: the signal's number and the line to print.
+    Interrupted(i32, String),
+    /// Standard output was closed by its reader.
+    BrokenPipe,
+}
+
+/// What every part of one command shares: the arguments, the signal watch and the umask.
+struct Ctx<'a> {
+    args: &'a Args,
+    stop: &'a Stop,
+    #[cfg_attr(windows, allow(dead_code))] // read by the tree copy, which Windows lacks yet
+    umask: u32,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // Read before any thread starts: reading the umask means setting it.
+    let umask = sys::umask();
     let rt = Runtime::new().context("cannot start the I/O runtime")?;
-    match rt.block_on(main(&args))? {
+    let outcome = rt.block_on(main(&args, umask));
+    drop(rt);
+    match outcome? {
         Outcome::Done => Ok(ExitCode::SUCCESS),
-        Outcome::Interrupted(msg) => {
+        Outcome::Interrupted(signal, msg) => {
             eprintln!("ringport: {msg}");
-            Ok(ExitCode::from(130))
+            Ok(ExitCode::from(128 + signal as u8))
         }
+        Outcome::BrokenPipe => sys::die_of_sigpipe(),
     }
 }
 
@@ -127,12 +174,15 @@ fn display_mode(args: &Args) -> Mode {
     }
 }
 
-async fn main(args: &Args) -> anyhow::Result<Outcome> {
-    // Before any thread starts: Ctrl-C becomes a request to stop the copy.
-    let sigint = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
-    let stop = Stop::new(sigint);
-    let stdin = args.src.as_os_str() == "-";
-    let src_meta = match stdin {
+async fn main(args: &Args, umask: u32) -> anyhow::Result<Outcome> {
+    // Before any thread starts: the signals become requests to stop the copy.
+    let stop = Stop::listen()?;
+    let ctx = Ctx {
+        args,
+        stop: &stop,
+        umask,
+    };
+    let src_meta = match args.src.as_os_str() == "-" {
         true => None,
         false => Some(source_metadata(&args.src).await?),
     };
@@ -143,88 +193,33 @@ async fn main(args: &Args) -> anyhow::Result<Outcome> {
                 args.src.display()
             );
         }
-        return tree::copy(args, &stop, meta).await;
+        return tree::copy(&ctx, meta).await;
     }
-    let dst = destination(args).await?;
-    if let (Some(src_meta), Some(dst)) = (&src_meta, &dst) {
-        check_not_same(&args.src, src_meta, dst).await?;
+    let dst = Dest::find(args).await?;
+    if let (Some(src_meta), Dest::Path(t)) = (&src_meta, &dst) {
+        t.check_not(&args.src, src_meta)?;
     }
     let size = src_meta.as_ref().filter(|m| m.is_file()).map(Metadata::len);
     let tally = Tally::new(size, true);
     let display = Display::start(display_mode(args), tally.clone(), interval(args));
-    let res = copy_one(args, &stop, &tally, src_meta.as_ref(), dst.as_deref()).await;
-    display.finish(match (&res, stop.interrupted()) {
-        (_, true) => End::Interrupted,
-        (Ok(_), false) => End::Done,
-        (Err(_), false) => End::Failed,
-    });
+    let res = copy_one(&ctx, &tally, src_meta.as_ref(), &dst).await;
+    display.finish(end_of(&res, &stop));
     res
+}
+
+/// How the display's last line describes the end.
+fn end_of(res: &anyhow::Result<Outcome>, stop: &Stop) -> End {
+    match res {
+        _ if stop.interrupted() => End::Interrupted,
+        Ok(Outcome::Done) => End::Done,
+        Ok(Outcome::Interrupted(..)) => End::Interrupted,
+        Ok(Outcome::BrokenPipe) => End::Failed("writing standard output: Broken pipe".into()),
+        Err(e) => End::Failed(format!("{e:#}")),
+    }
 }
 
 fn interval(args: &Args) -> Duration {
     Duration::from_secs_f64(args.interval)
-}
-
-/// Listens for Ctrl-C for the whole command and cancels the copy running then.
-struct Stop {
-    interrupted: Rc<Cell<bool>>,
-    current: Rc<RefCell<Option<Progress>>>,
-    _watcher: ringport::JoinHandle<()>,
-}
-
-impl Stop {
-    fn new(mut sigint: ringport::signal::Signal) -> Stop {
-        let interrupted = Rc::new(Cell::new(false));
-        let current: Rc<RefCell<Option<Progress>>> = Rc::default();
-        let (flag, running) = (interrupted.clone(), current.clone());
-        let watcher = ringport::spawn(async move {
-            if sigint.recv().await.is_ok() {
-                flag.set(true);
-                if let Some(p) = running.borrow().as_ref() {
-                    p.cancel();
-                }
-            }
-        });
-        Stop {
-            interrupted,
-            current,
-            _watcher: watcher,
-        }
-    }
-
-    fn interrupted(&self) -> bool {
-        self.interrupted.get()
-    }
-
-    /// Runs one copy, cancellable by Ctrl-C and shown by `tally`.
-    async fn copy<R: CopySource, W: CopySink>(
-        &self,
-        args: &Args,
-        tally: &Arc<Tally>,
-        r: R,
-        w: W,
-    ) -> std::io::Result<u64> {
-        let strategy = match args.method {
-            Method::Auto => Strategy::Auto,
-            Method::Range => Strategy::CopyFileRange,
-            Method::Splice => Strategy::Splice,
-            Method::Buffered => Strategy::Buffered,
-        };
-        let copy = copy_with_progress(r, w)
-            .block_size(args.block_size)
-            .depth(usize::from(args.depth))
-            .strategy(strategy);
-        let p = copy.progress();
-        if self.interrupted() {
-            p.cancel();
-        }
-        *self.current.borrow_mut() = Some(p.clone());
-        tally.begin(&p);
-        let res = copy.await;
-        tally.finish_file();
-        *self.current.borrow_mut() = None;
-        res
-    }
 }
 
 /// The source's metadata, or the one-line error.
@@ -234,79 +229,89 @@ async fn source_metadata(path: &Path) -> anyhow::Result<Metadata> {
         .map_err(|e| anyhow!("cannot open {}: {}", path.display(), os(&e)))
 }
 
-/// The destination path (`None` for standard output): inside it when it is a directory.
-async fn destination(args: &Args) -> anyhow::Result<Option<PathBuf>> {
-    if args.dst.as_os_str() == "-" {
-        return Ok(None);
-    }
-    match ringport::fs::metadata(&args.dst).await {
-        Ok(m) if m.is_dir() => match args.src.file_name() {
-            Some(name) if args.src.as_os_str() != "-" => Ok(Some(args.dst.join(name))),
-            _ => bail!(
-                "{} is a directory: name the file to write standard input to",
-                args.dst.display()
-            ),
-        },
-        _ => Ok(Some(args.dst.clone())),
-    }
-}
-
-/// Refuses to copy a file onto itself (the truncation would destroy it).
-async fn check_not_same(src: &Path, src_meta: &Metadata, dst: &Path) -> anyhow::Result<()> {
-    if let Ok(m) = ringport::fs::metadata(dst).await {
-        if (m.dev(), m.ino()) == (src_meta.dev(), src_meta.ino()) {
-            bail!("{} and {} are the same file", src.display(), dst.display());
-        }
-    }
-    Ok(())
-}
-
 /// Copies one file (or standard input) to `dst` (or standard output).
 async fn copy_one(
-    args: &Args,
-    stop: &Stop,
+    ctx: &Ctx<'_>,
     tally: &Arc<Tally>,
     src_meta: Option<&Metadata>,
-    dst: Option<&Path>,
+    dst: &Dest,
 ) -> anyhow::Result<Outcome> {
-    if let (Some(meta), Some(dst)) = (src_meta, dst) {
-        return copy_path(args, stop, tally, &args.src, dst, meta.mode() & 0o7777).await;
+    let (args, stop) = (ctx.args, ctx.stop);
+    let origin = src_meta.map_or(Origin::STREAM, Origin::of);
+    if let Dest::Path(target) = dst {
+        return copy_to(
+            ctx,
+            tally,
+            src_meta.map(|_| args.src.as_path()),
+            target,
+            origin,
+        )
+        .await;
     }
-    let src = match src_meta {
-        Some(_) => Some(open_source(&args.src, args.direct).await?),
-        None => None,
-    };
-    let out = match dst {
-        Some(path) => Some(create(path, 0o666, args.direct).await?),
-        None => None,
-    };
-    let res = match (&src, &out) {
-        (Some(s), _) => stop.copy(args, tally, s, ringport::stdio::stdout()).await,
-        (None, Some(d)) => stop.copy(args, tally, ringport::stdio::stdin(), d).await,
-        (None, None) => {
+    let res = match src_meta {
+        Some(_) => {
+            let from = open_source(&args.src, args.direct).await?;
+            stop.copy(args, tally, &from, ringport::stdio::stdout())
+                .await
+        }
+        None => {
             let (i, o) = (ringport::stdio::stdin(), ringport::stdio::stdout());
             stop.copy(args, tally, i, o).await
         }
     };
-    let dst_name = dst.map_or("standard output".into(), |p| p.display().to_string());
-    finish(args, stop, res, &src_name(args), dst, &dst_name, None).await
+    match res {
+        Ok(_) => Ok(Outcome::Done),
+        Err(_) if stop.interrupted() => Ok(stop.outcome(String::new())),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Outcome::BrokenPipe),
+        Err(e) => Err(copy_error(&e, &src_name(args), "standard output")),
+    }
 }
 
-/// Copies the file `src` to the file `dst`, which gets the permission bits `mode`.
-async fn copy_path(
-    args: &Args,
-    stop: &Stop,
+/// Copies the file `src` (standard input when `None`) to the path `target`: creates or
+/// truncates it, copies, then gives a new file its final mode, or removes the partial file.
+async fn copy_to(
+    ctx: &Ctx<'_>,
     tally: &Arc<Tally>,
-    src: &Path,
-    dst: &Path,
-    mode: u32,
+    src: Option<&Path>,
+    target: &Target,
+    origin: Origin,
 ) -> anyhow::Result<Outcome> {
-    let from = open_source(src, args.direct).await?;
-    let to = create(dst, mode, args.direct).await?;
-    let res = stop.copy(args, tally, &from, &to).await;
-    drop((from, to));
-    let (src_name, dst_name) = (src.display().to_string(), dst.display().to_string());
-    finish(args, stop, res, &src_name, Some(dst), &dst_name, Some(mode)).await
+    let (args, stop) = (ctx.args, ctx.stop);
+    let from = match src {
+        Some(path) => Some(open_source(path, args.direct).await?),
+        None => None,
+    };
+    let to = dest::open(target, origin, args.direct).await?;
+    let res = match &from {
+        Some(f) => stop.copy(args, tally, f, &to.file).await,
+        None => {
+            stop.copy(args, tally, ringport::stdio::stdin(), &to.file)
+                .await
+        }
+    };
+    drop(from);
+    let dst_name = target.path.display().to_string();
+    let src_name = src.map_or("standard input".into(), |p| p.display().to_string());
+    let res = match res {
+        Ok(_) => Ok(()),
+        Err(e) => Err(copy_error(&e, &src_name, &dst_name)),
+    };
+    let Err(e) = res else {
+        return Ok(Outcome::Done);
+    };
+    let removed = to.regular && !args.keep_partial && {
+        drop(to.file);
+        ringport::fs::remove_file(&target.path).await.is_ok()
+    };
+    if stop.interrupted() {
+        let what = match (removed, to.regular) {
+            (true, _) => format!("; removed the partial {dst_name}"),
+            (false, true) => format!("; kept the partial {dst_name}"),
+            (false, false) => String::new(),
+        };
+        return Ok(stop.outcome(what));
+    }
+    Err(e)
 }
 
 fn src_name(args: &Args) -> String {
@@ -314,44 +319,6 @@ fn src_name(args: &Args) -> String {
         true => "standard input".into(),
         false => args.src.display().to_string(),
     }
-}
-
-/// After a copy: set the permission bits, or remove the partial file, and say what happened.
-async fn finish(
-    args: &Args,
-    stop: &Stop,
-    res: std::io::Result<u64>,
-    src: &str,
-    dst: Option<&Path>,
-    dst_name: &str,
-    mode: Option<u32>,
-) -> anyhow::Result<Outcome> {
-    let regular = match dst {
-        Some(p) => ringport::fs::metadata(p).await.is_ok_and(|m| m.is_file()),
-        None => false,
-    };
-    let e = match res {
-        Ok(_) => {
-            if let (Some(path), Some(mode), true) = (dst, mode, regular) {
-                set_mode(path, mode).await?;
-            }
-            return Ok(Outcome::Done);
-        }
-        Err(e) => e,
-    };
-    let removed = match (dst, regular && !args.keep_partial) {
-        (Some(path), true) => ringport::fs::remove_file(path).await.is_ok(),
-        _ => false,
-    };
-    if stop.interrupted() {
-        let what = match (removed, dst) {
-            (true, _) => format!("; removed the partial {dst_name}"),
-            (false, Some(_)) if regular => format!("; kept the partial {dst_name}"),
-            _ => String::new(),
-        };
-        return Ok(Outcome::Interrupted(format!("interrupted{what}")));
-    }
-    Err(copy_error(&e, src, dst_name))
 }
 
 /// One line for an error during the copy, naming the side that failed when it is clear.
@@ -374,54 +341,11 @@ async fn open_source(path: &Path, direct: bool) -> anyhow::Result<File> {
         .map_err(|e| anyhow!("cannot open {}: {}", path.display(), os(&e)))
 }
 
-/// Creates (or truncates) the destination, with the source's permission bits.
-async fn create(path: &Path, mode: u32, direct: bool) -> anyhow::Result<File> {
-    let res = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .direct(direct)
-        .open(path)
-        .await;
-    match res {
-        Ok(f) => Ok(f),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-            match parent {
-                Some(dir) => bail!(
-                    "cannot create {}: the directory {} does not exist",
-                    path.display(),
-                    dir.display()
-                ),
-                None => bail!("cannot create {}: {}", path.display(), os(&e)),
-            }
-        }
-        Err(e) => bail!("cannot create {}: {}", path.display(), os(&e)),
-    }
-}
-
-/// Sets exactly `mode` (the umask applied at creation is undone), on the blocking pool.
-async fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
-    let owned = path.to_path_buf();
-    let perms = std::fs::Permissions::from_mode(mode);
-    ringport::spawn_blocking(move || std::fs::set_permissions(owned, perms))
-        .await
-        .map_err(|e| anyhow!("{e}"))?
-        .map_err(|e| {
-            anyhow!(
-                "cannot set the permissions of {}: {}",
-                path.display(),
-                os(&e)
-            )
-        })
-}
-
-/// An OS error's text without the "(os error N)" suffix.
+/// An OS error's text without the trailing "(os error N)".
 fn os(e: &std::io::Error) -> String {
     let s = e.to_string();
-    match s.find(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
+    match s.rfind(" (os error ") {
+        Some(i) if s.ends_with(')') => s[..i].to_string(),
+        _ => s,
     }
 }

@@ -52,25 +52,60 @@ fn loops() -> anyhow::Result<usize> {
     Ok(done.len())
 }
 
-fn kernel() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
+/// What each loop owns: a ring, an epoll (kqueue on the BSDs and macOS) or a completion port.
+fn loop_kind(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Poll if cfg!(any(target_os = "linux", target_os = "android")) => "epoll",
+        Backend::Poll => "kqueue",
+        Backend::Iocp => "completion port",
+        _ => "ring",
+    }
+}
+
+/// Why this backend: the recorded reason, or that it was the first choice. Text and JSON
+/// say the same.
+fn why(info: &BackendInfo) -> &str {
+    info.reason
+        .as_deref()
+        .unwrap_or("first choice, probe passed")
+}
+
+/// What the poll backend does (it has no ring, so none of the ring's fields).
+const POLL_OPERATIONS: &str =
+    "sockets and pipes by readiness (epoll, edge-triggered), files on the syscall pool";
+
+/// What the IOCP backend does (no ring either).
+const IOCP_OPERATIONS: &str = "overlapped ReadFile/WriteFile, WSARecv/WSASend, AcceptEx, \
+     ConnectEx and TransmitFile through one completion port per loop; opens, metadata and \
+     path calls on the pool";
+
+/// The one line a backend without a ring shows instead of the ring's fields.
+fn operations(backend: Backend) -> Option<&'static str> {
+    match backend {
+        Backend::Poll => Some(POLL_OPERATIONS),
+        Backend::Iocp => Some(IOCP_OPERATIONS),
+        _ => None,
+    }
 }
 
 fn print_text(info: &BackendInfo, loops: usize) {
     println!("backend:     {}", info.backend);
+    println!("why:         {}", why(info));
+    println!("kernel:      {}", crate::sys::kernel());
+    println!("confinement: {}", crate::sys::confinement(info));
     println!(
-        "why:         {}",
-        info.reason
-            .as_deref()
-            .unwrap_or("first choice, probe passed")
+        "loops:       {loops} (one per CPU, each with its own {}, all proved)",
+        loop_kind(info.backend)
     );
-    println!("kernel:      {}", kernel());
-    println!("loops:       {loops} (one per CPU, each with its own ring or epoll, all proved)");
-    if info.backend == Backend::Poll {
-        println!("operations:  sockets and pipes by readiness (epoll), files on the syscall pool");
+    if let Some(ops) = operations(info.backend) {
+        println!("operations:  {ops}");
         return;
+    }
+    match info.io_workers {
+        Some((bounded, unbounded)) => println!(
+            "io-wq:       at most {bounded} bounded and {unbounded} unbounded kernel workers per loop"
+        ),
+        None => println!("io-wq:       not capped (the kernel has no IOWQ_MAX_WORKERS)"),
     }
     println!(
         "ring:        {} SQ entries, {} CQ entries",
@@ -97,29 +132,38 @@ fn join_or_none(items: &[&str]) -> String {
     }
 }
 
+/// One JSON object: the text's facts, under the same names. The ring's fields only where
+/// there is a ring.
 fn to_json(info: &BackendInfo, loops: usize) -> String {
+    use crate::json::string;
     let strs = |v: &[&str]| {
-        let quoted: Vec<String> = v.iter().map(|s| format!("{s:?}")).collect();
+        let quoted: Vec<String> = v.iter().map(|s| string(s)).collect();
         format!("[{}]", quoted.join(","))
     };
+    let head = format!(
+        "\"backend\":\"{}\",\"reason\":{},\"kernel\":{},\"confinement\":{},\"loops\":{loops}",
+        info.backend,
+        string(why(info)),
+        string(&crate::sys::kernel()),
+        string(&crate::sys::confinement(info))
+    );
+    if let Some(ops) = operations(info.backend) {
+        return format!("{{{head},\"operations\":{}}}", string(ops));
+    }
     let opcodes: Vec<String> = info
         .opcodes
         .iter()
-        .map(|(n, ok)| format!("{n:?}:{ok}"))
+        .map(|(n, ok)| format!("{}:{ok}", string(n)))
         .collect();
     format!(
-        "{{\"backend\":\"{}\",\"reason\":{},\"kernel\":{:?},\"sq_entries\":{},\"cq_entries\":{},\
-         \"setup_flags\":{},\"features\":{},\"opcodes\":{{{}}},\"loops\":{}}}",
-        info.backend,
-        info.reason
-            .as_ref()
-            .map_or("null".to_string(), |r| format!("{r:?}")),
-        kernel(),
+        "{{{head},\"sq_entries\":{},\"cq_entries\":{},\"setup_flags\":{},\"features\":{},\
+         \"io_workers\":{},\"opcodes\":{{{}}}}}",
         info.entries.0,
         info.entries.1,
         strs(&info.setup_flags),
         strs(&info.features),
-        opcodes.join(","),
-        loops
+        info.io_workers
+            .map_or("null".into(), |(b, u)| format!("[{b},{u}]")),
+        opcodes.join(",")
     )
 }

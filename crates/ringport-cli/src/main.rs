@@ -3,8 +3,16 @@
 //! `main -> run(parse) -> ExitCode`: arguments become a validated command before any I/O.
 
 mod copy;
+mod get;
 mod info;
+mod json;
 mod serve;
+#[cfg(unix)]
+#[path = "sys_unix.rs"]
+mod sys;
+#[cfg(windows)]
+#[path = "sys_windows.rs"]
+mod sys;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -21,10 +29,13 @@ struct Cli {
 enum Command {
     /// Show the I/O backend in use, the kernel's io_uring features and opcodes, and why.
     Info(info::Args),
-    /// Serve the files of a directory over HTTP/1.1 (listings, ranges, revalidation).
+    /// Serve the files of a directory over HTTP/1.1 or HTTPS (listings, ranges, revalidation).
+    #[command(after_help = serve::AFTER_HELP)]
     Serve(serve::Args),
     /// Copy a file or, with -r, a tree (`-` for stdin or stdout), showing progress.
     Copy(copy::Args),
+    /// Download a file over HTTP or HTTPS in segments, resumably, verified (exit codes: see --help).
+    Get(get::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,5 +54,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Info(args) => info::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Copy(args) => copy::run(args),
+        Command::Get(args) => get::run(args),
     }
 }

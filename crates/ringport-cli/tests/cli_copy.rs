@@ -2,6 +2,8 @@
 //! for stdin and stdout, into a directory, trees, every method, progress lines and JSON; the
 //! one-line errors and exit codes (missing source, missing destination directory, no space
 //! left, file too large, permission denied, source equals destination); Ctrl-C.
+// Unix only (permission bits, rlimits, signals and symlinks are Unix); the Windows side of the CLI is tested in cli_windows.rs.
+#![cfg(unix)]
 
 mod util;
 
@@ -316,8 +318,8 @@ fn permission_denied() {
 }
 
 /// Starts `ringport copy - DST extra...` fed slowly, waits until some bytes arrived, sends
-/// SIGINT, and returns the exit status and stderr.
-fn interrupt(dst: &Path, extra: &[&str]) -> (Option<i32>, String) {
+/// `signal`, and returns the exit status and stderr.
+fn interrupt(dst: &Path, extra: &[&str], signal: i32) -> (Option<i32>, String) {
     let mut child = ringport()
         .args(["copy", "-"])
         .arg(dst)
@@ -334,7 +336,7 @@ fn interrupt(dst: &Path, extra: &[&str]) -> (Option<i32>, String) {
         std::thread::sleep(Duration::from_millis(5));
     }
     // SAFETY: kill with our own child's pid.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
     let out = child.wait_with_output().unwrap();
     drop(stdin);
     (out.status.code(), stderr(&out))
@@ -344,14 +346,33 @@ fn interrupt(dst: &Path, extra: &[&str]) -> (Option<i32>, String) {
 fn ctrl_c_removes_the_partial_file_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
     let dst = dir.path().join("partial");
-    let (code, err) = interrupt(&dst, &[]);
+    let (code, err) = interrupt(&dst, &[], libc::SIGINT);
     assert_eq!(code, Some(130), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("interrupted; removed the partial"), "{err}");
     assert!(!dst.exists());
 
-    let (code, err) = interrupt(&dst, &["--keep-partial"]);
+    let (code, err) = interrupt(&dst, &["--keep-partial"], libc::SIGINT);
     assert_eq!(code, Some(130), "{err}");
     assert!(err.contains("kept the partial"), "{err}");
     assert!(std::fs::read(&dst).unwrap() == data(100_000, 8));
+}
+
+#[test]
+fn sigterm_and_sighup_are_treated_as_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    for (signal, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGHUP, "SIGHUP")] {
+        let dst = dir.path().join(format!("partial-{name}"));
+        let (code, err) = interrupt(&dst, &[], signal);
+        assert_eq!(code, Some(128 + signal), "{name}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        let want = format!("interrupted by {name}; removed the partial");
+        assert!(err.contains(&want), "{err}");
+        assert!(!dst.exists(), "{name}: the partial file is removed");
+
+        let (code, err) = interrupt(&dst, &["--keep-partial"], signal);
+        assert_eq!(code, Some(128 + signal), "{name}: {err}");
+        assert!(err.contains("kept the partial"), "{err}");
+        assert!(std::fs::read(&dst).unwrap() == data(100_000, 8));
+    }
 }

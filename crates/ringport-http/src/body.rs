@@ -6,6 +6,7 @@ use ringport::fs::File;
 use std::fmt;
 use std::io;
 use std::pin::Pin;
+use std::rc::Rc;
 
 /// A stream of body chunks. An error ends the response and closes the connection.
 pub type BodyStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>>>>;
@@ -15,8 +16,9 @@ pub type BodyStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>>>>;
 /// - bytes (`From<&'static str>`, `String`, `Vec<u8>`, `Bytes`): sent with `Content-Length`;
 /// - [`Body::stream`]: sent with `Transfer-Encoding: chunked` (HTTP/1.0: until the connection
 ///   closes);
-/// - [`Body::file`]: a region of a file sent with `Content-Length` by `TcpStream::send_file`,
-///   which splices the bytes to the socket without copying them through user space.
+/// - [`Body::file`]: a region of a file sent with `Content-Length`: up to 64 KiB read in
+///   behind the head and sent in the same write, more by the transport's `send_file` (TCP:
+///   splice, no copy through user space).
 ///
 /// ```
 /// use ringport_http::Body;
@@ -30,7 +32,11 @@ pub struct Body {
 pub(crate) enum Kind {
     Bytes(Bytes),
     Stream(BodyStream),
-    File { file: File, offset: u64, len: u64 },
+    File {
+        file: Rc<File>,
+        offset: u64,
+        len: u64,
+    },
 }
 
 impl Body {
@@ -48,12 +54,17 @@ impl Body {
         }
     }
 
-    /// `len` bytes of `file` from `offset`. The file must hold them: when it turns out shorter
-    /// (truncated meanwhile), the connection is closed once the bytes it has are sent, so the
-    /// client sees a short body rather than a misframed one.
-    pub fn file(file: File, offset: u64, len: u64) -> Body {
+    /// `len` bytes of `file` from `offset` (a `File`, or an `Rc<File>` shared with a cache).
+    /// The file must hold them: when it turns out shorter (truncated meanwhile), the
+    /// connection is closed once the bytes it has are sent, so the client sees a short body
+    /// rather than a misframed one.
+    pub fn file(file: impl Into<Rc<File>>, offset: u64, len: u64) -> Body {
         Body {
-            kind: Kind::File { file, offset, len },
+            kind: Kind::File {
+                file: file.into(),
+                offset,
+                len,
+            },
         }
     }
 

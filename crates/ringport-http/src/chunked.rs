@@ -96,6 +96,43 @@ impl ChunkedDecoder {
         Ok(at)
     }
 
+    /// Decodes `buf` in place: the data bytes are moved to its front. Returns how many bytes
+    /// of `buf` were used (all of them unless the body ends inside it) and how many data bytes
+    /// now start it. For readers that receive straight into the caller's buffer: no second
+    /// buffer, the data moves at most a few bytes left per chunk.
+    ///
+    /// ```
+    /// use ringport_http::parse::ChunkedDecoder;
+    /// let mut dec = ChunkedDecoder::new(u64::MAX);
+    /// let mut buf = *b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\nnext";
+    /// let (used, data) = dec.decode_in_place(&mut buf).unwrap();
+    /// assert!(dec.is_done());
+    /// assert_eq!(&buf[..data], b"abcde");
+    /// assert_eq!(&buf[used..], b"next");
+    /// ```
+    pub fn decode_in_place(&mut self, buf: &mut [u8]) -> Result<(usize, usize), ParseError> {
+        let mut at = 0;
+        let mut out = 0;
+        while at < buf.len() && self.state != State::Done {
+            if let State::Data { left } = self.state {
+                let take = (buf.len() - at).min(usize::try_from(left).unwrap_or(usize::MAX));
+                buf.copy_within(at..at + take, out);
+                out += take;
+                at += take;
+                let left = left - take as u64;
+                self.state = if left == 0 {
+                    State::DataCr
+                } else {
+                    State::Data { left }
+                };
+                continue;
+            }
+            self.state = self.step(buf[at])?;
+            at += 1;
+        }
+        Ok((at, out))
+    }
+
     /// One byte of framing (anything but chunk data).
     fn step(&mut self, b: u8) -> Result<State, ParseError> {
         let bad = |why| Err(ParseError::Malformed(why));

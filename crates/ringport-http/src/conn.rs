@@ -1,22 +1,40 @@
 //! One connection: read a head, read its body, call the handler, write the response, and
 //! again while the connection is kept alive. Pipelined requests wait in the read buffer and
-//! are answered in order.
+//! are answered in order. Generic over the byte stream ([`Transport`]): plain TCP today, TLS
+//! through the same code.
 
+use crate::exchange::{Exchange, PeerAddr};
 use crate::parse::{parse_head, ChunkedDecoder, Framing, RequestHead};
 use crate::response::{error_head, prepare, Asked};
-use crate::server::{Exchange, PeerAddr, Shared};
-use crate::trigger::{race, Either};
+use crate::transport::Transport;
+use crate::trigger::{race, Either, Trigger};
 use crate::wire::{linger_close, Gone, ReadBuf, Writer};
-use crate::{Body, ParseError};
+use crate::{Body, Limits, ParseError};
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode, Uri, Version};
-use ringport::buf::{BufResult, IoBuf};
-use ringport::net::TcpStream;
+use http::header::{REFERER, USER_AGENT};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use ringport::buf::{BufResult, BufRing, IoBuf};
 use ringport::time::timeout;
+use std::cell::Cell;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
+
+/// The hook [`Server::on_response`](crate::Server::on_response) installs.
+pub(crate) type ResponseHook = Box<dyn Fn(&Exchange)>;
+
+/// State every connection of one server shares.
+pub(crate) struct Shared<H> {
+    pub handler: H,
+    pub limits: Limits,
+    pub shutdown: Trigger,
+    pub on_response: Option<ResponseHook>,
+    /// Buffers idle connections receive into, lent only while bytes are copied out.
+    pub ring: BufRing,
+    /// Requests between a complete head and the last byte of their response.
+    pub busy: Cell<usize>,
+}
 
 /// Why a request ended the connection.
 enum Fail {
@@ -32,24 +50,46 @@ impl From<Gone> for Fail {
     }
 }
 
-/// The request line, kept for the access log.
-type Line = (Method, Uri, Version);
+/// What the access log needs of a request, taken before the handler gets it.
+struct Line {
+    method: Method,
+    uri: Uri,
+    version: Version,
+    received: SystemTime,
+    referer: Option<HeaderValue>,
+    user_agent: Option<HeaderValue>,
+}
 
-struct Conn<H> {
-    stream: TcpStream,
+struct Conn<T, H> {
+    stream: T,
     peer: SocketAddr,
     buf: ReadBuf,
     shared: Rc<Shared<H>>,
 }
 
+/// Counts a request as busy until dropped (the response is written, or the task is gone).
+struct Busy<'a>(&'a Cell<usize>);
+
+impl<'a> Busy<'a> {
+    fn new(count: &'a Cell<usize>) -> Busy<'a> {
+        count.set(count.get() + 1);
+        Busy(count)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
 /// Serves one connection until it closes, the client is too slow, or the server shuts down.
-pub(crate) async fn serve<H, F>(stream: TcpStream, peer: SocketAddr, shared: Rc<Shared<H>>)
+pub(crate) async fn serve<T, H, F>(stream: T, peer: SocketAddr, shared: Rc<Shared<H>>)
 where
+    T: Transport,
     H: Fn(Request<Bytes>) -> F,
     F: Future<Output = Response<Body>>,
 {
-    // Responses are written whole, so there is nothing for Nagle's algorithm to merge.
-    let _ = stream.set_nodelay(true);
     let mut conn = Conn {
         stream,
         peer,
@@ -60,25 +100,37 @@ where
     loop {
         let head = match conn.read_head(first).await {
             Ok(Some(head)) => head,
-            Ok(None) => return,
-            Err(e) => return conn.refuse(e, None, Instant::now()).await,
+            Ok(None) => break,
+            Err(e) => {
+                Box::pin(conn.refuse(e, None, Instant::now())).await;
+                break;
+            }
         };
         first = false;
-        if !conn.exchange(head).await {
-            return;
+        // Boxed: the handler's future and the response's writes take a few KiB that an idle
+        // keep-alive connection should not hold (its task is then only what waiting for the
+        // next head needs: about half a KiB).
+        if !Box::pin(conn.exchange(head)).await {
+            break;
         }
     }
+    // The transport's goodbye (TLS: close_notify and its last records; TCP: nothing), within
+    // the time one write may take.
+    let limit = conn.shared.limits.write_timeout;
+    let _ = timeout(limit, conn.stream.close()).await;
 }
 
-impl<H, F> Conn<H>
+impl<T, H, F> Conn<T, H>
 where
+    T: Transport,
     H: Fn(Request<Bytes>) -> F,
     F: Future<Output = Response<Body>>,
 {
     /// Waits for a complete head. `Ok(None)`: close quietly (end of stream, an idle
     /// keep-alive connection timing out, or shutdown while idle).
     async fn read_head(&mut self, first: bool) -> Result<Option<RequestHead>, ParseError> {
-        let limits = &self.shared.limits;
+        let shared = self.shared.clone();
+        let limits = &shared.limits;
         let start = Instant::now();
         // A first request must arrive within the header timeout; a later one may be awaited
         // for the keep-alive timeout, and then has the header timeout from its first byte.
@@ -94,11 +146,15 @@ where
             let idle = self.buf.data().is_empty();
             let until = deadline.unwrap_or_else(|| Instant::now() + limits.keep_alive_timeout);
             let left = until.saturating_duration_since(Instant::now());
-            let read = timeout(left, self.buf.fill(&self.stream));
+            // The read is built inside each branch, not once before them: a future moved into
+            // another one would have its room taken twice in this one's state (which every
+            // idle connection holds).
+            let (stream, ring) = (&mut self.stream, &shared.ring);
             let outcome = if idle {
-                race(self.shared.shutdown.wait(), read).await
+                let read = timeout(left, self.buf.fill(stream, ring));
+                race(shared.shutdown.wait(), read).await
             } else {
-                Either::Right(read.await)
+                Either::Right(timeout(left, self.buf.fill(stream, ring)).await)
             };
             match outcome {
                 Either::Left(()) => return Ok(None),
@@ -112,9 +168,10 @@ where
 
     /// Serves one request; whether the connection stays open.
     async fn exchange(&mut self, head: RequestHead) -> bool {
+        let shared = self.shared.clone();
+        let _busy = Busy::new(&shared.busy);
         let start = Instant::now();
-        let req = &head.request;
-        let line = (req.method().clone(), req.uri().clone(), req.version());
+        let line = self.line(&head.request);
         let body = match self.read_body(&head).await {
             Ok(body) => body,
             Err(Fail::Refuse(e)) => {
@@ -125,22 +182,40 @@ where
         };
         let mut request = head.request.map(|()| body);
         request.extensions_mut().insert(PeerAddr(self.peer));
-        let response = (self.shared.handler)(request).await;
-        let keep_alive = head.keep_alive && !self.shared.shutdown.is_fired();
-        let prepared = prepare(response, Asked::new(&line.0, line.2, keep_alive));
+        let response = (shared.handler)(request).await;
+        let keep_alive = head.keep_alive && !shared.shutdown.is_fired();
+        let prepared = prepare(response, Asked::new(&line.method, line.version, keep_alive));
         let (status, keep_alive) = (prepared.status, prepared.keep_alive);
-        let sent = self
-            .writer()
-            .response(prepared.head, prepared.payload)
-            .await;
-        self.log(Some(line), status, *sent.as_ref().unwrap_or(&0), start);
-        sent.is_ok() && keep_alive && !self.shared.shutdown.is_fired()
+        let mut writer = self.writer();
+        let sent = writer.response(prepared.head, prepared.payload).await;
+        let body_bytes = writer.sent;
+        self.log(Some(line), status, body_bytes, start);
+        sent.is_ok() && keep_alive && !shared.shutdown.is_fired()
     }
 
-    fn writer(&mut self) -> Writer<'_> {
+    /// The request line and the fields the access log shows (only when one is kept).
+    fn line(&self, req: &Request<()>) -> Line {
+        let logged = self.shared.on_response.is_some();
+        let field = |name| logged.then(|| req.headers().get(name).cloned()).flatten();
+        Line {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            version: req.version(),
+            received: if logged {
+                SystemTime::now()
+            } else {
+                SystemTime::UNIX_EPOCH
+            },
+            referer: field(REFERER),
+            user_agent: field(USER_AGENT),
+        }
+    }
+
+    fn writer(&mut self) -> Writer<'_, T> {
         Writer {
             stream: &mut self.stream,
             timeout: self.shared.limits.write_timeout,
+            sent: 0,
         }
     }
 
@@ -184,7 +259,8 @@ where
     }
 
     async fn read_chunked(&mut self) -> Result<Bytes, Fail> {
-        let limits = &self.shared.limits;
+        let shared = self.shared.clone();
+        let limits = &shared.limits;
         let mut decoder = ChunkedDecoder::new(limits.max_body_bytes);
         let mut body = Vec::new();
         loop {
@@ -195,7 +271,8 @@ where
             if decoder.is_done() {
                 return Ok(body.into());
             }
-            match timeout(limits.read_timeout, self.buf.fill(&self.stream)).await {
+            let fill = self.buf.fill(&mut self.stream, &shared.ring);
+            match timeout(limits.read_timeout, fill).await {
                 Err(_) => return Err(Fail::Refuse(ParseError::Timeout)),
                 Ok(Ok(0) | Err(_)) => return Err(Fail::Gone),
                 Ok(Ok(_)) => {}
@@ -209,7 +286,7 @@ where
         let ok = self.writer().all(response).await.is_ok();
         self.log(line, e.status(), 0, start);
         if ok {
-            linger_close(&self.stream, &mut self.buf).await;
+            linger_close(&mut self.stream, &self.shared.ring, &mut self.buf).await;
         }
     }
 
@@ -217,9 +294,16 @@ where
         let Some(hook) = &self.shared.on_response else {
             return;
         };
-        let (method, uri, version) = match line {
-            Some((m, u, v)) => (Some(m), Some(u), Some(v)),
-            None => (None, None, None),
+        let (method, uri, version, received, referer, user_agent) = match line {
+            Some(l) => (
+                Some(l.method),
+                Some(l.uri),
+                Some(l.version),
+                l.received,
+                l.referer,
+                l.user_agent,
+            ),
+            None => (None, None, None, SystemTime::now(), None, None),
         };
         hook(&Exchange {
             peer: self.peer,
@@ -229,6 +313,41 @@ where
             status,
             body_bytes,
             elapsed: start.elapsed(),
+            received,
+            referer,
+            user_agent,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// What an idle connection's task holds: the future of `serve` while it waits for a head.
+    #[test]
+    fn an_idle_connection_is_small() {
+        let rt = ringport::Runtime::new().unwrap();
+        rt.block_on(async {
+            let dir = std::rc::Rc::new(crate::files::ServeDir::new(".").unwrap());
+            let handler = move |req: http::Request<bytes::Bytes>| {
+                let dir = dir.clone();
+                async move { dir.handle(&req).await }
+            };
+            let shared = std::rc::Rc::new(super::Shared {
+                handler,
+                limits: crate::Limits::default(),
+                shutdown: crate::trigger::Trigger::default(),
+                on_response: None,
+                ring: ringport::buf::BufRing::new(4, 1024).unwrap(),
+                busy: std::cell::Cell::new(0),
+            });
+            let l = ringport::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let s = ringport::net::TcpStream::connect(l.local_addr().unwrap())
+                .await
+                .unwrap();
+            let peer = s.peer_addr().unwrap();
+            let fut = super::serve(s, peer, shared);
+            let size = std::mem::size_of_val(&fut);
+            assert!(size <= 1024, "an idle connection's future is {size} bytes");
         });
     }
 }

@@ -10,6 +10,8 @@ use std::fmt;
 pub enum ParseError {
     /// The request line and headers exceed `Limits::max_head_bytes` (431).
     HeadTooLarge,
+    /// The request line alone exceeds `Limits::max_head_bytes`: the target is too long (414).
+    UriTooLong,
     /// More header fields than `Limits::max_headers` (431).
     TooManyHeaders,
     /// The body exceeds `Limits::max_body_bytes` (413).
@@ -33,6 +35,7 @@ impl ParseError {
             ParseError::HeadTooLarge | ParseError::TooManyHeaders => {
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
             }
+            ParseError::UriTooLong => StatusCode::URI_TOO_LONG,
             ParseError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ParseError::UnsupportedVersion => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             ParseError::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
@@ -47,6 +50,7 @@ impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ParseError::HeadTooLarge => f.write_str("request head too large"),
+            ParseError::UriTooLong => f.write_str("request target too long"),
             ParseError::TooManyHeaders => f.write_str("too many header fields"),
             ParseError::BodyTooLarge => f.write_str("request body too large"),
             ParseError::UnsupportedVersion => f.write_str("HTTP version not supported"),

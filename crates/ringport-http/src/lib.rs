@@ -3,7 +3,8 @@
 //! `Server::bind(addr)?.serve(handler).await`: the handler takes an [`http::Request`] whose
 //! body is the request's bytes (read whole, within [`Limits::max_body_bytes`]) and returns a
 //! future of an [`http::Response`] whose [`Body`] is bytes, a stream of chunks, or a file
-//! region sent with `TcpStream::send_file` (no copy through user space).
+//! region (small ones sent in the head's write, large ones with `TcpStream::send_file`: no
+//! copy through user space). Connections are served over any [`Transport`].
 //!
 //! ```no_run
 //! use ringport_http::{http::Response, Body, Server};
@@ -29,25 +30,44 @@
 //!
 //! The parser is a pure function over bytes: [`parse::parse_head`] and
 //! [`parse::ChunkedDecoder`].
+//!
+//! Features: `client`, the HTTP/1.1 client (`Client`); `tls`, HTTPS for it
+//! (`client::HttpsConnector`, on ringport-tls) and for the server (`tls::accept` with
+//! [`Server::serve_over`]).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod body;
+mod bufpool;
 mod chunked;
+#[cfg(feature = "client")]
+pub mod client;
 mod conn;
 mod error;
+mod exchange;
 pub mod files;
 mod limits;
 pub mod parse;
 mod response;
+mod response_head;
 mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
+mod transport;
 mod trigger;
 mod wire;
 
 pub use body::{Body, BodyStream};
+#[cfg(feature = "client")]
+pub use client::{Client, ClientBuilder};
 pub use error::ParseError;
+pub use exchange::{Exchange, PeerAddr};
 pub use limits::Limits;
-pub use server::{Exchange, PeerAddr, Server};
+pub use server::Server;
+pub use transport::Transport;
 
 pub use bytes;
 pub use http;
+/// The TLS crate the `tls` feature builds on (its configurations and errors).
+#[cfg(feature = "tls")]
+pub use ringport_tls;

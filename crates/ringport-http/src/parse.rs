@@ -18,6 +18,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Uri, Version};
 
 pub use crate::chunked::ChunkedDecoder;
+pub use crate::response_head::{parse_response, ContentRange, ResponseFraming, ResponseHead};
 
 /// How a request's body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,12 +50,33 @@ pub struct RequestHead {
 /// `limits.max_head_bytes`). `Ok(Some((head, n)))`: the head took the first `n` bytes; the body
 /// and any pipelined requests follow. Empty lines before the request line are skipped.
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, usize)>, ParseError> {
-    let mut slots = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let mut req = httparse::Request::new(&mut slots);
+    // Most requests have a few fields: slots on the stack, a heap array only for more.
+    let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    if limits.max_headers <= STACK_HEADERS {
+        return parse_with(buf, limits, &mut stack[..limits.max_headers]);
+    }
+    match parse_with(buf, limits, &mut stack) {
+        Err(ParseError::TooManyHeaders) => {
+            let mut slots = vec![httparse::EMPTY_HEADER; limits.max_headers];
+            parse_with(buf, limits, &mut slots)
+        }
+        other => other,
+    }
+}
+
+/// Header slots `parse_head` keeps on the stack.
+const STACK_HEADERS: usize = 32;
+
+fn parse_with<'b>(
+    buf: &'b [u8],
+    limits: &Limits,
+    slots: &mut [httparse::Header<'b>],
+) -> Result<Option<(RequestHead, usize)>, ParseError> {
+    let mut req = httparse::Request::new(slots);
     let used = match req.parse(buf) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if buf.len() >= limits.max_head_bytes => {
-            return Err(ParseError::HeadTooLarge)
+            return Err(too_large(buf, limits));
         }
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),
@@ -64,10 +86,26 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
         Err(e) => return Err(ParseError::Malformed(httparse_reason(e))),
     };
     if used > limits.max_head_bytes {
-        return Err(ParseError::HeadTooLarge);
+        return Err(too_large(buf, limits));
     }
     let head = build(&req, limits)?;
     Ok(Some((head, used)))
+}
+
+/// Which limit a head over `max_head_bytes` broke: the request line alone (no line end within
+/// the limit: 414, as nginx and Apache answer a long URI), or the head as a whole (431).
+fn too_large(buf: &[u8], limits: &Limits) -> ParseError {
+    let line = &buf[..buf.len().min(limits.max_head_bytes)];
+    // Empty lines before the request line do not count.
+    let start = line
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(line.len());
+    if line[start..].contains(&b'\n') {
+        ParseError::HeadTooLarge
+    } else {
+        ParseError::UriTooLong
+    }
 }
 
 /// Turns httparse's borrowed head into an owned `RequestHead`, checking the framing rules.
@@ -112,7 +150,7 @@ fn build(req: &httparse::Request<'_, '_>, limits: &Limits) -> Result<RequestHead
     })
 }
 
-fn header_map(fields: &[httparse::Header<'_>]) -> Result<HeaderMap, ParseError> {
+pub(crate) fn header_map(fields: &[httparse::Header<'_>]) -> Result<HeaderMap, ParseError> {
     let mut map = HeaderMap::with_capacity(fields.len());
     for field in fields {
         let name = HeaderName::from_bytes(field.name.as_bytes())
@@ -163,7 +201,7 @@ fn framing(version: Version, headers: &HeaderMap) -> Result<Framing, ParseError>
 }
 
 /// Digits only (no sign, no spaces inside), without overflow.
-fn parse_length(digits: &[u8]) -> Option<u64> {
+pub(crate) fn parse_length(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -171,7 +209,7 @@ fn parse_length(digits: &[u8]) -> Option<u64> {
 }
 
 /// The comma-separated elements of every field named `name`, trimmed; empty ones skipped.
-fn tokens(headers: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &[u8]> {
+pub(crate) fn tokens(headers: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &[u8]> {
     headers
         .get_all(name)
         .into_iter()

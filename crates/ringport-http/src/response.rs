@@ -2,12 +2,14 @@
 //! `Connection`, `Date`) and the bytes of the status line and fields.
 
 use crate::body::{BodyStream, Kind};
+use crate::bufpool;
 use crate::Body;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode, Version};
 use ringport::fs::File;
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What the client asked, as far as it decides how to frame the answer.
@@ -33,7 +35,7 @@ pub(crate) enum Payload {
     None,
     Bytes(Bytes),
     File {
-        file: File,
+        file: Rc<File>,
         offset: u64,
         len: u64,
     },
@@ -123,9 +125,9 @@ fn connection_header(h: &mut HeaderMap, version: Version, keep_alive: bool) {
     }
 }
 
-/// `HTTP/1.1 <code> <reason>`, the fields, and the empty line.
+/// `HTTP/1.1 <code> <reason>`, the fields, and the empty line, in a pooled buffer.
 pub(crate) fn head_bytes(status: StatusCode, headers: &HeaderMap) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
+    let mut out = bufpool::take(256);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');

@@ -1,13 +1,18 @@
 //! `Server`: accepts connections, serves each in its own task, and shuts down gracefully.
 
+use crate::conn::{self, ResponseHook, Shared};
+use crate::exchange::Exchange;
 use crate::trigger::{race, Either, Trigger};
-use crate::{conn, Body, Limits};
+use crate::Transport;
+use crate::{Body, Limits};
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode, Uri, Version};
-use ringport::net::{TcpListener, ToSocketAddrs};
+use http::{Request, Response};
+use ringport::buf::BufRing;
+use ringport::net::{TcpListener, TcpStream, ToSocketAddrs};
 use ringport::signal::{signal, SignalKind};
 use ringport::time::{sleep, timeout};
 use ringport::JoinHandle;
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -16,47 +21,15 @@ use std::pin::pin;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// The client's address, in every request's extensions.
-///
-/// ```
-/// # fn f(req: http::Request<bytes::Bytes>) {
-/// use ringport_http::PeerAddr;
-/// let peer = req.extensions().get::<PeerAddr>().map(|p| p.0);
-/// # }
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr(pub SocketAddr);
+/// The hook [`Server::on_shutdown`] installs.
+type ShutdownHook = Box<dyn Fn(usize, Duration)>;
+/// The hook [`Server::on_accept_error`] installs.
+type AcceptErrorHook = Box<dyn Fn(&io::Error)>;
 
-/// One request and its response, as reported to [`Server::on_response`] (an access log).
-/// Requests refused before their head was parsed have no method, URI or version.
-#[derive(Debug, Clone)]
-pub struct Exchange {
-    /// The client's address.
-    pub peer: SocketAddr,
-    /// The request method.
-    pub method: Option<Method>,
-    /// The request target.
-    pub uri: Option<Uri>,
-    /// The request's HTTP version.
-    pub version: Option<Version>,
-    /// The response status.
-    pub status: StatusCode,
-    /// Body bytes sent (not counting the head or chunk framing).
-    pub body_bytes: u64,
-    /// From the complete head to the last byte written.
-    pub elapsed: Duration,
-}
-
-/// The hook [`Server::on_response`] installs.
-type ResponseHook = Box<dyn Fn(&Exchange)>;
-
-/// State every connection task shares.
-pub(crate) struct Shared<H> {
-    pub handler: H,
-    pub limits: Limits,
-    pub shutdown: Trigger,
-    pub on_response: Option<ResponseHook>,
-}
+/// Idle connections receive into buffers of a ring the server shares: this many...
+const RING_BUFS: u16 = 512;
+/// ...of this size (a request head of ordinary size in one receive; more take several).
+const RING_BUF_LEN: usize = 2048;
 
 /// An HTTP/1.1 server on one ringport runtime thread.
 ///
@@ -73,6 +46,8 @@ pub struct Server {
     listener: TcpListener,
     limits: Limits,
     on_response: Option<ResponseHook>,
+    on_shutdown: Option<ShutdownHook>,
+    on_accept_error: Option<AcceptErrorHook>,
 }
 
 impl fmt::Debug for Server {
@@ -96,6 +71,8 @@ impl Server {
             listener,
             limits: Limits::default(),
             on_response: None,
+            on_shutdown: None,
+            on_accept_error: None,
         }
     }
 
@@ -114,6 +91,22 @@ impl Server {
     /// 408, 413, 431, ...). It runs on the loop thread: it must not block.
     pub fn on_response(mut self, hook: impl Fn(&Exchange) + 'static) -> Server {
         self.on_response = Some(Box::new(hook));
+        self
+    }
+
+    /// Calls `hook(in_flight, grace)` once, when a graceful shutdown begins: how many requests
+    /// are still being answered, and how long they may take (`Limits::shutdown_grace`). For
+    /// a message such as "waiting up to 30 s for 3 responses". It runs on the loop thread.
+    pub fn on_shutdown(mut self, hook: impl Fn(usize, Duration) + 'static) -> Server {
+        self.on_shutdown = Some(Box::new(hook));
+        self
+    }
+
+    /// Calls `hook` when accepting a connection fails (out of fds: `EMFILE`, `ENFILE`; a client
+    /// that reset first), before the listener pauses and tries again. It runs on the loop
+    /// thread.
+    pub fn on_accept_error(mut self, hook: impl Fn(&io::Error) + 'static) -> Server {
+        self.on_accept_error = Some(Box::new(hook));
         self
     }
 
@@ -145,11 +138,43 @@ impl Server {
         H: Fn(Request<Bytes>) -> F + 'static,
         F: Future<Output = Response<Body>> + 'static,
     {
+        let plain = |stream: TcpStream| std::future::ready(Ok(stream));
+        self.serve_over(plain, handler, shutdown).await
+    }
+
+    /// As [`serve_with_shutdown`](Self::serve_with_shutdown), over the [`Transport`] that
+    /// `wrap` makes of each accepted TCP stream (a TLS handshake, say; it must finish within
+    /// `Limits::header_timeout`, and a failure closes the connection).
+    ///
+    /// ```no_run
+    /// use ringport_http::{http::Response, Body, Server};
+    /// # async fn demo() -> std::io::Result<()> {
+    /// let plain = |tcp| std::future::ready(Ok(tcp));
+    /// Server::bind("127.0.0.1:8080")?
+    ///     .serve_over(plain, |_req| async { Response::new(Body::from("hi")) }, std::future::pending())
+    ///     .await
+    /// # }
+    /// ```
+    pub async fn serve_over<W, WF, T, H, F>(
+        self,
+        wrap: W,
+        handler: H,
+        shutdown: impl Future<Output = ()>,
+    ) -> io::Result<()>
+    where
+        W: Fn(TcpStream) -> WF + 'static,
+        WF: Future<Output = io::Result<T>> + 'static,
+        T: Transport + 'static,
+        H: Fn(Request<Bytes>) -> F + 'static,
+        F: Future<Output = Response<Body>> + 'static,
+    {
         let shared = Rc::new(Shared {
             handler,
             limits: self.limits,
             shutdown: Trigger::default(),
             on_response: self.on_response,
+            ring: BufRing::new(RING_BUFS, RING_BUF_LEN)?,
+            busy: Cell::new(0),
         });
         let mut conns: Vec<JoinHandle<()>> = Vec::new();
         // Finished connections are pruned when the list doubles: O(1) per accept, amortised.
@@ -167,20 +192,46 @@ impl Server {
                     let Ok(peer) = stream.peer_addr() else {
                         continue; // reset before we looked
                     };
-                    let task = conn::serve(stream, peer, shared.clone());
+                    // Responses are written whole, so there is nothing for Nagle to merge.
+                    let _ = stream.set_nodelay(true);
+                    let task = handshake_then_serve(wrap(stream), peer, shared.clone());
                     conns.push(ringport::spawn(task));
                 }
                 // Accept errors are the client's (reset, aborted) or passing (out of fds: the
                 // listener backs off); a short pause keeps an unexpected one from spinning.
-                Either::Right(Err(_)) => sleep(Duration::from_millis(10)).await,
+                Either::Right(Err(e)) => {
+                    if let Some(hook) = &self.on_accept_error {
+                        hook(&e);
+                    }
+                    sleep(Duration::from_millis(10)).await
+                }
             }
         }
         drop(incoming);
         drop(self.listener);
         shared.shutdown.fire();
+        if let Some(hook) = &self.on_shutdown {
+            hook(shared.busy.get(), shared.limits.shutdown_grace);
+        }
         drain(conns, shared.limits.shutdown_grace).await;
         Ok(())
     }
+}
+
+/// One connection's task: the transport's handshake (within the header timeout), then the
+/// connection itself.
+async fn handshake_then_serve<WF, T, H, F>(wrapped: WF, peer: SocketAddr, shared: Rc<Shared<H>>)
+where
+    WF: Future<Output = io::Result<T>>,
+    T: Transport,
+    H: Fn(Request<Bytes>) -> F,
+    F: Future<Output = Response<Body>>,
+{
+    let transport = match timeout(shared.limits.header_timeout, wrapped).await {
+        Ok(Ok(transport)) => transport,
+        _ => return,
+    };
+    conn::serve(transport, peer, shared).await;
 }
 
 /// Waits for every connection task, for `grace` at most; then aborts those left.

@@ -3,9 +3,9 @@
 use slab::Slab;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::pin::pin;
+use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 /// Fired once; every waiter wakes. Clones share the state.
 #[derive(Debug, Clone, Default)]
@@ -79,14 +79,34 @@ pub(crate) enum Either<A, B> {
 }
 
 /// Polls `a` then `b` until one is ready; the other is dropped (which cancels its I/O).
-pub(crate) async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
-    let mut a = pin!(a);
-    let mut b = pin!(b);
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(out) = a.as_mut().poll(cx) {
+///
+/// A plain future rather than an `async fn`: an `async fn` would move `a` and `b` from its
+/// arguments into pinned locals, and its state would hold each of them twice (an idle
+/// connection waits in one of these).
+pub(crate) fn race<A: Future, B: Future>(a: A, b: B) -> Race<A, B> {
+    Race { a, b }
+}
+
+/// The future of [`race`].
+pub(crate) struct Race<A, B> {
+    a: A,
+    b: B,
+}
+
+impl<A: Future, B: Future> Future for Race<A, B> {
+    type Output = Either<A::Output, B::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `a` and `b` are pinned structurally: they are never moved out of `self`,
+        // nor is `self` given out unpinned, and `Race` has no `Drop` of its own.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above, `this.a` lives in pinned memory and stays there.
+        let a = unsafe { Pin::new_unchecked(&mut this.a) };
+        if let Poll::Ready(out) = a.poll(cx) {
             return Poll::Ready(Either::Left(out));
         }
-        b.as_mut().poll(cx).map(Either::Right)
-    })
-    .await
+        // SAFETY: as for `a`.
+        let b = unsafe { Pin::new_unchecked(&mut this.b) };
+        b.poll(cx).map(Either::Right)
+    }
 }

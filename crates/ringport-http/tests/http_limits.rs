@@ -1,4 +1,4 @@
-//! Every limit and timeout answered with its status (431, 413, 400, 505, 408), the
+//! Every limit and timeout answered with its status (431, 414, 413, 400, 505, 408), the
 //! connection closed, and other connections served meanwhile.
 
 mod util;
@@ -22,19 +22,22 @@ fn refused(server: &TestServer, req: &[u8], status: u16) {
 }
 
 #[test]
-fn head_size_and_field_count_are_431() {
+fn head_size_and_field_count_are_431_and_a_long_target_414() {
     let server = start(test_limits(), None);
     let big = format!(
         "GET / HTTP/1.1\r\nHost: t\r\nX: {}\r\n\r\n",
         "a".repeat(5000)
     );
     refused(&server, big.as_bytes(), 431);
-    // A head that never ends is refused once it passes the limit, without waiting.
+    // A head that never ends is refused once it passes the limit, without waiting; when the
+    // request line alone is too long, that is the target's fault (414, as nginx says it).
     refused(
         &server,
         format!("GET /{}", "a".repeat(10_000)).as_bytes(),
-        431,
+        414,
     );
+    let long = format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(70_000));
+    refused(&server, long.as_bytes(), 414);
     let fields: String = (0..25).map(|i| format!("X-{i}: v\r\n")).collect();
     refused(
         &server,

@@ -131,6 +131,13 @@ fn limits_are_answered_with_their_status() {
         parse_head(&big.as_bytes()[..1500], &limits()).unwrap_err(),
         ParseError::HeadTooLarge
     );
+    // A request line longer than the whole head may be: the target is too long (414).
+    let long = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
+    assert_eq!(status(long.as_bytes()), StatusCode::URI_TOO_LONG);
+    assert_eq!(
+        parse_head(&long.as_bytes()[..1500], &limits()).unwrap_err(),
+        ParseError::UriTooLong
+    );
     let many: String = (0..9).map(|i| format!("X-{i}: v\r\n")).collect();
     let many = format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n");
     assert_eq!(

@@ -17,6 +17,9 @@ fn text(out: &std::process::Output) -> String {
 
 #[test]
 fn curl_get_and_head() {
+    if util::skip_without_curl() {
+        return;
+    }
     let server = start(test_limits(), None);
     let url = format!("http://{}/hello", server.addr);
     assert_eq!(text(&curl(&[&url])), "path=/hello");
@@ -33,6 +36,9 @@ fn curl_get_and_head() {
 
 #[test]
 fn curl_reuses_the_connection_for_two_urls() {
+    if util::skip_without_curl() {
+        return;
+    }
     let server = start(test_limits(), None);
     let a = format!("http://{}/a", server.addr);
     let b = format!("http://{}/b", server.addr);
@@ -62,6 +68,9 @@ fn head_sends_no_body_and_the_connection_goes_on() {
 
 #[test]
 fn a_stream_is_sent_chunked_to_1_1_and_until_close_to_1_0() {
+    if util::skip_without_curl() {
+        return;
+    }
     let server = start(test_limits(), None);
     let url = format!("http://{}/stream", server.addr);
     let raw_out = text(&curl(&["-si", "--raw", &url]));
@@ -83,6 +92,9 @@ fn a_stream_is_sent_chunked_to_1_1_and_until_close_to_1_0() {
 
 #[test]
 fn curl_sends_a_body_in_chunks_and_gets_it_back() {
+    if util::skip_without_curl() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("upload");
     let data: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
@@ -132,6 +144,9 @@ fn expect_100_continue_waits_for_the_go_ahead() {
 
 #[test]
 fn file_bodies_go_out_whole_and_204_has_no_body() {
+    if util::skip_without_curl() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big");
     let data: Vec<u8> = (0..9_000_000u32).map(|i| (i * 7 % 256) as u8).collect();

@@ -1,11 +1,11 @@
 //! Choosing the backend: per-op fallback for opcodes the kernel lacks, `Auto` falling back to
 //! poll when io_uring cannot be used (a required opcode missing, a seccomp filter as Docker's),
 //! and the reason it gives.
+#![cfg(unix)] // Unix-only: see the Windows notes in ARCHITECTURE.md
 
 mod util;
 
 use ringport::buf::BufResult;
-use ringport::io::{AsyncReadExt, AsyncWriteExt};
 use ringport::net::{TcpListener, TcpStream};
 use ringport::{Backend, Runtime};
 
@@ -29,12 +29,12 @@ fn workload(rt: &Runtime, dir: &std::path::Path) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let server = ringport::spawn(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
+            let (s, _) = listener.accept().await.unwrap();
             let (res, got) = s.read_to_end(Vec::new()).await.into_parts();
             res.unwrap();
             s.write_all(got).await.0.unwrap();
         });
-        let mut c = TcpStream::connect(addr).await.unwrap();
+        let c = TcpStream::connect(addr).await.unwrap();
         c.write_all(b"through the fallback".as_slice())
             .await
             .0

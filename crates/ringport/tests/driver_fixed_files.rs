@@ -6,6 +6,8 @@
 //! filled slot), which is how these tests see the slots. On the poll backend there is no table:
 //! the closing behaviour is checked all the same.
 
+#![cfg(target_os = "linux")] // io_uring's fixed files, read from /proc
+
 mod util;
 
 use ringport::buf::BufResult;

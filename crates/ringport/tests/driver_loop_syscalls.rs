@@ -1,5 +1,6 @@
 //! Invariant 4: no blocking syscall on a loop thread. A file workload runs under `strace -f`;
 //! between two markers the loop thread may enter the kernel only through `io_uring_enter`.
+#![cfg(unix)] // Unix-only: see the Windows notes in ARCHITECTURE.md
 
 mod util;
 
@@ -67,6 +68,8 @@ fn strace_child_file_workload() {
             assert!(buf.iter().all(|&b| b == i as u8));
         }
         assert_eq!(file.metadata().await.unwrap().len(), 512 * 1024);
+        // The one file call allowed on the loop thread: the in-memory metadata of an open fd.
+        assert_eq!(file.cached_metadata().unwrap().len(), 512 * 1024);
         file.close().await.unwrap();
         ringport::fs::create_dir(dir.join("sub")).await.unwrap();
         ringport::fs::rename(&path, dir.join("sub/moved"))
@@ -128,6 +131,10 @@ fn loop_thread_makes_no_blocking_file_syscalls() {
             continue;
         }
         if inside {
+            if util::strace::is_cached_fd_stat(line) {
+                *counts.entry("statx (cached, fd)").or_default() += 1;
+                continue;
+            }
             assert!(
                 !(FORBIDDEN.contains(&name) && util::strace::on_a_file(line)),
                 "the loop thread made a blocking file syscall: {line}"
@@ -147,5 +154,10 @@ fn loop_thread_makes_no_blocking_file_syscalls() {
     assert!(
         waits > 0,
         "the loop never entered the kernel to wait: {counts:?}"
+    );
+    assert_eq!(
+        counts.get("statx (cached, fd)"),
+        Some(&1),
+        "cached_metadata is one statx(fd, \"\", AT_STATX_DONT_SYNC) on the loop: {counts:?}"
     );
 }

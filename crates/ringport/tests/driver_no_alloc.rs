@@ -75,3 +75,51 @@ fn nops_from_many_tasks_allocate_nothing_in_steady_state() {
         assert!(allocs <= 4, "{allocs} allocations for 1,600 operations");
     });
 }
+
+#[test]
+fn socket_round_trips_under_timeouts_allocate_nothing_in_steady_state() {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    // A peer thread echoes (its allocations are its own thread's, not counted).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 64];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => s.write_all(&buf[..n]).unwrap(),
+            }
+        }
+    });
+    util::run(async move {
+        let stream = ringport::net::TcpStream::connect(addr).await.unwrap();
+        let mut out = vec![7u8; 64];
+        let mut back = vec![0u8; 64];
+        // Each read and write under a timeout, as an HTTP server does them.
+        let round = async |out: Vec<u8>, back: Vec<u8>| {
+            let limit = Duration::from_secs(10);
+            let BufResult(res, out) = ringport::time::timeout(limit, stream.write_all(out))
+                .await
+                .expect("no timeout");
+            res.unwrap();
+            let BufResult(res, back) = ringport::time::timeout(limit, stream.read_exact(back))
+                .await
+                .expect("no timeout");
+            res.unwrap();
+            (out, back)
+        };
+        // Warm up: slots, the fixed-file slot, timer and wake lists reach their steady size.
+        for _ in 0..200 {
+            (out, back) = round(out, back).await;
+        }
+        let before = alloc::thread_allocs();
+        for _ in 0..2000 {
+            (out, back) = round(out, back).await;
+        }
+        let allocs = alloc::thread_allocs() - before;
+        assert_eq!(allocs, 0, "allocations over 2,000 guarded round trips");
+    });
+    peer.join().unwrap();
+}

@@ -3,6 +3,7 @@
 //! `AsyncWrite`) and every way of copying, at sizes 0, 1, block-1, block, block+1 and 100 MiB;
 //! errors from the writer part-way through (RLIMIT_FSIZE in a child process, a peer that
 //! closes) surface with the bytes done.
+#![cfg(unix)] // Unix-only: see the Windows notes in ARCHITECTURE.md
 
 #[path = "util/copy.rs"]
 mod copy_util;

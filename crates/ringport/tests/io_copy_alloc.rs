@@ -1,5 +1,6 @@
 //! Invariant 5 for `io::copy_with_progress`: the loop thread allocates per copy (buffers,
 //! the copy's state), never per block: a copy 16 times longer allocates no more.
+#![cfg(unix)] // Unix-only: see the Windows notes in ARCHITECTURE.md
 
 #[path = "util/copy.rs"]
 mod copy_util;

@@ -1,6 +1,7 @@
 //! Invariant 4 for `io::copy_with_progress`: every way of copying (copy_file_range, splice,
 //! buffered, O_DIRECT) runs under `strace -f`, and between two markers the loop thread makes
 //! no file system call: the kernel copies run on the ring or on the blocking pool.
+#![cfg(unix)] // Unix-only: see the Windows notes in ARCHITECTURE.md
 
 #[path = "util/copy.rs"]
 mod copy_util;

@@ -2,6 +2,7 @@
 //! another thread; the callback at about its interval; `cancel` from another thread ending a
 //! copy promptly with the bytes done; waiting for the end from another thread; dropping a
 //! copy.
+#![cfg(unix)] // Unix-only: see the Windows notes in ARCHITECTURE.md
 
 #[path = "util/copy.rs"]
 mod copy_util;
@@ -10,14 +11,14 @@ mod util;
 use copy_util::{source, BLOCK};
 use ringport::cancel::is_cancelled;
 use ringport::fs::File;
-use ringport::io::{copy_with_progress, AsyncWriteExt, Progress, State, Strategy};
+use ringport::io::{copy_with_progress, Progress, State, Strategy};
 use ringport::pipe::Sender;
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 /// Writes `chunks` blocks of `size` bytes into the pipe, one every `gap`; stops at an error
 /// (the reader went away).
-async fn feed(mut tx: Sender, chunks: usize, size: usize, gap: Duration) {
+async fn feed(tx: Sender, chunks: usize, size: usize, gap: Duration) {
     for i in 0..chunks {
         if tx.write_all(vec![i as u8; size]).await.0.is_err() {
             return;
@@ -29,7 +30,7 @@ async fn feed(mut tx: Sender, chunks: usize, size: usize, gap: Duration) {
 /// Writes a few blocks, then keeps the pipe open without writing: the copy stalls.
 async fn feed_then_stall(tx: Sender) {
     let tx = {
-        let mut tx = tx;
+        let tx = tx;
         for i in 0..4u8 {
             let _ = tx.write_all(vec![i; 16 << 10]).await;
         }

@@ -1,5 +1,6 @@
 //! Provided-buffer rings: receives that hold no buffer while idle, multishot receive, and
 //! cancelled receives that hand their buffers back.
+#![cfg(unix)] // Unix-only: see the Windows notes in ARCHITECTURE.md
 
 mod util;
 
@@ -21,7 +22,7 @@ async fn connected_pair() -> (TcpStream, TcpStream) {
 fn recv_buf_fills_a_ring_buffer_that_returns_when_dropped() {
     util::run(async {
         let ring = BufRing::new(4, 64).unwrap();
-        let (mut a, b) = connected_pair().await;
+        let (a, b) = connected_pair().await;
         a.write_all(b"hello ring".as_slice()).await.0.unwrap();
         let buf = b.recv_buf(&ring).await.unwrap().expect("data, not EOF");
         assert_eq!(&buf[..], b"hello ring");
@@ -67,7 +68,7 @@ fn multishot_receive_delivers_every_byte_then_eof() {
         let ring = BufRing::new(8, 128).unwrap();
         let (a, b) = UnixStream::pair().unwrap();
         let writer = ringport::spawn(async move {
-            let mut a = a;
+            let a = a;
             for i in 0..100u8 {
                 a.write_all(vec![i; 50]).await.0.unwrap();
                 if i % 10 == 0 {
@@ -96,7 +97,7 @@ fn multishot_receive_delivers_every_byte_then_eof() {
 fn a_cancelled_multishot_receive_returns_its_buffers() {
     util::run(async {
         let ring = BufRing::new(8, 64).unwrap();
-        let (mut a, b) = connected_pair().await;
+        let (a, b) = connected_pair().await;
         {
             let mut rx = b.recv_multishot(&ring);
             let first = ringport::time::timeout(Duration::from_millis(10), rx.next()).await;
@@ -116,7 +117,7 @@ fn a_cancelled_multishot_receive_returns_its_buffers() {
             "every buffer went back to the ring"
         );
         // The ring is whole: eight buffers can be held at once again.
-        let (mut c, d) = connected_pair().await;
+        let (c, d) = connected_pair().await;
         let mut held = Vec::new();
         for i in 0..8u8 {
             c.write_all(vec![i; 4]).await.0.unwrap();
@@ -132,7 +133,7 @@ fn a_cancelled_multishot_receive_returns_its_buffers() {
 fn an_empty_ring_is_enobufs_and_recovers() {
     util::run(async {
         let ring = BufRing::new(1, 16).unwrap();
-        let (mut a, b) = connected_pair().await;
+        let (a, b) = connected_pair().await;
         a.write_all(b"one".as_slice()).await.0.unwrap();
         let held = b.recv_buf(&ring).await.unwrap().unwrap();
         a.write_all(b"two".as_slice()).await.0.unwrap();

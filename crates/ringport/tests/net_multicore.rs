@@ -1,5 +1,7 @@
 //! Placing connections on the loops of a multi-loop runtime: a `SO_REUSEPORT` listener per
-//! loop, and one acceptor handing connections to the least-loaded loop.
+//! loop, and one acceptor handing connections to the least-loaded loop. Unix only: Windows
+//! has no `SO_REUSEPORT`, and a socket stays on the completion port it was first bound to.
+#![cfg(unix)]
 
 mod util;
 

@@ -1,12 +1,13 @@
 //! A request-response connection costs no failed receive per message: after a receive has
 //! drained the socket, the next one waits for data rather than trying first (the poll
-//! backend tracks readiness; io_uring receives in the kernel, with `POLL_FIRST` as the hint).
+//! backend tracks readiness; io_uring receives in the kernel, which arms its own poll).
 //! The loop thread runs under `strace`, which counts the receives that found nothing.
+
+#![cfg(target_os = "linux")] // strace
 
 mod util;
 
 use ringport::buf::BufResult;
-use ringport::io::AsyncWriteExt;
 use ringport::net::TcpStream;
 use std::io::{Read, Write};
 use std::process::Command;
@@ -32,7 +33,7 @@ fn strace_child_request_response() {
         }
     });
     util::run(async move {
-        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let stream = TcpStream::connect(addr).await.unwrap();
         stream.set_nodelay(true).unwrap();
         // SAFETY: getppid has no preconditions; it marks the start of the traced section.
         unsafe { libc::getppid() };
@@ -96,4 +97,49 @@ fn a_drained_socket_is_not_tried_again_before_data_comes() {
         "{empty} of {receives} receives on the loop thread found the socket empty, for \
          {ROUNDS} round trips"
     );
+}
+
+/// Data and the peer's close reported in one event, then a short read: the end of stream
+/// brings no later edge, so the next read must still try and find it (it waited forever
+/// before: a pipe copy hung on the poll backend).
+#[test]
+fn the_end_of_stream_after_a_short_read_is_seen() {
+    use std::time::Duration;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let (sent_tx, sent_rx) = std::sync::mpsc::channel::<()>();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        go_rx.recv().unwrap();
+        // Late enough that the first read is already waiting on the registered fd.
+        std::thread::sleep(Duration::from_millis(100));
+        s.write_all(b"first").unwrap();
+        go_rx.recv().unwrap();
+        s.write_all(b"second").unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        sent_tx.send(()).unwrap();
+    });
+    util::run(async move {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let limit = Duration::from_secs(5);
+        // The first read waits (the fd is registered), then comes back short.
+        let read = stream.read(Vec::with_capacity(64));
+        go_tx.send(()).unwrap();
+        let BufResult(res, buf) = ringport::time::timeout(limit, read).await.expect("first");
+        assert_eq!((res.unwrap(), &buf[..]), (5, &b"first"[..]));
+        // Data and FIN arrive while the loop is busy: one event carries both.
+        go_tx.send(()).unwrap();
+        sent_rx.recv().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let read = stream.read(Vec::with_capacity(64));
+        let BufResult(res, buf) = ringport::time::timeout(limit, read).await.expect("second");
+        assert_eq!((res.unwrap(), &buf[..]), (6, &b"second"[..]));
+        let read = stream.read(Vec::with_capacity(64));
+        let BufResult(res, _) = ringport::time::timeout(limit, read)
+            .await
+            .expect("the end of stream was never reported");
+        assert_eq!(res.unwrap(), 0);
+    });
+    peer.join().unwrap();
 }

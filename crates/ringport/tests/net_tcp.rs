@@ -4,7 +4,6 @@
 mod util;
 
 use ringport::buf::{BufResult, IoBuf};
-use ringport::io::{AsyncReadExt, AsyncWriteExt};
 use ringport::net::{Shutdown, TcpListener, TcpStream};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -13,7 +12,7 @@ use std::time::{Duration, Instant};
 fn spawn_echo(listener: TcpListener) {
     ringport::spawn(async move {
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
+            let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
             ringport::spawn(async move {
@@ -47,7 +46,7 @@ fn echo_server() -> std::net::SocketAddr {
 fn ping_pong_a_thousand_times_whole_and_byte_by_byte() {
     util::run(async {
         let addr = echo_server();
-        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let stream = TcpStream::connect(addr).await.unwrap();
         stream.set_nodelay(true).unwrap();
         for i in 0..1000 {
             let one_by_one = i % 2 == 1;
@@ -146,14 +145,14 @@ fn after_shutdown_write_the_peer_reads_all_then_eof_and_we_still_read() {
         let addr = listener.local_addr().unwrap();
         let server = ringport::spawn(async move {
             let (s, _) = listener.accept().await.unwrap();
-            let mut s = s;
+            let s = s;
             let (res, got) = s.read_to_end(Vec::new()).await.into_parts();
             res.unwrap();
             // Our read side ended; we can still write back.
             s.write_all(b"reply".as_slice()).await.0.unwrap();
             got
         });
-        let mut client = TcpStream::connect(addr).await.unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
         client.write_all(vec![7u8; 100_000]).await.0.unwrap();
         client.shutdown(Shutdown::Write).await.unwrap();
         let err = client.shutdown(Shutdown::Write).await.unwrap_err();
@@ -193,8 +192,8 @@ fn writing_after_the_peer_closed_is_epipe_or_reset() {
         let err = last.expect("writes to a closed peer fail");
         assert!(
             matches!(
-                err.raw_os_error(),
-                Some(libc::EPIPE) | Some(libc::ECONNRESET)
+                err.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
             ),
             "got {err}"
         );
@@ -291,7 +290,7 @@ fn split_halves_read_and_write_from_two_tasks() {
     util::run(async {
         let addr = echo_server();
         let stream = TcpStream::connect(addr).await.unwrap();
-        let (mut rd, mut wr) = stream.into_split();
+        let (rd, wr) = stream.into_split();
         let writer = ringport::spawn(async move {
             for i in 0..100u8 {
                 wr.write_all(vec![i; 1000]).await.0.unwrap();
@@ -335,7 +334,7 @@ fn send_file_moves_a_file_region_to_a_socket() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let reader = ringport::spawn(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
+            let (s, _) = listener.accept().await.unwrap();
             s.read_to_end(Vec::new()).await.into_parts()
         });
         let client = TcpStream::connect(addr).await.unwrap();
@@ -353,4 +352,95 @@ fn send_file_moves_a_file_region_to_a_socket() {
         assert_eq!(got.len(), expected.len());
         assert!(got == expected, "spliced bytes differ");
     });
+}
+
+/// The pipes of this process (`pipe:[…]` in /proc/self/fd), both ends counted.
+#[cfg(target_os = "linux")]
+fn pipe_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter(|t| t.to_string_lossy().starts_with("pipe:"))
+        .count()
+}
+
+#[cfg(target_os = "linux")] // the splice pipe pool (Windows sends files with TransmitFile)
+#[test]
+fn many_send_files_share_a_few_pipes() {
+    // In a child process of its own: the other tests' pipes would blur the count.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "send_files_child", "--nocapture"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("SEND-FILES-CHILD-OK"),
+        "child failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "run in a child process by many_send_files_share_a_few_pipes"]
+fn send_files_child() {
+    const STREAMS: usize = 40;
+    const LEN: usize = 2 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("src");
+    let data: Vec<u8> = (0..LEN as u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&path, &data).unwrap();
+    let before = pipe_fds();
+    let most = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (most, done) = (most.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                most.fetch_max(pipe_fds(), std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    util::run(async move {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let file = std::rc::Rc::new(ringport::fs::File::open(&path).await.unwrap());
+        let mut readers = Vec::new();
+        let mut senders = Vec::new();
+        for _ in 0..STREAMS {
+            let client = TcpStream::connect(addr).await.unwrap();
+            let (s, _) = listener.accept().await.unwrap();
+            // Readers start late, so the senders' sockets fill up and they queue for pipes.
+            readers.push(ringport::spawn(async move {
+                ringport::time::sleep(Duration::from_millis(50)).await;
+                s.read_to_end(Vec::new()).await.into_parts()
+            }));
+            let file = file.clone();
+            senders.push(ringport::spawn(async move {
+                let sent = client.send_file(&file, 0, LEN as u64).await.unwrap();
+                client.shutdown(Shutdown::Write).await.unwrap();
+                sent
+            }));
+        }
+        for s in senders {
+            assert_eq!(s.await.unwrap(), LEN as u64);
+        }
+        for r in readers {
+            let (res, got) = r.await.unwrap();
+            res.unwrap();
+            assert!(got == data, "a stream's bytes differ");
+        }
+    });
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    sampler.join().unwrap();
+    let most = most.load(std::sync::atomic::Ordering::Relaxed);
+    // 16 pipes per loop thread, two fds each, plus what the process had before.
+    assert!(
+        most <= before + 32,
+        "{most} pipe fds at once for {STREAMS} streams ({before} before)"
+    );
+    assert!(most > before, "send_file used no pipe at all");
+    println!("SEND-FILES-CHILD-OK {most} pipe fds at most ({before} before)");
 }

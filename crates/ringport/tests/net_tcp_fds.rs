@@ -1,6 +1,7 @@
 //! TCP scenarios that count the process's open fds: cancelled connects and accepts leak
 //! none, and an accept loop out of fds (EMFILE) reports it without spinning, then recovers.
 //! The tests here take a lock so they never count each other's fds.
+#![cfg(unix)] // Unix-only: see the Windows notes in ARCHITECTURE.md
 
 mod util;
 
@@ -59,7 +60,7 @@ fn a_cancelled_accept_closes_connections_it_was_handed_late() {
         let addr = listener.local_addr().unwrap();
         for round in 0..20 {
             let l = listener.clone();
-            let mut acceptor = ringport::spawn(async move {
+            let acceptor = ringport::spawn(async move {
                 if round % 2 == 0 {
                     let _ = l.accept().await;
                 } else {

@@ -1,9 +1,9 @@
 //! Pipes, standard streams and terminals.
+#![cfg(unix)] // Unix-only: see the Windows notes in ARCHITECTURE.md
 
 mod util;
 
 use ringport::buf::BufResult;
-use ringport::io::{AsyncReadExt, AsyncWriteExt};
 use ringport::stdio::Tty;
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -11,8 +11,8 @@ use std::os::fd::{FromRawFd, OwnedFd};
 #[test]
 fn pipe_ping_pong() {
     util::run(async {
-        let (mut to_b, mut from_a) = ringport::pipe::pipe().unwrap();
-        let (mut to_a, mut from_b) = ringport::pipe::pipe().unwrap();
+        let (to_b, from_a) = ringport::pipe::pipe().unwrap();
+        let (to_a, from_b) = ringport::pipe::pipe().unwrap();
         let b = ringport::spawn(async move {
             for _ in 0..500 {
                 let (res, buf) = from_a.read_exact(vec![0u8; 5]).await.into_parts();
@@ -35,7 +35,7 @@ fn pipe_ping_pong() {
 #[test]
 fn a_pipe_reports_eof_when_the_writer_is_gone_and_epipe_when_the_reader_is() {
     util::run(async {
-        let (tx, mut rx) = ringport::pipe::pipe().unwrap();
+        let (tx, rx) = ringport::pipe::pipe().unwrap();
         tx.write(b"last".as_slice()).await.0.unwrap();
         drop(tx);
         let (res, got) = rx.read_to_end(Vec::new()).await.into_parts();
@@ -146,10 +146,10 @@ fn a_non_tty_gets_a_clear_error() {
 #[ignore = "run as a child by stdin_and_stdout_are_async_streams"]
 fn stdio_child() {
     util::run(async {
-        let mut input = ringport::stdio::stdin();
+        let input = ringport::stdio::stdin();
         let (res, data) = input.read_to_end(Vec::new()).await.into_parts();
         res.unwrap();
-        let mut out = ringport::stdio::stdout();
+        let out = ringport::stdio::stdout();
         out.write_all(b"OUT:".as_slice()).await.0.unwrap();
         out.write_all(data).await.0.unwrap();
         ringport::stdio::stderr()

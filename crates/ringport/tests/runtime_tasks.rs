@@ -59,7 +59,7 @@ fn abort_drops_the_task_at_its_await_point() {
         }
         let dropped = Rc::new(Cell::new(false));
         let flag = SetOnDrop(dropped.clone());
-        let mut h = ringport::spawn(async move {
+        let h = ringport::spawn(async move {
             let _flag = flag;
             ringport::time::sleep(Duration::from_secs(3600)).await;
         });
@@ -70,7 +70,7 @@ fn abort_drops_the_task_at_its_await_point() {
         ringport::yield_now().await;
         assert!(dropped.get(), "the aborted task's future was dropped");
 
-        let mut done = ringport::spawn(async { 3 });
+        let done = ringport::spawn(async { 3 });
         ringport::time::sleep(Duration::from_millis(1)).await;
         done.abort(); // already finished: abort changes nothing
         assert_eq!(done.await.unwrap(), 3);
@@ -204,7 +204,7 @@ fn a_cancelled_blocking_job_that_never_started_does_not_run() {
     rt.block_on(async {
         let first = ringport::spawn_blocking(|| std::thread::sleep(Duration::from_millis(50)));
         let r = ran.clone();
-        let mut queued = ringport::spawn_blocking(move || r.fetch_add(1, Ordering::SeqCst));
+        let queued = ringport::spawn_blocking(move || r.fetch_add(1, Ordering::SeqCst));
         queued.abort();
         assert!(queued.await.unwrap_err().is_cancelled());
         first.await.unwrap();
@@ -261,7 +261,7 @@ fn the_backend_is_visible() {
     if rt.backend() == ringport::Backend::Uring {
         assert!(info.opcodes.iter().any(|(n, ok)| *n == "READ" && *ok));
         assert!(info.entries.0 >= 256);
-    } else {
+    } else if rt.backend() == ringport::Backend::Poll {
         assert!(
             info.reason.is_some(),
             "a fallback or a forced choice says why"
@@ -279,4 +279,21 @@ fn a_bad_backend_name_is_a_clear_error() {
         Some(ringport::Backend::Uring)
     );
     assert_eq!(ringport::Backend::from_env_value("").unwrap(), None);
+}
+
+#[test]
+fn blocking_jobs_counts_spawn_blocking() {
+    let rt = util::runtime();
+    assert_eq!(rt.blocking_jobs(), 0);
+    rt.block_on(async {
+        for i in 0..3u32 {
+            assert_eq!(
+                ringport::spawn_blocking(move || i * 2).await.unwrap(),
+                i * 2
+            );
+        }
+        // Ring work is not pool work.
+        ringport::time::sleep(Duration::from_millis(1)).await;
+    });
+    assert_eq!(rt.blocking_jobs(), 3);
 }

@@ -24,11 +24,22 @@ pub enum Mode {
 }
 
 /// How the whole command ended, for the last line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum End {
-    Done = 1,
-    Failed = 2,
-    Interrupted = 3,
+    Done,
+    /// The error, as the command reports it.
+    Failed(String),
+    Interrupted,
+}
+
+impl End {
+    fn code(&self) -> u8 {
+        match self {
+            End::Done => 1,
+            End::Failed(_) => 2,
+            End::Interrupted => 3,
+        }
+    }
 }
 
 /// What the display reads: the finished files' bytes plus the running copy's progress.
@@ -42,6 +53,8 @@ pub struct Tally {
     single: bool,
     started: Instant,
     end: AtomicU8,
+    /// The error of a failed command, for the last JSON line.
+    error: Mutex<Option<String>>,
 }
 
 const UNKNOWN: u64 = u64::MAX;
@@ -56,6 +69,7 @@ impl Tally {
             single,
             started: Instant::now(),
             end: AtomicU8::new(0),
+            error: Mutex::new(None),
         })
     }
 
@@ -64,11 +78,14 @@ impl Tally {
         *self.current.lock().unwrap() = Some(p.clone());
     }
 
-    /// The current file's copy ended (its bytes count as done).
-    pub fn finish_file(&self) {
+    /// The current file's copy ended (its bytes count as moved; the file counts as copied
+    /// when `ok`).
+    pub fn finish_file(&self, ok: bool) {
         if let Some(p) = self.current.lock().unwrap().take() {
             self.base.fetch_add(p.transferred(), Ordering::AcqRel);
-            self.files.fetch_add(1, Ordering::AcqRel);
+            if ok {
+                self.files.fetch_add(1, Ordering::AcqRel);
+            }
         }
     }
 
@@ -135,7 +152,10 @@ impl Display {
 
     /// Records how it ended, draws the last frame, and waits for the thread.
     pub fn finish(mut self, end: End) {
-        self.tally.end.store(end as u8, Ordering::Release);
+        self.tally.end.store(end.code(), Ordering::Release);
+        if let End::Failed(e) = end {
+            *self.tally.error.lock().unwrap() = Some(e);
+        }
         self.stop.store(true, Ordering::Release);
         if let Some(t) = self.thread.take() {
             t.thread().unpark();
@@ -239,9 +259,13 @@ fn json(tally: &Tally, last: bool) -> String {
         (true, 3) => "interrupted",
         (true, _) => "failed",
     };
+    let error = match (last, tally.error.lock().unwrap().as_deref()) {
+        (true, Some(e)) => format!(",\"error\":{}", crate::json::string(e)),
+        _ => String::new(),
+    };
     format!(
         "{{\"bytes\":{},\"total\":{},\"files\":{},\"elapsed\":{:.3},\"rate\":{:.0},\"eta\":{},\
-         \"state\":\"{state}\"}}",
+         \"state\":\"{state}\"{error}}}",
         tally.position(),
         opt(tally.total().map(|t| t.to_string())),
         tally.files.load(Ordering::Acquire),

@@ -2,6 +2,8 @@
 //! directory, its stderr collected, and `curl`.
 #![allow(dead_code)] // each test binary uses a different subset of these helpers
 
+pub mod pki;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -21,21 +23,29 @@ pub struct Serve {
     pub child: Child,
     pub addr: SocketAddr,
     stderr: Arc<Mutex<String>>,
+    /// The reader of its stderr has seen the end (everything it wrote is in `stderr`).
+    eof: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Serve {
     /// Starts `ringport serve <dir> --addr 127.0.0.1:0 <extra>` and waits for its address.
     pub fn start(dir: &Path, extra: &[&str]) -> Serve {
-        let mut child = ringport()
-            .arg("serve")
-            .arg(dir)
-            .args(["--addr", "127.0.0.1:0"])
-            .args(extra)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut args = vec!["--addr", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        Serve::start_with(dir, &args)
+    }
+
+    /// Starts `ringport serve <dir> <args>` and waits for the URL it prints.
+    pub fn start_with(dir: &Path, args: &[&str]) -> Serve {
+        Serve::spawn(ringport().arg("serve").arg(dir).args(args))
+    }
+
+    /// Starts a prepared `ringport serve` command and waits for the URL it prints.
+    pub fn spawn(cmd: &mut Command) -> Serve {
+        let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
         let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
+        let eof = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (sink, done) = (stderr.clone(), eof.clone());
         let pipe = child.stderr.take().unwrap();
         std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
@@ -43,11 +53,16 @@ impl Serve {
                 s.push_str(&line);
                 s.push('\n');
             }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
         });
         let start = Instant::now();
         let addr = loop {
             let text = stderr.lock().unwrap().clone();
-            if let Some(at) = text.find("http://") {
+            // `http://ADDR/`, or `https://ADDR/` with `--tls-*`.
+            if let Some(at) = text
+                .find("http://")
+                .or_else(|| text.find("https://").map(|a| a + 1))
+            {
                 let rest = &text[at + 7..];
                 let end = rest.find('/').unwrap();
                 break rest[..end].parse().unwrap();
@@ -62,6 +77,7 @@ impl Serve {
             child,
             addr,
             stderr,
+            eof,
         }
     }
 
@@ -88,15 +104,32 @@ impl Serve {
 
     /// Sends SIGINT and waits for the exit status (10 s at most).
     pub fn interrupt(&mut self) -> std::process::ExitStatus {
+        self.signal("-INT");
+        self.wait_exit(Duration::from_secs(10))
+    }
+
+    /// Sends a signal (`-INT`, `-TERM`) without waiting.
+    pub fn signal(&self, sig: &str) {
         let pid = self.child.id().to_string();
-        let ok = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        let ok = Command::new("kill").args([sig, &pid]).status().unwrap();
         assert!(ok.success());
+    }
+
+    /// The exit status, waited for up to `limit` (a panic after that).
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader catch up with what it wrote before it exited.
+                let caught_up = Instant::now() + Duration::from_secs(2);
+                while !self.eof.load(std::sync::atomic::Ordering::SeqCst)
+                    && Instant::now() < caught_up
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 return status;
             }
-            assert!(start.elapsed() < Duration::from_secs(10), "still running");
+            assert!(start.elapsed() < limit, "still running after {limit:?}");
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -134,6 +167,16 @@ pub fn status(args: &[&str]) -> u16 {
     let mut all = vec!["-o", "/dev/null", "-w", "%{http_code}"];
     all.extend_from_slice(args);
     curl_text(&all).parse().unwrap()
+}
+
+/// Sends `request` as it is and returns the whole answer (until the server closes).
+pub fn raw_request(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
 }
 
 /// Sends one raw request (with `Connection: close`) and returns the whole answer as text.

@@ -1,15 +1,15 @@
-//! Validators and conditions for a file: `ETag`, `Last-Modified`, `If-None-Match`,
-//! `If-Modified-Since`, and a single `Range` (with `If-Range`), after RFC 9110 section 13-14.
+//! Validators and conditions for a file, after RFC 9110 sections 13-14: `If-Match` and
+//! `If-Unmodified-Since` (412), `If-None-Match` and `If-Modified-Since` (304), and a single
+//! `Range` (with `If-Range`).
 
 use http::header::{self, HeaderMap};
-use ringport::fs::Metadata;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// What identifies a version of a file.
-#[derive(Debug, Clone)]
-pub(crate) struct Validators {
-    /// A strong tag from the size and the modification time in nanoseconds.
-    pub etag: String,
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Validators<'a> {
+    /// A strong tag (quoted).
+    pub etag: &'a str,
     /// The modification time, whole seconds (what an HTTP date can carry).
     pub modified: Option<SystemTime>,
     pub len: u64,
@@ -26,19 +26,25 @@ pub(crate) enum Part {
     Unsatisfiable,
 }
 
-impl Validators {
-    pub fn new(meta: &Metadata) -> Validators {
-        let len = meta.len();
-        let since_epoch = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok());
-        let nanos = since_epoch.map_or(0, |d| d.as_nanos());
-        Validators {
-            etag: format!("\"{len:x}-{nanos:x}\""),
-            modified: since_epoch.map(|d| UNIX_EPOCH + Duration::from_secs(d.as_secs())),
-            len,
+impl Validators<'_> {
+    /// `If-Match` (strong comparison), or else `If-Unmodified-Since`: whether the request's
+    /// precondition fails (412).
+    pub fn precondition_failed(&self, headers: &HeaderMap) -> bool {
+        if let Some(im) = headers.get(header::IF_MATCH) {
+            let Ok(im) = im.to_str() else {
+                return true;
+            };
+            let matches = im
+                .split(',')
+                .map(str::trim)
+                .any(|tag| tag == "*" || tag == self.etag);
+            return !matches;
         }
+        let since = headers
+            .get(header::IF_UNMODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok());
+        matches!((since, self.modified), (Some(since), Some(m)) if m > since)
     }
 
     /// `If-None-Match` (weak comparison), or else `If-Modified-Since`: whether to answer 304.

@@ -1,11 +1,9 @@
-//! From a URL path to a file under the root: percent-decoding, `..` refused, and the
-//! canonical path checked to stay inside the root (which catches symlinks that leave it).
+//! From a URL path to a path beneath the root, lexically: percent-decoding, `..` refused,
+//! hidden names refused. Whether the path stays inside the root on disk (symbolic links) is
+//! the kernel's to say, when the file is opened (`RESOLVE_BENEATH`).
 
 use http::StatusCode;
-use std::ffi::OsStr;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
 
 /// Decodes `%XX` escapes. `None` for a broken escape.
 pub(crate) fn percent_decode(s: &str) -> Option<Vec<u8>> {
@@ -39,50 +37,94 @@ pub(crate) fn percent_encode(name: &[u8]) -> String {
     out
 }
 
-/// The relative path a URL path names: its decoded segments, with empty and `.` segments
-/// dropped. A `..` segment (however it was spelled: `..`, `%2e%2e`, `%2E.`) is 403; a NUL or
-/// a broken escape is 400. Decoding happens before splitting, so `%2F` separates too, and an
-/// absolute path such as `//etc/passwd` is only ever a path under the root.
-pub(crate) fn relative(url_path: &str) -> Result<PathBuf, StatusCode> {
-    let decoded = percent_decode(url_path).ok_or(StatusCode::BAD_REQUEST)?;
+/// A URL path as a path beneath the root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rel {
+    /// The decoded segments joined with `/`; empty for the root itself.
+    pub path: Vec<u8>,
+    /// The URL path ended with `/` (it names a directory).
+    pub slash: bool,
+}
+
+/// Whether a name is hidden (a dotfile), served only with `ServeDir::hidden(true)`.
+/// `.well-known` (RFC 8615: ACME challenges, security.txt) is not.
+pub(crate) fn is_hidden(name: &[u8]) -> bool {
+    name.first() == Some(&b'.') && name != b".well-known"
+}
+
+/// The path a URL path names: its decoded segments, with empty and `.` segments dropped. A
+/// `..` segment (however it was spelled: `..`, `%2e%2e`, `%2E.`) is 403; a NUL or a broken
+/// escape is 400; a hidden segment (`.git`, `.env`) is 404 unless `hidden`. Decoding happens
+/// before splitting, so `%2F` separates too, and an absolute path such as `//etc/passwd` is
+/// only ever a path under the root.
+pub(crate) fn relative(url_path: &str, hidden: bool) -> Result<Rel, StatusCode> {
+    let owned;
+    let decoded: &[u8] = if url_path.contains('%') {
+        owned = percent_decode(url_path).ok_or(StatusCode::BAD_REQUEST)?;
+        &owned
+    } else {
+        url_path.as_bytes()
+    };
     if decoded.contains(&0) {
         return Err(StatusCode::BAD_REQUEST);
     }
-    let mut rel = PathBuf::new();
+    let mut path = Vec::with_capacity(decoded.len());
     for segment in decoded.split(|&b| b == b'/') {
         match segment {
             b"" | b"." => {}
             b".." => return Err(StatusCode::FORBIDDEN),
-            _ => rel.push(OsStr::from_bytes(segment)),
+            _ if !hidden && is_hidden(segment) => return Err(StatusCode::NOT_FOUND),
+            _ => {
+                if !path.is_empty() {
+                    path.push(b'/');
+                }
+                path.extend_from_slice(segment);
+            }
         }
     }
-    Ok(rel)
+    Ok(Rel {
+        path,
+        slash: decoded.ends_with(b"/"),
+    })
 }
 
-/// Canonicalizes `full` on the blocking pool: `canonicalize` follows every symlink, and the
-/// result must still be inside `root` (itself canonical), or the answer is 403.
-pub(crate) async fn resolve(root: &Path, full: PathBuf) -> Result<PathBuf, StatusCode> {
-    let canonical = ringport::spawn_blocking(move || std::fs::canonicalize(full))
-        .await
-        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?
-        .map_err(|e| io_status(&e))?;
-    if !canonical.starts_with(root) {
-        return Err(StatusCode::FORBIDDEN);
-    }
-    Ok(canonical)
-}
-
-/// The status for a failed file-system call.
+/// The status for a failed open (or other file-system call).
 pub(crate) fn io_status(e: &io::Error) -> StatusCode {
+    if let Some(status) = super::sys::os_status(e) {
+        return status;
+    }
     match e.kind() {
         io::ErrorKind::NotFound | io::ErrorKind::NotADirectory | io::ErrorKind::InvalidInput => {
             StatusCode::NOT_FOUND
         }
         io::ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
-        // A symlink loop, or a name too long for the file system.
-        _ if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENAMETOOLONG)) => {
-            StatusCode::NOT_FOUND
-        }
         _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_become_paths_beneath_the_root() {
+        let rel = |p, hidden| relative(p, hidden);
+        assert_eq!(rel("/a/b.txt", false).unwrap().path, b"a/b.txt");
+        assert_eq!(rel("//a/./b/", false).unwrap().path, b"a/b");
+        assert!(rel("/a/", false).unwrap().slash);
+        assert!(!rel("/a", false).unwrap().slash);
+        assert_eq!(rel("/", false).unwrap().path, b"");
+        assert_eq!(rel("/a%2Fb", false).unwrap().path, b"a/b");
+        assert_eq!(rel("/../x", false), Err(StatusCode::FORBIDDEN));
+        assert_eq!(rel("/a/%2e%2E/x", false), Err(StatusCode::FORBIDDEN));
+        assert_eq!(rel("/a%00", false), Err(StatusCode::BAD_REQUEST));
+        assert_eq!(rel("/%zz", false), Err(StatusCode::BAD_REQUEST));
+        assert_eq!(rel("/.git/config", false), Err(StatusCode::NOT_FOUND));
+        assert_eq!(rel("/a/%2Eenv", false), Err(StatusCode::NOT_FOUND));
+        assert_eq!(rel("/.git/config", true).unwrap().path, b".git/config");
+        assert_eq!(
+            rel("/.well-known/acme", false).unwrap().path,
+            b".well-known/acme"
+        );
     }
 }

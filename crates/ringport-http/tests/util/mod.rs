@@ -244,6 +244,25 @@ fn take_body<'a>(bytes: &'a [u8], p: &mut Parsed) -> &'a [u8] {
     }
 }
 
+/// Whether a `curl` can be started. On Windows (and under Wine, where the machine's curl is
+/// a Linux program a Windows process cannot start) a test that needs it returns early,
+/// printing why; on Unix curl is required (.ci/run installs it).
+pub fn skip_without_curl() -> bool {
+    let missing = cfg!(windows)
+        && !Command::new("curl")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if missing {
+        // Straight to stderr: libtest captures `eprintln!` of passing tests.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped on Windows: no curl.exe on PATH (this test runs on Linux)"
+        );
+    }
+    missing
+}
+
 /// Runs the real `curl` with a 10 s limit.
 pub fn curl(args: &[&str]) -> Output {
     let out = Command::new("curl")

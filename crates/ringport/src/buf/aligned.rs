@@ -11,7 +11,8 @@ pub const DEFAULT_ALIGNMENT: usize = 4096;
 
 /// A buffer whose address and capacity are multiples of an alignment, as `O_DIRECT` needs.
 ///
-/// The device's own requirement comes from [`File::direct_io_alignment`]; 4096 always works.
+/// The device's own requirement comes from `File::direct_io_alignment` (Linux; Windows
+/// volumes need their sector size, at most 4096 on today's disks); 4096 always works.
 ///
 /// ```
 /// use ringport::buf::AlignedBuf;
@@ -19,8 +20,6 @@ pub const DEFAULT_ALIGNMENT: usize = 4096;
 /// assert_eq!(buf.as_ptr() as usize % 4096, 0);
 /// buf[0] = 7;
 /// ```
-///
-/// [`File::direct_io_alignment`]: crate::fs::File::direct_io_alignment
 pub struct AlignedBuf {
     ptr: NonNull<u8>,
     layout: Layout,
@@ -44,20 +43,35 @@ impl AlignedBuf {
     ///
     /// When `align` is not a power of two or the size overflows.
     pub fn with_alignment(capacity: usize, align: usize) -> Self {
+        let layout = Self::layout(capacity, align).expect("aligned buffer too large");
+        Self::try_with_alignment(capacity, align)
+            .unwrap_or_else(|| alloc::handle_alloc_error(layout))
+    }
+
+    /// As [`with_alignment`](Self::with_alignment), but `None` when the memory cannot be had
+    /// (or the size overflows), instead of aborting.
+    ///
+    /// # Panics
+    ///
+    /// When `align` is not a power of two.
+    pub fn try_with_alignment(capacity: usize, align: usize) -> Option<Self> {
+        let layout = Self::layout(capacity, align)?;
+        // SAFETY: the layout has a non-zero size.
+        let ptr = NonNull::new(unsafe { alloc::alloc(layout) })?;
+        Some(AlignedBuf {
+            ptr,
+            layout,
+            init: 0,
+        })
+    }
+
+    fn layout(capacity: usize, align: usize) -> Option<Layout> {
         assert!(
             align.is_power_of_two(),
             "alignment {align} is not a power of two"
         );
-        let size = capacity.max(1).next_multiple_of(align);
-        let layout = Layout::from_size_align(size, align).expect("aligned buffer too large");
-        // SAFETY: the layout has a non-zero size.
-        let ptr = unsafe { alloc::alloc(layout) };
-        let ptr = NonNull::new(ptr).unwrap_or_else(|| alloc::handle_alloc_error(layout));
-        AlignedBuf {
-            ptr,
-            layout,
-            init: 0,
-        }
+        let size = capacity.max(1).checked_next_multiple_of(align)?;
+        Layout::from_size_align(size, align).ok()
     }
 
     /// A buffer of `capacity` zero bytes (rounded up), all initialised, aligned to 4096.
@@ -168,6 +182,6 @@ unsafe impl IoBufMut for AlignedBuf {
         self.ptr.as_ptr()
     }
     unsafe fn set_init(&mut self, pos: usize) {
-        self.init = self.init.max(pos.min(self.capacity()));
+        self.init = pos.min(self.capacity());
     }
 }

@@ -110,6 +110,32 @@ pub unsafe trait IoBuf: Unpin + 'static {
 
 /// A buffer the kernel may write into while an operation is in flight.
 ///
+/// # After a read
+///
+/// A read (or receive) of `n` bytes into a buffer at position `p` (0 for the whole buffer,
+/// [`Slice::begin`] for a slice) leaves its initialised length at exactly `p + n`: a read
+/// never leaves stale bytes past what it read. Reads fill up to [`bytes_total`], the
+/// capacity, whatever the length was before, so a reused `Vec` needs no `clear()`:
+///
+/// ```
+/// use ringport::buf::IoBufMut;
+/// let mut buf = b"first long message".to_vec();
+/// // What a read of 1 byte ("x") into the whole buffer does:
+/// unsafe {
+///     buf.stable_mut_ptr().write(b'x');
+///     buf.set_init(1);
+/// }
+/// assert_eq!(buf, b"x"); // not "xirst long message"
+/// ```
+///
+/// A failed read leaves the buffer as it was. Buffers whose length cannot change
+/// (`Box<[u8]>`) keep every byte initialised: only the first `n` are the read's, as the
+/// returned count says. [`Slice`]s pass the rule on to the buffer they view (bytes of the
+/// buffer after the slice's read are dropped from its length; a gap before a slice that
+/// starts past the initialised part is zeroed).
+///
+/// [`bytes_total`]: IoBuf::bytes_total
+///
 /// # Safety
 ///
 /// As for [`IoBuf`]; moreover `stable_mut_ptr` must point at the same memory as `stable_ptr`,
@@ -118,7 +144,8 @@ pub unsafe trait IoBufMut: IoBuf {
     /// A mutable pointer to the first byte.
     fn stable_mut_ptr(&mut self) -> *mut u8;
 
-    /// Records that the first `pos` bytes are initialised. Never shrinks the initialised part.
+    /// Sets the initialised length to exactly `pos` (buffers of a fixed length stay whole):
+    /// what an operation calls after the kernel wrote `pos` bytes from the start.
     ///
     /// # Safety
     ///
@@ -146,10 +173,8 @@ unsafe impl IoBufMut for Vec<u8> {
         self.as_mut_ptr()
     }
     unsafe fn set_init(&mut self, pos: usize) {
-        if self.len() < pos {
-            // SAFETY: the caller promises the first `pos <= capacity` bytes are initialised.
-            unsafe { self.set_len(pos) };
-        }
+        // SAFETY: the caller promises the first `pos <= capacity` bytes are initialised.
+        unsafe { self.set_len(pos) };
     }
 }
 
@@ -249,10 +274,8 @@ mod bytes_impls {
             self.as_mut_ptr()
         }
         unsafe fn set_init(&mut self, pos: usize) {
-            if self.len() < pos {
-                // SAFETY: the caller promises the first `pos <= capacity` bytes are initialised.
-                unsafe { self.set_len(pos) };
-            }
+            // SAFETY: the caller promises the first `pos <= capacity` bytes are initialised.
+            unsafe { self.set_len(pos) };
         }
     }
 }

@@ -137,6 +137,7 @@ impl BufRing {
         self.inner.in_use.get()
     }
 
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // io_uring registers the ring
     pub(crate) fn ring_addr(&self) -> u64 {
         self.inner.slots.as_ptr() as u64
     }

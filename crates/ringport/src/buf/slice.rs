@@ -91,13 +91,22 @@ unsafe impl<T: IoBufMut> IoBufMut for Slice<T> {
     }
 
     unsafe fn set_init(&mut self, pos: usize) {
-        // Only grow the inner buffer's initialised part when it stays contiguous: bytes read
-        // into a slice that starts past the initialised part are left uncounted rather than
-        // declaring the gap before them initialised.
-        if self.begin <= self.buf.bytes_init() {
-            // SAFETY: the caller promises `pos` bytes from `begin` are initialised, and the
-            // bytes before `begin` already were.
-            unsafe { self.buf.set_init(self.begin + pos) };
+        // The read rule for the whole buffer: initialised up to exactly `begin + pos`. A gap
+        // between the initialised part and `begin` (a slice that starts past it) is zeroed
+        // first, so that it never counts as initialised without being so.
+        let init = self.buf.bytes_init();
+        if init < self.begin {
+            // SAFETY: `init..begin` is inside the allocation (`begin <= bytes_total`), and we
+            // hold the buffer mutably.
+            unsafe {
+                self.buf
+                    .stable_mut_ptr()
+                    .add(init)
+                    .write_bytes(0, self.begin - init)
+            };
         }
+        // SAFETY: the bytes before `begin` are initialised (they were, or were just zeroed),
+        // and the caller promises `pos` bytes from `begin` are.
+        unsafe { self.buf.set_init(self.begin + pos) };
     }
 }

@@ -131,9 +131,10 @@ impl<F> Drop for Cancellable<F> {
     }
 }
 
-/// Whether `err` is the error of an operation that was cancelled (ECANCELED on Linux).
+/// Whether `err` is the error of an operation that was cancelled (ECANCELED on Linux,
+/// ERROR_OPERATION_ABORTED on Windows).
 pub fn is_cancelled(err: &io::Error) -> bool {
-    err.raw_os_error() == Some(libc::ECANCELED)
+    err.raw_os_error() == Some(super::CANCELLED_CODE)
 }
 
 /// Runs `future` under a token that is cancelled after `duration`. Unlike

@@ -11,8 +11,12 @@
 use super::{Handle, HandleInner};
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::rc::{Rc, Weak};
+
+/// The raw OS handle the driver closes (`Handle::close_detached`); on Windows a handle or
+/// socket with its kind (`fd_windows.rs`).
+pub(crate) use std::os::fd::RawFd;
 
 /// An fd owned jointly by a file or socket and its in-flight operations.
 #[derive(Clone)]
@@ -25,6 +29,7 @@ struct Inner {
     /// Whether dropping the last holder closes the fd (not for stdin, stdout, stderr).
     owned: bool,
     /// Operations started on it so far (saturating; `u16::MAX`: never register it).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // io_uring's fixed files
     uses: Cell<u16>,
     /// The fixed-file slot it is registered in, and (by address) the driver whose table that
     /// is: compared on every operation, so plain copies.
@@ -98,6 +103,7 @@ impl SharedFd {
     }
 
     /// The fixed-file slot this fd has in `owner`'s table, if any.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // io_uring only
     #[inline]
     pub(crate) fn fixed_in(&self, owner: *const HandleInner) -> Option<u32> {
         match self.inner.fixed.get() {
@@ -108,6 +114,7 @@ impl SharedFd {
 
     /// Counts one more operation; `true` when the fd has been used often enough to be worth a
     /// fixed-file slot (and is ours to register, and has none yet).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // io_uring only
     #[inline]
     pub(crate) fn note_use(&self, threshold: u16) -> bool {
         let n = self.inner.uses.get();
@@ -119,6 +126,7 @@ impl SharedFd {
     }
 
     /// Records the slot `owner` registered this fd in; on failure, stop trying.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // io_uring only
     pub(crate) fn set_fixed(&self, slot: Option<(u32, &Weak<HandleInner>)>) {
         match slot {
             Some((slot, owner)) => {

@@ -2,7 +2,7 @@
 //!
 //! # The backend contract
 //!
-//! Every backend (today `uring`; `poll` and `iocp` to come) provides a `Driver` with:
+//! Every backend (`uring` and `poll` on Linux, `iocp` on Windows) provides a `Driver` with:
 //!
 //! - `submit(entry-maker, waker) -> key`: queue an operation. Nothing reaches the kernel until
 //!   the next `park`, so an operation is never completed inside the call that submitted it.
@@ -12,21 +12,32 @@
 //!   cancel and keeps `data` (buffers, fds) alive until the completion arrives, then drops it.
 //! - `park(timeout)`: one kernel entry that flushes queued submissions, waits for at least one
 //!   completion or the timeout (`Some(ZERO)`: do not wait), reaps every completion and wakes
-//!   their wakers after the driver is released.
+//!   their wakers after the driver is released. (IOCP has no batched submission: each queued
+//!   overlapped call is its own non-blocking system call, made at the start of `park`, and the
+//!   one *blocking* entry is the `GetQueuedCompletionStatusEx` that follows.)
 //! - `unparker()`: a `Send + Sync` handle whose `unpark` ends a `park` from any thread.
 //! - `shutdown()`: cancel everything in flight and wait until the kernel has finished with every
 //!   operation's memory. The runtime calls it before freeing anything.
 //! - `info()`: which backend, with which kernel features, and why (see [`BackendInfo`]).
 //!
-//! The portable code calls the one switch below ([`Driver`]); backend code lives only in
+//! The portable code calls the one switch below (`Driver`); backend code lives only in
 //! `driver/<backend>/`.
 
 pub mod cancel;
+#[cfg(unix)]
 pub(crate) mod fd;
+#[cfg(windows)]
+#[path = "fd_windows.rs"]
+pub(crate) mod fd;
+#[cfg(windows)]
+mod iocp;
 pub(crate) mod op;
+#[cfg(unix)]
 mod poll;
+#[cfg(unix)]
 mod pool;
 mod slots;
+#[cfg(target_os = "linux")]
 mod uring;
 
 use std::cell::{Cell, RefCell};
@@ -50,6 +61,8 @@ pub enum Backend {
     Uring,
     /// epoll readiness plus a pool of threads for calls with no non-blocking form.
     Poll,
+    /// Windows I/O completion ports (the only backend there, and never available elsewhere).
+    Iocp,
 }
 
 impl fmt::Display for Backend {
@@ -58,6 +71,7 @@ impl fmt::Display for Backend {
             Backend::Auto => "auto",
             Backend::Uring => "uring",
             Backend::Poll => "poll",
+            Backend::Iocp => "iocp",
         })
     }
 }
@@ -78,9 +92,10 @@ impl Backend {
             "" | "auto" => Ok(None),
             "uring" => Ok(Some(Backend::Uring)),
             "poll" => Ok(Some(Backend::Poll)),
+            "iocp" => Ok(Some(Backend::Iocp)),
             other => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("RINGPORT_BACKEND={other:?}: expected `uring`, `poll` or `auto`"),
+                format!("RINGPORT_BACKEND={other:?}: expected `uring`, `poll`, `iocp` or `auto`"),
             )),
         }
     }
@@ -101,17 +116,25 @@ pub struct BackendInfo {
     pub opcodes: Vec<(&'static str, bool)>,
     /// Submission and completion queue sizes.
     pub entries: (u32, u32),
+    /// io_uring's kernel worker threads (io-wq) per loop thread, as `(bounded, unbounded)`:
+    /// bounded ones run blocking file work, unbounded ones work that may wait on another
+    /// party (a splice into a socket). `None` where the kernel cannot cap them (before 5.15)
+    /// or on the poll backend.
+    pub io_workers: Option<(u32, u32)>,
 }
 
 /// How a runtime's driver is set up.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     pub backend: Backend,
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // io_uring's ring size
     pub entries: u32,
     /// Opcodes to treat as missing from the kernel's io_uring (their ops use the pool).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // io_uring only
     pub masked_opcodes: Vec<String>,
-    /// The cap on the kernel's io-wq workers (bounded and unbounded) for this loop's ring.
-    pub io_workers: Option<u32>,
+    /// The most io-wq workers per loop, `(bounded, unbounded)`; `None`: ringport's default.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // io_uring only
+    pub io_workers: Option<(u32, u32)>,
 }
 
 /// The outcome of one operation, as the kernel reported it.
@@ -145,16 +168,68 @@ pub(crate) trait Unpark: Send + Sync + 'static {
     fn unpark(&self);
 }
 
+/// What every op implements: its form on each backend this platform has.
+#[cfg(target_os = "linux")]
+pub(crate) trait BackendOp: uring::UringOp + poll::PollOp {}
+#[cfg(target_os = "linux")]
+impl<T: uring::UringOp + poll::PollOp> BackendOp for T {}
+#[cfg(windows)]
+pub(crate) use iocp::IocpOp as BackendOp;
+#[cfg(all(unix, not(target_os = "linux")))]
+pub(crate) use poll::PollOp as BackendOp;
+
+/// The OS error code of a cancelled operation ([`cancel::is_cancelled`]).
+#[cfg(unix)]
+pub(crate) const CANCELLED_CODE: i32 = libc::ECANCELED;
+/// The OS error code of a cancelled operation ([`cancel::is_cancelled`]):
+/// `ERROR_OPERATION_ABORTED`.
+#[cfg(windows)]
+pub(crate) const CANCELLED_CODE: i32 = 995;
+
 /// The one switch between backends.
 // One per runtime, inside an Rc: boxing the larger variant would only add a pointer chase to
 // every operation.
+#[cfg(target_os = "linux")]
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Driver {
     Uring(uring::Driver),
     Poll(poll::Driver),
 }
 
+/// The one switch between backends: macOS and the BSDs have the poll backend (on kqueue).
+#[cfg(all(unix, not(target_os = "linux")))]
+pub(crate) enum Driver {
+    Poll(poll::Driver),
+}
+
 /// Calls the same method on whichever backend runs.
+#[cfg(all(unix, not(target_os = "linux")))]
+macro_rules! backend {
+    ($driver:expr, $d:ident => $e:expr) => {
+        match $driver {
+            Driver::Poll($d) => $e,
+        }
+    };
+}
+
+/// The one switch between backends: Windows has one.
+#[cfg(windows)]
+pub(crate) enum Driver {
+    Iocp(iocp::Driver),
+}
+
+/// Calls the same method on whichever backend runs.
+#[cfg(windows)]
+macro_rules! backend {
+    ($driver:expr, $d:ident => $e:expr) => {
+        match $driver {
+            Driver::Iocp($d) => $e,
+        }
+    };
+}
+
+/// Calls the same method on whichever backend runs.
+#[cfg(target_os = "linux")]
 macro_rules! backend {
     ($driver:expr, $d:ident => $e:expr) => {
         match $driver {
@@ -164,6 +239,7 @@ macro_rules! backend {
     };
 }
 
+#[cfg(target_os = "linux")]
 impl Driver {
     pub fn new(config: &Config) -> io::Result<Driver> {
         let forced = Backend::from_env()?;
@@ -183,9 +259,51 @@ impl Driver {
                     poll::Driver::new(config, reason).map(Driver::Poll)
                 }
             },
+            Backend::Iocp => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the iocp backend exists only on Windows",
+            )),
         }
     }
+}
 
+#[cfg(all(unix, not(target_os = "linux")))]
+impl Driver {
+    pub fn new(config: &Config) -> io::Result<Driver> {
+        let forced = Backend::from_env()?;
+        let reason = match (config.backend, forced) {
+            (Backend::Auto, None | Some(Backend::Poll)) | (Backend::Poll, _) => {
+                Some("io_uring exists only on Linux".to_owned())
+            }
+            (Backend::Auto, Some(b)) | (b, _) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("the {b} backend does not exist here (poll, on kqueue, does)"),
+                ))
+            }
+        };
+        poll::Driver::new(config, reason).map(Driver::Poll)
+    }
+}
+
+#[cfg(windows)]
+impl Driver {
+    pub fn new(config: &Config) -> io::Result<Driver> {
+        let forced = Backend::from_env()?;
+        let reason = match (config.backend, forced) {
+            (Backend::Auto, None | Some(Backend::Iocp)) | (Backend::Iocp, _) => None,
+            (Backend::Auto, Some(b)) | (b, _) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("the {b} backend does not exist on Windows (iocp does)"),
+                ))
+            }
+        };
+        iocp::Driver::new(config, reason).map(Driver::Iocp)
+    }
+}
+
+impl Driver {
     pub fn info(&self) -> &BackendInfo {
         backend!(self, d => d.info())
     }
@@ -196,6 +314,7 @@ impl Driver {
 }
 
 /// Says once per process that ringport fell back from io_uring, and why.
+#[cfg(target_os = "linux")]
 fn warn_fallback_once(e: &io::Error) {
     static WARNED: std::sync::Once = std::sync::Once::new();
     WARNED.call_once(|| tracing::warn!("io_uring cannot be used ({e}); using the poll backend"));
@@ -212,7 +331,7 @@ pub(crate) struct Handle {
 pub(crate) struct HandleInner {
     driver: RefCell<Driver>,
     /// Fds whose last holder dropped while the driver was busy: closed at the next park.
-    closing: RefCell<Vec<std::os::fd::RawFd>>,
+    closing: RefCell<Vec<fd::RawFd>>,
     /// Fixed-file slots released while the driver was busy: released at the next park.
     releasing: RefCell<Vec<u32>>,
     /// Whether `closing` or `releasing` holds anything (one check per park).
@@ -245,10 +364,9 @@ impl Handle {
             }),
         };
         // The ring's fixed files are recorded in their fds together with the driver they
-        // belong to; only io_uring has them.
-        if let Driver::Uring(d) = &mut *handle.inner.driver.borrow_mut() {
-            d.set_owner(Rc::downgrade(&handle.inner));
-        }
+        // belong to; only io_uring has them (the other backends ignore the owner).
+        let owner = Rc::downgrade(&handle.inner);
+        backend!(&mut *handle.inner.driver.borrow_mut(), d => d.set_owner(owner));
         handle
     }
 
@@ -341,7 +459,7 @@ impl Handle {
     /// Closes an fd through the backend, without waiting. When the driver is busy (the fd
     /// was dropped from inside it), the close is queued for the next park: the backend must
     /// see every close (the poll backend forgets the fd's registration first).
-    pub fn close_detached(&self, fd: std::os::fd::RawFd) {
+    pub fn close_detached(&self, fd: fd::RawFd) {
         match self.inner.driver.try_borrow_mut() {
             Ok(mut d) => backend!(&mut *d, d => d.close_detached(fd)),
             Err(_) => {
@@ -358,16 +476,15 @@ impl Handle {
     /// outside it (an fd dropped after `block_on` returned, or inside another runtime on this
     /// thread) nothing may enter the ring for a while, so the slot is emptied at once with a
     /// system call: otherwise the file would stay open, and a peer would wait for the close.
+    #[cfg_attr(windows, allow(dead_code))] // fds on Windows are never fixed files
     pub fn release_fixed(&self, slot: u32) {
         let inside = CURRENT.with(Cell::get) == Rc::as_ptr(&self.inner);
         match self.inner.driver.try_borrow_mut() {
             Ok(mut d) => {
-                if let Driver::Uring(d) = &mut *d {
-                    if inside {
-                        d.release_fixed(slot);
-                    } else {
-                        d.release_fixed_now(slot);
-                    }
+                if inside {
+                    backend!(&mut *d, d => d.release_fixed(slot));
+                } else {
+                    backend!(&mut *d, d => d.release_fixed_now(slot));
                 }
             }
             Err(_) => {
@@ -379,8 +496,10 @@ impl Handle {
 
     /// The fd leaves this driver open (handed out raw, e.g. to another loop): the poll
     /// backend drops its registration, so the number is not watched here any more.
+    #[cfg(unix)]
     pub fn forget_fd(&self, fd: std::os::fd::RawFd) {
         if let Ok(mut d) = self.inner.driver.try_borrow_mut() {
+            #[allow(irrefutable_let_patterns)] // the BSDs and macOS have only the poll backend
             if let Driver::Poll(d) = &mut *d {
                 d.forget_fd(fd);
             }
@@ -390,10 +509,8 @@ impl Handle {
     /// Hands the queued closes to the backend.
     fn flush_closes(&self, d: &mut Driver) {
         self.inner.deferred.set(false);
-        if let Driver::Uring(d) = &mut *d {
-            for slot in self.inner.releasing.borrow_mut().drain(..) {
-                d.release_fixed(slot);
-            }
+        for slot in self.inner.releasing.borrow_mut().drain(..) {
+            backend!(&mut *d, d => d.release_fixed(slot));
         }
         let mut closing = self.inner.closing.borrow_mut();
         for fd in closing.drain(..) {

@@ -8,6 +8,8 @@
 //! operation, released by the driver).
 
 use super::Unpark;
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +18,7 @@ use std::time::Duration;
 
 /// A blocking system call with its raw arguments.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // some are io_uring fallbacks only
 pub(crate) enum Syscall {
     Pread {
         fd: i32,

@@ -148,6 +148,7 @@ impl Slots {
 
     /// How many slots are taken (in flight, or completed and not yet collected).
     #[inline]
+    #[cfg_attr(all(unix, not(target_os = "linux")), allow(dead_code))] // io_uring and IOCP
     pub fn len(&self) -> usize {
         self.taken
     }

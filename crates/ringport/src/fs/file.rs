@@ -5,6 +5,8 @@ use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::fd::SharedFd;
 use crate::driver::op::{close, fallocate, fsync, read, statx, write};
 use crate::driver::Op;
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
@@ -190,6 +192,39 @@ impl File {
         super::statx(target, 0, libc::STATX_BASIC_STATS | libc::STATX_BTIME).await
     }
 
+    /// Sets the permission bits, exactly (`fchmod`, on the blocking pool: there is no ring
+    /// operation for it). Acting on the open file, not a path, it cannot be redirected to
+    /// another file by a rename or a symbolic link.
+    pub async fn set_permissions(&self, perm: std::fs::Permissions) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let fd = std::os::fd::AsFd::as_fd(&self.fd).try_clone_to_owned()?;
+        let mode = perm.mode() & 0o7777;
+        crate::spawn_blocking(move || {
+            // SAFETY: fchmod on an fd this closure owns; the result is checked.
+            let rc = unsafe { libc::fchmod(fd.as_raw_fd(), mode as ::libc::mode_t) };
+            if rc < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        })
+        .await?
+    }
+
+    /// The metadata the kernel keeps in memory for this open file, read at once on the calling
+    /// thread: one `statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC)` system call, no operation
+    /// on the ring.
+    ///
+    /// It never waits for a device or a file server: an open file's inode is in memory, local
+    /// file systems answer from it, and `AT_STATX_DONT_SYNC` tells network and FUSE file systems
+    /// to answer from their attribute cache instead of asking the server (which they
+    /// revalidated when the file was opened). So it is safe on a loop thread, where
+    /// [`metadata`](Self::metadata) (`STATX`, which io_uring always hands to one of its worker
+    /// threads) costs a thread hop. Use it right after opening a file; use `metadata` when
+    /// another process may have changed the file on a network file system since.
+    pub fn cached_metadata(&self) -> io::Result<Metadata> {
+        cached_statx(self.fd.as_raw_fd())
+    }
+
     /// The alignment `O_DIRECT` needs here, as `(memory, offset and length)`: from the device
     /// through `statx` (Linux 6.1+), else 4096, which every device accepts.
     pub async fn direct_io_alignment(&self) -> io::Result<(u32, u32)> {
@@ -239,4 +274,18 @@ impl AsRawFd for File {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
+}
+
+/// `statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC)` on the calling thread.
+pub(crate) fn cached_statx(fd: RawFd) -> io::Result<Metadata> {
+    // SAFETY: statx is plain data; all-zero is a valid value.
+    let mut out: libc::statx = unsafe { std::mem::zeroed() };
+    let flags = libc::AT_EMPTY_PATH | libc::AT_STATX_DONT_SYNC;
+    let mask = libc::STATX_BASIC_STATS | libc::STATX_BTIME;
+    // SAFETY: a valid C string (empty), a live output struct; the fd is only read.
+    let rc = unsafe { libc::statx(fd, c"".as_ptr(), flags, mask, &mut out) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Metadata::new(out))
 }

@@ -1,5 +1,7 @@
 //! `Metadata`: what `statx` says about a file.
 
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use std::fmt;
 use std::fs::Permissions;
 use std::io;
@@ -66,6 +68,27 @@ impl Metadata {
         (self.stat.stx_dev_major, self.stat.stx_dev_minor)
     }
 
+    /// The owner's user id.
+    pub fn uid(&self) -> u32 {
+        self.stat.stx_uid
+    }
+
+    /// The owning group's id.
+    pub fn gid(&self) -> u32 {
+        self.stat.stx_gid
+    }
+
+    /// Bytes of storage allocated to the file (`st_blocks` × 512): less than
+    /// [`len`](Self::len) when it has holes.
+    pub fn allocated(&self) -> u64 {
+        self.stat.stx_blocks.saturating_mul(512)
+    }
+
+    /// The device a device file stands for, as `(major, minor)`.
+    pub fn rdev(&self) -> (u32, u32) {
+        (self.stat.stx_rdev_major, self.stat.stx_rdev_minor)
+    }
+
     /// Number of hard links.
     pub fn nlink(&self) -> u32 {
         self.stat.stx_nlink
@@ -79,6 +102,12 @@ impl Metadata {
     /// Last modification time.
     pub fn modified(&self) -> io::Result<SystemTime> {
         self.time(libc::STATX_MTIME, self.stat.stx_mtime)
+    }
+
+    /// Last status change (`ctime`): contents, owner, mode or links. A file replaced by
+    /// `rename` keeps its mtime when the writer preserved it; its ctime still moves.
+    pub fn changed(&self) -> io::Result<SystemTime> {
+        self.time(libc::STATX_CTIME, self.stat.stx_ctime)
     }
 
     /// Last access time.

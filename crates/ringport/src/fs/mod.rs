@@ -1,9 +1,13 @@
 //! Files and the file system, every call an operation on the ring.
 
-mod file;
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
+mod beneath;
+pub(crate) mod file;
 mod metadata;
 mod open_options;
 
+pub use beneath::{confinement, Confinement};
 pub use file::File;
 pub use metadata::Metadata;
 pub use open_options::OpenOptions;
@@ -110,9 +114,14 @@ pub async fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
 
 /// Creates a directory (`MKDIRAT`, mode 0o777 before the umask).
 pub async fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
+    create_dir_mode(path, 0o777).await
+}
+
+/// Creates a directory with the permission bits `mode`, before the umask (`MKDIRAT`).
+pub async fn create_dir_mode(path: impl AsRef<Path>, mode: u32) -> io::Result<()> {
     let op = MkdirAt {
         path: cstring(path.as_ref())?,
-        mode: 0o777,
+        mode: mode & 0o7777,
     };
     Op::new(op).await.0.result.map(drop)
 }

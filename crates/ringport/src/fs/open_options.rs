@@ -1,9 +1,12 @@
 //! `OpenOptions`: how to open a file, `direct` and `dsync` included.
 
-use super::{cstring, File};
+use super::{beneath, cstring, File};
 use crate::driver::fd::SharedFd;
 use crate::driver::{op::open::OpenAt, Op};
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::path::Path;
 
 /// Options for opening a file, as with `std::fs::OpenOptions`, plus `direct` (O_DIRECT) and
@@ -35,6 +38,7 @@ pub struct OpenOptions {
     mode: u32,
     custom_flags: i32,
     resolve_beneath: bool,
+    no_symlinks: bool,
 }
 
 impl Default for OpenOptions {
@@ -58,6 +62,7 @@ impl OpenOptions {
             mode: 0o666,
             custom_flags: 0,
             resolve_beneath: false,
+            no_symlinks: false,
         }
     }
 
@@ -118,10 +123,21 @@ impl OpenOptions {
 
     /// Refuses, in the kernel, any path that would leave the directory it is opened in (with
     /// [`open_at`](Self::open_at)) or the working directory: `..` above it, an absolute path,
-    /// or a symbolic link pointing out (`openat2` with `RESOLVE_BENEATH`, Linux 5.6). Such a
-    /// path fails with `EXDEV`. There is no window between a check and the open.
+    /// or a symbolic link pointing out (`openat2` with `RESOLVE_BENEATH |
+    /// RESOLVE_NO_MAGICLINKS`, Linux 5.6). Such a path fails with `EXDEV`. Relative links that
+    /// stay inside are followed; absolute links are refused even when they point inside.
+    /// There is no window between a check and the open. Where the `openat2` system call is
+    /// missing or forbidden (the poll backend under a seccomp filter), the same rules are kept
+    /// by a component-by-component walk on the blocking pool (see [`confinement`](super::confinement)).
     pub fn resolve_beneath(&mut self, on: bool) -> &mut Self {
         self.resolve_beneath = on;
+        self
+    }
+
+    /// With [`resolve_beneath`](Self::resolve_beneath): refuse every symbolic link on the way,
+    /// inside or not (`RESOLVE_NO_SYMLINKS`): such a path fails with `ELOOP`.
+    pub fn resolve_no_symlinks(&mut self, on: bool) -> &mut Self {
+        self.no_symlinks = on;
         self
     }
 
@@ -191,29 +207,67 @@ impl OpenOptions {
                 0
             };
             how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+            if self.no_symlinks {
+                how.resolve |= libc::RESOLVE_NO_SYMLINKS;
+            }
             Box::new(how)
         });
+        if how.is_some() && beneath::known_missing() {
+            return self.walk(dir.as_ref(), path, flags).await;
+        }
         let op = OpenAt {
-            dir,
+            dir: dir.clone(),
             path: cstring(path)?,
             flags,
             mode: self.mode,
             how,
         };
-        let (done, _) = Op::new(op).await;
-        let fd = done.result.map_err(|e| {
+        let (done, op) = Op::new(op).await;
+        let result = match done.result {
+            Err(e) if op.how.is_some() && beneath::is_unavailable(&e) => {
+                let file = self.walk(dir.as_ref(), path, flags).await?;
+                beneath::note_missing(&e);
+                return Ok(file);
+            }
+            other => other,
+        };
+        let fd = result.map_err(|e| {
             if self.direct && e.raw_os_error() == Some(libc::EINVAL) {
+                // The caller names the path (as std's errors do not); no OS text in
+                // parentheses, which a caller stripping "(os error N)" would cut in half.
                 io::Error::new(
-                    e.kind(),
-                    format!(
-                        "{}: O_DIRECT is not supported by this file system ({e})",
-                        path.display()
-                    ),
+                    io::ErrorKind::InvalidInput,
+                    "O_DIRECT is not supported by this file system",
                 )
             } else {
                 e
             }
         })?;
         Ok(File::from_fd(fd as i32, self.direct))
+    }
+
+    /// The `openat2`-less way to open beneath `dir`: [`beneath::walk`] on the blocking pool,
+    /// with a duplicate of the directory's fd (so a dropped future cannot leave the job with
+    /// an fd number reused meanwhile).
+    async fn walk(&self, dir: Option<&SharedFd>, path: &Path, flags: i32) -> io::Result<File> {
+        let root = match dir {
+            // SAFETY: F_DUPFD_CLOEXEC on an fd we hold open; the result is checked.
+            Some(d) => match unsafe { libc::fcntl(d.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) } {
+                fd if fd >= 0 => Some(fd),
+                _ => return Err(io::Error::last_os_error()),
+            },
+            None => None,
+        };
+        // SAFETY: the duplicate is ours alone.
+        let root = root.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+        let (path, no_symlinks) = (path.to_path_buf(), self.no_symlinks);
+        let job = move || {
+            let at = root.as_ref().map_or(libc::AT_FDCWD, AsRawFd::as_raw_fd);
+            beneath::walk(at, &path, flags, no_symlinks)
+        };
+        let fd = crate::spawn_blocking(job)
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))??;
+        Ok(File::from_fd(fd.into_raw_fd(), self.direct))
     }
 }

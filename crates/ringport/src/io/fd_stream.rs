@@ -9,7 +9,7 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 
 /// The position argument that means "no position": streams have none.
-const STREAM: u64 = u64::MAX;
+pub(super) const STREAM: u64 = u64::MAX;
 
 /// A stream fd: sockets use `RECV`/`SEND` (`MSG_NOSIGNAL`: EPIPE, never SIGPIPE), anything
 /// else `READ`/`WRITE` at the stream position.
@@ -17,30 +17,15 @@ const STREAM: u64 = u64::MAX;
 pub(crate) struct FdStream {
     fd: SharedFd,
     socket: bool,
-    /// The last receive left the socket's queue empty (no `IORING_CQE_F_SOCK_NONEMPTY`): the
-    /// next one is likely to wait, so it asks to wait for data before trying (on a
-    /// request-response connection that spares the kernel a failed attempt per message).
-    drained: std::cell::Cell<bool>,
 }
-
-/// `IORING_CQE_F_SOCK_NONEMPTY`: more data was queued after the receive.
-const SOCK_NONEMPTY: u32 = 1 << 2;
 
 impl FdStream {
     pub fn socket(fd: SharedFd) -> Self {
-        FdStream {
-            fd,
-            socket: true,
-            drained: std::cell::Cell::new(false),
-        }
+        FdStream { fd, socket: true }
     }
 
     pub fn other(fd: SharedFd) -> Self {
-        FdStream {
-            fd,
-            socket: false,
-            drained: std::cell::Cell::new(false),
-        }
+        FdStream { fd, socket: false }
     }
 
     pub fn fd(&self) -> &SharedFd {
@@ -51,51 +36,17 @@ impl FdStream {
         self.fd
     }
 
+    /// Whether reads and writes are `RECV`/`SEND` (a socket) rather than `READ`/`WRITE`.
+    pub fn is_socket(&self) -> bool {
+        self.socket
+    }
+
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        if self.socket {
-            let op = recv::Recv {
-                fd: self.fd.clone(),
-                buf,
-                poll_first: self.drained.get(),
-            };
-            let (done, op) = Op::new(op).await;
-            let drained = matches!(done.result, Ok(n) if n > 0) && done.flags & SOCK_NONEMPTY == 0;
-            self.drained.set(drained);
-            match done.result {
-                Ok(n) => BufResult(Ok(n as usize), op.into_buf(n)),
-                Err(e) => BufResult(Err(e), op.buf),
-            }
-        } else {
-            let op = read::Read {
-                fd: self.fd.clone(),
-                buf,
-                offset: STREAM,
-            };
-            let (done, op) = Op::new(op).await;
-            match done.result {
-                Ok(n) => BufResult(Ok(n as usize), op.into_buf(n)),
-                Err(e) => BufResult(Err(e), op.buf),
-            }
-        }
+        self.read_op(buf).await
     }
 
     pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        if self.socket {
-            let op = send::Send {
-                fd: self.fd.clone(),
-                buf,
-            };
-            let (done, op) = Op::new(op).await;
-            BufResult(done.result.map(|n| n as usize), op.buf)
-        } else {
-            let op = write::Write {
-                fd: self.fd.clone(),
-                buf,
-                offset: STREAM,
-            };
-            let (done, op) = Op::new(op).await;
-            BufResult(done.result.map(|n| n as usize), op.buf)
-        }
+        self.write_op(buf).await
     }
 
     pub async fn read_vectored<B: IoBufMut>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {

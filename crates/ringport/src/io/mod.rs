@@ -1,25 +1,48 @@
 //! Completion-style I/O traits: buffers move in and come back with the result.
 //!
+//! The traits take `&mut self`; ringport's streams also implement them for `&T`, and have
+//! the helpers as inherent methods on `&self`:
+//!
 //! ```no_run
-//! use ringport::io::{AsyncReadExt, AsyncWriteExt};
+//! use ringport::io::AsyncReadExt;
 //! use ringport::net::TcpStream;
 //! # async fn demo() -> std::io::Result<()> {
-//! let mut stream = TcpStream::connect("127.0.0.1:8080").await?;
-//! stream.write_all(b"ping\n".to_vec()).await.0?;
-//! let (res, buf) = stream.read_exact(vec![0u8; 5]).await.into_parts();
+//! let stream = TcpStream::connect("127.0.0.1:8080").await?;
+//! stream.write_all(b"ping\n".to_vec()).await.0?; // inherent, on &self
+//! let mut shared: &TcpStream = &stream; // what generic code over the traits takes
+//! let (res, buf) = AsyncReadExt::read_exact(&mut shared, vec![0u8; 5]).await.into_parts();
 //! res?;
 //! # Ok(()) }
 //! ```
 
 mod copy;
+#[cfg(unix)]
 mod fd_stream;
+#[cfg(windows)]
+#[path = "fd_stream_windows.rs"]
+mod fd_stream;
+#[cfg(unix)]
+mod owned;
+#[cfg(windows)]
+#[path = "owned_windows.rs"]
+mod owned;
+mod owned_traits;
 mod progress;
 
 pub use copy::{copy_with_progress, Copy, CopySink, CopySource, Strategy};
 pub use copy::{DEFAULT_BLOCK_SIZE, DEFAULT_DEPTH};
 pub(crate) use fd_stream::FdStream;
 pub use fd_stream::RecvMultishot;
-pub use progress::{Progress, Snapshot, State};
+#[cfg(unix)]
+pub(crate) use owned::impl_socket_readiness;
+pub(crate) use owned::{impl_owned_read, impl_owned_write};
+#[cfg(unix)]
+pub use owned::{
+    Interest, OwnedRead, OwnedWrite, ReadOp, ReadyOp, ShutdownOp, SocketReadiness, WriteOp,
+};
+#[cfg(windows)]
+pub use owned::{OwnedRead, OwnedWrite, ReadOp, ShutdownOp, WriteOp};
+pub use progress::{Progress, ProgressRecorder, Snapshot, State};
 
 use crate::buf::{BufResult, IoBuf, IoBufMut, Slice};
 use std::future::Future;
@@ -178,15 +201,27 @@ impl AsyncWriteAt for crate::fs::File {
 }
 
 /// Implements the stream traits for a type whose inherent `read`, `write` and
-/// `shutdown_write` take `&self`.
+/// `shutdown_write` take `&self`, and for a shared reference to it (as std does for
+/// `&TcpStream`), so that the `*Ext` helpers work on a stream shared by two tasks.
+///
+/// It also gives the type inherent `read_exact`, `read_to_end` and `write_all` on `&self`, so
+/// that they work through an `Rc` without importing the traits.
 macro_rules! impl_stream_traits {
     ($($ty:ty),* $(,)?) => {$(
+        $crate::io::impl_stream_traits!(@one $ty, $ty);
+        $crate::io::impl_stream_traits!(@one &$ty, $ty);
+
+        $crate::io::impl_read_helpers!($ty);
+        $crate::io::impl_write_helpers!($ty);
+    )*};
+    // `$base` names the type whose inherent methods are called.
+    (@one $ty:ty, $base:ty) => {
         impl $crate::io::AsyncRead for $ty {
             fn read<B: $crate::buf::IoBufMut>(
                 &mut self,
                 buf: B,
             ) -> impl std::future::Future<Output = $crate::buf::BufResult<usize, B>> {
-                <$ty>::read(self, buf)
+                <$base>::read(self, buf)
             }
         }
 
@@ -195,20 +230,78 @@ macro_rules! impl_stream_traits {
                 &mut self,
                 buf: B,
             ) -> impl std::future::Future<Output = $crate::buf::BufResult<usize, B>> {
-                <$ty>::write(self, buf)
+                <$base>::write(self, buf)
             }
 
             fn shutdown_write(&mut self) -> impl std::future::Future<Output = std::io::Result<()>> {
-                <$ty>::shutdown_write(self)
+                <$base>::shutdown_write(self)
             }
         }
-    )*};
+    };
 }
 pub(crate) use impl_stream_traits;
 
-/// Implements `AsyncRead` for types whose `inner` field is an `FdStream`.
+/// Inherent `read_exact` and `read_to_end` on `&self`, for a type whose `&T` is `AsyncRead`.
+macro_rules! impl_read_helpers {
+    ($ty:ty) => {
+        impl $ty {
+            /// Fills the buffer's whole capacity ([`AsyncReadExt::read_exact`] through
+            /// `&self`); end of stream first is `UnexpectedEof`, the bytes read so far kept.
+            ///
+            /// [`AsyncReadExt::read_exact`]: $crate::io::AsyncReadExt::read_exact
+            pub async fn read_exact<B: $crate::buf::IoBufMut>(
+                &self,
+                buf: B,
+            ) -> $crate::buf::BufResult<(), B> {
+                let mut this = self;
+                $crate::io::AsyncReadExt::read_exact(&mut this, buf).await
+            }
+
+            /// Reads to end of stream, appending to `buf` ([`AsyncReadExt::read_to_end`]
+            /// through `&self`); returns how many bytes were appended.
+            ///
+            /// [`AsyncReadExt::read_to_end`]: $crate::io::AsyncReadExt::read_to_end
+            pub async fn read_to_end(
+                &self,
+                buf: Vec<u8>,
+            ) -> $crate::buf::BufResult<usize, Vec<u8>> {
+                let mut this = self;
+                $crate::io::AsyncReadExt::read_to_end(&mut this, buf).await
+            }
+        }
+    };
+}
+pub(crate) use impl_read_helpers;
+
+/// Inherent `write_all` on `&self`, for a type whose `&T` is `AsyncWrite`.
+macro_rules! impl_write_helpers {
+    ($ty:ty) => {
+        impl $ty {
+            /// Writes all the buffer's initialised bytes ([`AsyncWriteExt::write_all`]
+            /// through `&self`).
+            ///
+            /// [`AsyncWriteExt::write_all`]: $crate::io::AsyncWriteExt::write_all
+            pub async fn write_all<B: $crate::buf::IoBuf>(
+                &self,
+                buf: B,
+            ) -> $crate::buf::BufResult<(), B> {
+                let mut this = self;
+                $crate::io::AsyncWriteExt::write_all(&mut this, buf).await
+            }
+        }
+    };
+}
+pub(crate) use impl_write_helpers;
+
+/// Implements `AsyncRead` for types whose `inner` field is an `FdStream`, and for shared
+/// references to them; with the inherent helpers.
 macro_rules! impl_read_trait {
     ($($ty:ty),* $(,)?) => {$(
+        $crate::io::impl_read_trait!(@one $ty);
+        $crate::io::impl_read_trait!(@one &$ty);
+        $crate::io::impl_read_helpers!($ty);
+    )*};
+    (@one $ty:ty) => {
         impl $crate::io::AsyncRead for $ty {
             fn read<B: $crate::buf::IoBufMut>(
                 &mut self,
@@ -217,15 +310,21 @@ macro_rules! impl_read_trait {
                 self.inner.read(buf)
             }
         }
-    )*};
+    };
 }
 pub(crate) use impl_read_trait;
 
-/// Implements `AsyncWrite` for types whose `inner` field is an `FdStream`. `shutdown_write` shuts a
-/// socket's writing half down (`half_close: true`); other streams have no half-close and
-/// report `Ok` (a pipe ends when its writer is dropped).
+/// Implements `AsyncWrite` for types whose `inner` field is an `FdStream`, and for shared
+/// references to them, with the inherent `write_all`. `shutdown_write` shuts a socket's writing half down (`half_close:
+/// true`); other streams have no half-close and report `Ok` (a pipe ends when its writer is
+/// dropped).
 macro_rules! impl_write_trait {
     ($($ty:ty => half_close: $half:expr),* $(,)?) => {$(
+        $crate::io::impl_write_trait!(@one $ty, $half);
+        $crate::io::impl_write_trait!(@one &$ty, $half);
+        $crate::io::impl_write_helpers!($ty);
+    )*};
+    (@one $ty:ty, $half:expr) => {
         impl $crate::io::AsyncWrite for $ty {
             fn write<B: $crate::buf::IoBuf>(
                 &mut self,
@@ -245,6 +344,6 @@ macro_rules! impl_write_trait {
                 }
             }
         }
-    )*};
+    };
 }
 pub(crate) use impl_write_trait;

@@ -5,7 +5,14 @@
 //! another thread parks on the state word with a futex, so the loop never takes a lock to
 //! report the end.
 
+#[cfg(unix)]
+mod futex;
+#[cfg(windows)]
+#[path = "progress/futex_windows.rs"]
+mod futex;
 mod waker;
+
+use futex::{futex_wait, futex_wake_all};
 
 pub(crate) use waker::AtomicWaker;
 
@@ -354,6 +361,67 @@ impl Progress {
     }
 }
 
+/// The writing side of a [`Progress`] that the caller drives, for transfers that are not a
+/// [`copy_with_progress`](crate::io::copy_with_progress) (an HTTP body written into a file at
+/// an offset, several connections filling one file). Clones share the counters, so several
+/// tasks may add to one total; readers see the same lock-free figures as for a copy.
+///
+/// ```
+/// use ringport::io::{Progress, State};
+/// let (progress, recorder) = Progress::recorder();
+/// recorder.set_total(Some(10));
+/// recorder.add(4);
+/// recorder.add(6);
+/// recorder.finish(&Ok(10));
+/// assert_eq!(progress.transferred(), 10);
+/// assert_eq!(progress.state(), State::Done);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ProgressRecorder(Progress);
+
+impl Progress {
+    /// A progress at zero (running, total unknown) and the recorder that drives it; the clock
+    /// starts at the first [`add`](ProgressRecorder::add) or [`start`](ProgressRecorder::start).
+    pub fn recorder() -> (Progress, ProgressRecorder) {
+        let p = Progress::new();
+        (p.clone(), ProgressRecorder(p))
+    }
+}
+
+impl ProgressRecorder {
+    /// The progress this recorder drives.
+    pub fn progress(&self) -> Progress {
+        self.0.clone()
+    }
+
+    /// Starts the clock (done by the first `add` too).
+    pub fn start(&self) {
+        self.0.start();
+    }
+
+    /// Sets the total, when it becomes known (`None`: unknown).
+    pub fn set_total(&self, total: Option<u64>) {
+        self.0.set_total(total);
+    }
+
+    /// Counts `n` more bytes transferred.
+    pub fn add(&self, n: u64) {
+        self.0.start();
+        self.0.add(n);
+    }
+
+    /// Records the end: `Ok` is done (the total becomes the bytes transferred), a cancelled
+    /// error is cancelled, any other error failed. Later calls do nothing.
+    pub fn finish(&self, res: &io::Result<u64>) {
+        self.0.finish(res);
+    }
+
+    /// Whether a reader asked for the transfer to stop ([`Progress::cancel`]).
+    pub fn is_cancel_requested(&self) -> bool {
+        self.0.is_cancel_requested()
+    }
+}
+
 /// An `io::Error` for `Progress::error`: the same OS error, or the same kind and message.
 fn copy_error(e: &io::Error) -> io::Error {
     match e.raw_os_error() {
@@ -383,37 +451,4 @@ pub struct Snapshot {
     pub eta: Option<Duration>,
     /// Running, or how it ended.
     pub state: State,
-}
-
-/// Sleeps while `word` still holds `expected`, for at most `timeout` (spurious wake-ups
-/// allowed: callers loop).
-fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: `word` is a live, aligned u32 for the whole call; `ts` outlives it. The kernel
-    // only reads both. Errors (EAGAIN when the value changed, EINTR, ETIMEDOUT) just return.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
-            expected,
-            &ts as *const libc::timespec,
-        );
-    }
-}
-
-/// Wakes every thread sleeping on `word`. Never blocks.
-fn futex_wake_all(word: &AtomicU32) {
-    // SAFETY: `word` is a live, aligned u32; FUTEX_WAKE only uses its address.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
-            i32::MAX,
-        );
-    }
 }

@@ -3,7 +3,10 @@
 //! Sockets stay in blocking mode: io_uring waits for readiness itself (an `O_NONBLOCK`
 //! socket would surface EAGAIN instead).
 
+#[cfg(target_os = "macos")]
+use crate::libc_compat::CloexecExt as _;
 mod addr;
+mod splice_pipes;
 mod tcp;
 mod udp;
 mod unix;

@@ -1,13 +1,17 @@
 //! TCP: `TcpListener` (with multishot accept) and `TcpStream` (with zero-copy `send_file`).
 
 use super::addr::{bind_addr, ToSocketAddrs};
+use super::splice_pipes;
 use super::{accept_fd, adopt, connect_fd, new_socket, not_inet, sock};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::fd::SharedFd;
-use crate::driver::op::{accept, splice};
+use crate::driver::op::{accept, poll, splice};
 use crate::driver::{MultiOp, Op};
 use crate::fs::File;
+use crate::io::{impl_owned_read, impl_owned_write, impl_socket_readiness};
 use crate::io::{impl_read_trait, impl_stream_traits, impl_write_trait, FdStream};
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use socket2::{Domain, SockAddr, Type};
 use std::cell::Cell;
 use std::fmt;
@@ -216,12 +220,58 @@ impl TcpIncoming<'_> {
 }
 
 /// A TCP connection. Reads and writes take `&self`, so one task can read while another
-/// writes (share it with `Rc`, or split it with [`into_split`](Self::into_split)).
+/// writes: share it with `Rc` (a runtime's tasks share its thread), or split it with
+/// [`into_split`](Self::into_split).
+///
+/// The looping helpers work on a shared stream too, two ways: `read_exact`, `read_to_end`
+/// and `write_all` are inherent methods on `&self` (no trait to import), and `&TcpStream`
+/// implements [`AsyncRead`] and [`AsyncWrite`] as std's `&TcpStream` implements `Read` and
+/// `Write`, so generic code (and every `*Ext` helper) takes `&mut &TcpStream`. The traits
+/// keep `&mut self`, which stateful streams (TLS, adapters) need.
+///
+/// ```
+/// use ringport::buf::BufResult;
+/// use ringport::io::{AsyncWrite, AsyncWriteExt};
+/// use ringport::net::{TcpListener, TcpStream};
+/// use std::rc::Rc;
+///
+/// ringport::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let addr = listener.local_addr()?;
+///     let echo = ringport::spawn(async move {
+///         let (s, _) = listener.accept().await?;
+///         let BufResult(res, buf) = s.read_to_end(Vec::new()).await;
+///         res?;
+///         s.write_all(buf).await.0
+///     });
+///
+///     let stream = Rc::new(TcpStream::connect(addr).await?);
+///     // One task waits for the whole answer while another writes.
+///     let reader = stream.clone();
+///     let read = ringport::spawn(async move { reader.read_exact(vec![0u8; 10]).await.into_parts() });
+///     let writer = stream.clone();
+///     let write = ringport::spawn(async move {
+///         writer.write_all(b"hello".as_slice()).await.0?;
+///         // The trait's helpers through `&TcpStream`, as generic code calls them.
+///         let mut w: &TcpStream = &writer;
+///         AsyncWriteExt::write_all(&mut w, b"world".as_slice()).await.0?;
+///         AsyncWrite::shutdown_write(&mut w).await
+///     });
+///     write.await??;
+///     let (res, buf) = read.await?;
+///     res?;
+///     assert_eq!(buf, b"helloworld");
+///     echo.await??;
+///     std::io::Result::Ok(())
+/// })
+/// .unwrap();
+/// ```
+///
+/// [`AsyncRead`]: crate::io::AsyncRead
+/// [`AsyncWrite`]: crate::io::AsyncWrite
 pub struct TcpStream {
     inner: FdStream,
     shut: Cell<(bool, bool)>,
-    /// The pipe `send_file` splices through, kept between calls that left it empty.
-    splice_pipe: Cell<Option<SplicePipe>>,
 }
 
 impl fmt::Debug for TcpStream {
@@ -238,7 +288,6 @@ impl TcpStream {
         TcpStream {
             inner: FdStream::socket(fd),
             shut: Cell::new((false, false)),
-            splice_pipe: Cell::new(None),
         }
     }
 
@@ -345,18 +394,78 @@ impl TcpStream {
     }
 
     /// Sends `len` bytes of `file` from `offset` with `SPLICE` through a pipe: the bytes never
-    /// enter user space. Returns the bytes sent, fewer when the file ends first.
+    /// enter user space. Returns the bytes sent: fewer than `len` when the file ends first, or
+    /// when an error stopped the transfer after some bytes went out (the next call then
+    /// reports it), as `write` does.
+    ///
+    /// Each chunk waits until the socket can take bytes (`POLL_ADD`), sizes itself to the room
+    /// in the send buffer (half of it, the pipe's size at most), borrows a pipe from the
+    /// loop thread's small pool (see `net/splice_pipes.rs`: 16 pipes of up to 1 MiB, however
+    /// many streams send), fills it from the file and drains it into the socket. So a slow
+    /// reader holds a pipe only while its next chunk drains, and the user's pipe budget is
+    /// never used up by many downloads.
     pub async fn send_file(&self, file: &File, offset: u64, len: u64) -> io::Result<u64> {
-        // One pipe per stream, reused: taken out for the call (so concurrent calls never share
-        // it) and put back only when the call drained it. A call cut short (an error, or its
-        // future dropped) closes the pipe with whatever it still held.
-        let pipe = match self.splice_pipe.take() {
-            Some(pipe) => pipe,
-            None => SplicePipe::new()?,
-        };
-        let sent = send_file_through(&pipe, file.shared_fd(), self.inner.fd(), offset, len).await?;
-        self.splice_pipe.set(Some(pipe));
+        let mut sent = 0u64;
+        while sent < len {
+            let res = self
+                .send_chunk(file.shared_fd(), offset + sent, len - sent)
+                .await;
+            match res {
+                Ok(0) => break, // end of file
+                Ok(n) => sent += n,
+                Err((e, moved)) => {
+                    sent += moved;
+                    return if sent > 0 { Ok(sent) } else { Err(e) };
+                }
+            }
+        }
         Ok(sent)
+    }
+
+    /// One chunk of [`send_file`](Self::send_file): the bytes it moved into the socket, with
+    /// the error that stopped it if one did.
+    async fn send_chunk(
+        &self,
+        file: &SharedFd,
+        offset: u64,
+        left: u64,
+    ) -> Result<u64, (io::Error, u64)> {
+        let sock = self.inner.fd();
+        let ready = Op::new(poll::PollAdd {
+            fd: sock.clone(),
+            events: libc::POLLOUT as u32,
+        });
+        ready.await.0.result.map_err(|e| (e, 0))?;
+        let mut lease = splice_pipes::lease().await.map_err(|e| (e, 0))?;
+        let pipe = lease.pipe();
+        // Half the room the send buffer reports (its limit counts buffer overhead too), so
+        // that the drain below finds room and does not sit in the kernel (or, on the poll
+        // backend, block a pool thread) waiting for a slow reader.
+        let want = left
+            .min(u64::from(pipe.cap))
+            .min((send_room(sock) / 2).max(MIN_CHUNK)) as u32;
+        let off = i64::try_from(offset).map_err(|_| {
+            (
+                io::Error::new(io::ErrorKind::InvalidInput, "offset too large"),
+                0,
+            )
+        })?;
+        let filled = splice_once(file, off, &pipe.w, -1, want)
+            .await
+            .map_err(|e| (e, 0))?;
+        let mut moved = 0u32;
+        while moved < filled {
+            match splice_once(&pipe.r, -1, sock, -1, filled - moved).await {
+                Ok(0) => {
+                    let e = io::Error::new(io::ErrorKind::WriteZero, "the socket took 0 bytes");
+                    return Err((e, u64::from(moved)));
+                }
+                Ok(n) => moved += n,
+                Err(e) => return Err((e, u64::from(moved))),
+            }
+        }
+        lease.set_empty();
+        Ok(u64::from(filled))
     }
 
     /// `TCP_NODELAY`: send small writes at once.
@@ -449,60 +558,34 @@ impl OwnedWriteHalf {
 impl_stream_traits!(TcpStream);
 impl_read_trait!(OwnedReadHalf);
 impl_write_trait!(OwnedWriteHalf => half_close: true);
+impl_owned_read!(TcpStream, OwnedReadHalf);
+impl_owned_write!(TcpStream => half_close: true, OwnedWriteHalf => half_close: true);
+impl_socket_readiness!(TcpStream);
 
-/// How much one splice moves through the pipe at most.
-const SPLICE_CHUNK: u32 = 1 << 20;
+/// The smallest chunk `send_file` moves at once (after `POLLOUT` said there is room).
+const MIN_CHUNK: u64 = 4096;
 
-/// The pipe a splice goes through, with its capacity.
-pub(crate) struct SplicePipe {
-    r: SharedFd,
-    w: SharedFd,
-    chunk: u32,
-}
-
-impl SplicePipe {
-    pub(crate) fn new() -> io::Result<SplicePipe> {
-        let (r, w) = crate::pipe::raw_pipe()?;
-        // A bigger pipe means fewer round trips; the default size is fine when refused.
-        // SAFETY: fcntl on an fd we own; the result is only a hint.
-        let cap = unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, SPLICE_CHUNK as i32) };
-        let chunk = if cap > 0 { cap as u32 } else { 65536 };
-        Ok(SplicePipe { r, w, chunk })
+/// Bytes the socket's send buffer has room for now: `SO_SNDBUF` less what is queued and not
+/// yet acknowledged (`SIOCOUTQ`). A hint: 0 when either call fails.
+fn send_room(sock: &SharedFd) -> u64 {
+    let mut size: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    let mut queued: libc::c_int = 0;
+    // SAFETY: plain socket calls writing into live locals of the sizes given.
+    let ok = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&mut size as *mut libc::c_int).cast(),
+            &mut len,
+        ) == 0
+            && libc::ioctl(sock.as_raw_fd(), libc::TIOCOUTQ, &mut queued) == 0
+    };
+    if !ok {
+        return 0;
     }
-}
-
-/// file -> `pipe` -> `out`; the pipe is empty again when this returns `Ok`.
-pub(crate) async fn send_file_through(
-    pipe: &SplicePipe,
-    file: &SharedFd,
-    out: &SharedFd,
-    offset: u64,
-    len: u64,
-) -> io::Result<u64> {
-    let (pipe_r, pipe_w, chunk) = (&pipe.r, &pipe.w, pipe.chunk);
-    let mut sent = 0u64;
-    while sent < len {
-        let want = (len - sent).min(u64::from(chunk)) as u32;
-        let off = i64::try_from(offset + sent)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset too large"))?;
-        let filled = splice_once(file, off, pipe_w, -1, want).await?;
-        if filled == 0 {
-            break; // end of file
-        }
-        let mut left = filled;
-        while left > 0 {
-            let n = splice_once(pipe_r, -1, out, -1, left).await?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::WriteZero,
-                    "the socket took 0 bytes",
-                ));
-            }
-            left -= n;
-        }
-        sent += u64::from(filled);
-    }
-    Ok(sent)
+    (size.max(0) as u64).saturating_sub(queued.max(0) as u64)
 }
 
 async fn splice_once(

@@ -3,12 +3,21 @@
 use super::{accept_fd, connect_fd, new_socket, sock};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::fd::SharedFd;
+use crate::io::{impl_owned_read, impl_owned_write, impl_socket_readiness};
 use crate::io::{impl_stream_traits, FdStream};
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
+#[cfg(target_os = "macos")]
+use crate::libc_compat::CloexecExt as _;
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat::SocketAddrExt;
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::fmt;
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
+#[cfg(target_os = "linux")]
+use std::os::linux::net::SocketAddrExt;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
@@ -28,7 +37,6 @@ fn abstract_addr(name: &[u8]) -> io::Result<SockAddr> {
 
 /// A std address for any Unix-domain address: path, abstract name, or unnamed.
 fn unix_addr(addr: SockAddr) -> io::Result<SocketAddr> {
-    use std::os::linux::net::SocketAddrExt;
     if addr.family() != libc::AF_UNIX as libc::sa_family_t {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -200,6 +208,9 @@ impl AsRawFd for UnixStream {
 }
 
 impl_stream_traits!(UnixStream);
+impl_owned_read!(UnixStream);
+impl_owned_write!(UnixStream => half_close: true);
+impl_socket_readiness!(UnixStream);
 
 /// A Unix-domain datagram socket.
 pub struct UnixDatagram {

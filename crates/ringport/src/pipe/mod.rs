@@ -3,6 +3,8 @@
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::driver::fd::SharedFd;
 use crate::io::FdStream;
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -92,6 +94,8 @@ impl Receiver {
 
 crate::io::impl_read_trait!(Receiver);
 crate::io::impl_write_trait!(Sender => half_close: false);
+crate::io::impl_owned_read!(Receiver);
+crate::io::impl_owned_write!(Sender => half_close: false);
 
 impl AsRawFd for Sender {
     fn as_raw_fd(&self) -> RawFd {

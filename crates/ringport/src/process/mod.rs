@@ -3,7 +3,8 @@
 use crate::driver::fd::SharedFd;
 use crate::driver::op::poll;
 use crate::driver::Op;
-use crate::io::AsyncReadExt;
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use crate::pipe::{Receiver, Sender};
 use std::ffi::OsStr;
 use std::fmt;
@@ -281,7 +282,7 @@ impl Child {
     }
 }
 
-async fn drain(mut r: Receiver) -> io::Result<Vec<u8>> {
+async fn drain(r: Receiver) -> io::Result<Vec<u8>> {
     let (res, buf) = r.read_to_end(Vec::new()).await.into_parts();
     res.map(|_| buf)
 }

@@ -5,6 +5,7 @@
 use async_task::Runnable;
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ struct Inner {
     state: Mutex<State>,
     max_threads: usize,
     keep_alive: Duration,
+    /// Jobs handed to the pool since it started (`Runtime::blocking_jobs`).
+    jobs: AtomicU64,
 }
 
 struct State {
@@ -58,8 +61,19 @@ impl Pool {
                 }),
                 max_threads: max_threads.max(1),
                 keep_alive,
+                jobs: AtomicU64::new(0),
             }),
         }
+    }
+
+    /// Counts one `spawn_blocking` job.
+    pub fn count_job(&self) {
+        self.inner.jobs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The jobs counted so far.
+    pub fn jobs(&self) -> u64 {
+        self.inner.jobs.load(Ordering::Relaxed)
     }
 
     /// Runs `job` on a pool thread: an idle one (the newest), a new one, or the next free.

@@ -285,10 +285,11 @@ impl Context {
     {
         let key = self.active.borrow().vacant_key();
         // The guard is moved into the task, so it is dropped with the future, polled or not.
-        let guard = Active(key);
-        let future = async move {
-            let _guard = guard;
-            CatchUnwind::new(future).await
+        // A struct, not an `async move` block: a block would hold `future` twice (captured,
+        // and again once moved into the awaited `CatchUnwind`), doubling every task.
+        let future = Tracked {
+            inner: CatchUnwind::new(future),
+            _active: Active(key),
         };
         let shared = self.shared.clone();
         // SAFETY: `spawn_unchecked`'s contract, point by point. The future is `'static`, and so
@@ -367,6 +368,25 @@ impl Drop for ContextGuard {
         // SAFETY: `ours` is the reference `enter` made with `Rc::into_raw` (guards drop in
         // reverse order of entering, so the current pointer is this guard's).
         drop(unsafe { Rc::from_raw(ours) });
+    }
+}
+
+/// A task's future with the guard that takes it out of the active set when dropped.
+struct Tracked<F> {
+    inner: CatchUnwind<F>,
+    _active: Active,
+}
+
+impl<F: Future> Future for Tracked<F> {
+    type Output = <CatchUnwind<F> as Future>::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        // SAFETY: `inner` is structurally pinned: it is never moved out of `self`, and
+        // `Tracked` has no `Drop` of its own (the guard's drop does not touch `inner`).
+        unsafe { self.map_unchecked_mut(|t| &mut t.inner) }.poll(cx)
     }
 }
 

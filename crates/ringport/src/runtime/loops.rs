@@ -269,6 +269,7 @@ impl StopSignal {
 }
 
 /// Pins the calling thread to one CPU.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn pin_to(cpu: usize) -> std::io::Result<()> {
     // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes within it (checked below).
     unsafe {
@@ -288,6 +289,7 @@ pub(crate) fn pin_to(cpu: usize) -> std::io::Result<()> {
 }
 
 /// The CPUs this process may run on, in order.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn allowed_cpus() -> Vec<usize> {
     // SAFETY: sched_getaffinity fills a zeroed, correctly sized cpu_set_t; CPU_ISSET reads it.
     unsafe {
@@ -299,4 +301,51 @@ pub(crate) fn allowed_cpus() -> Vec<usize> {
             .filter(|&c| libc::CPU_ISSET(c, &set))
             .collect()
     }
+}
+
+/// Pins the calling thread to one CPU (`SetThreadAffinityMask`; the first 64 CPUs, the
+/// process's processor group).
+#[cfg(windows)]
+pub(crate) fn pin_to(cpu: usize) -> std::io::Result<()> {
+    use windows_sys::Win32::System::Threading::{GetCurrentThread, SetThreadAffinityMask};
+    if cpu >= usize::BITS as usize {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("cannot pin to CPU {cpu}"),
+        ));
+    }
+    // SAFETY: the pseudo-handle of the calling thread, and a mask within the word.
+    if unsafe { SetThreadAffinityMask(GetCurrentThread(), 1 << cpu) } == 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The CPUs this process may run on, in order (its affinity mask).
+#[cfg(windows)]
+pub(crate) fn allowed_cpus() -> Vec<usize> {
+    use windows_sys::Win32::System::Threading::{GetCurrentProcess, GetProcessAffinityMask};
+    let (mut process, mut system) = (0usize, 0usize);
+    // SAFETY: the pseudo-handle of this process; both outputs are locals of the right size.
+    if unsafe { GetProcessAffinityMask(GetCurrentProcess(), &mut process, &mut system) } == 0 {
+        return Vec::new();
+    }
+    (0..usize::BITS as usize)
+        .filter(|&c| process & (1 << c) != 0)
+        .collect()
+}
+
+/// Pinning is not implemented on the BSDs and macOS (macOS has no hard affinity at all).
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
+pub(crate) fn pin_to(_cpu: usize) -> std::io::Result<()> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "pinning loops to CPUs is not implemented on this OS",
+    ))
+}
+
+/// Every CPU (pinning fails here anyway, see [`pin_to`]).
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
+pub(crate) fn allowed_cpus() -> Vec<usize> {
+    (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect()
 }

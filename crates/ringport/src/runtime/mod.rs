@@ -48,7 +48,7 @@ pub struct Builder {
     masked_opcodes: Vec<String>,
     threads: usize,
     pin: bool,
-    io_workers: Option<u32>,
+    io_workers: Option<(u32, u32)>,
 }
 
 impl Default for Builder {
@@ -128,11 +128,15 @@ impl Builder {
         self
     }
 
-    /// Caps the kernel's io_uring worker threads (io-wq, for file work that cannot complete
-    /// inline) at `n` bounded and `n` unbounded per loop (`IORING_REGISTER_IOWQ_MAX_WORKERS`,
-    /// Linux 5.15; ignored elsewhere and on the poll backend). The kernel's default otherwise.
-    pub fn io_workers(mut self, n: u32) -> Self {
-        self.io_workers = Some(n.max(1));
+    /// The most kernel worker threads (io-wq) io_uring may start for this loop: `bounded` for
+    /// blocking file work (reads of data not in the page cache), `unbounded` for work that may
+    /// wait on another party (splices into sockets and pipes); 0 keeps the kernel's value. By
+    /// default bounded stays the kernel's (the SQ size or 4 per CPU, the smaller) and
+    /// unbounded is capped at 4 per CPU, at least 16 (the kernel's own cap is the process
+    /// limit). Work beyond the cap waits for a worker. `ringport info` shows the caps; ignored
+    /// by the poll backend and by kernels before 5.15.
+    pub fn max_io_workers(mut self, bounded: u32, unbounded: u32) -> Self {
+        self.io_workers = Some((bounded, unbounded));
         self
     }
 
@@ -146,7 +150,7 @@ impl Builder {
         let config = driver::Config {
             backend: self.backend,
             entries: self.entries,
-            masked_opcodes: self.masked_opcodes.clone(),
+            masked_opcodes: self.masked_opcodes,
             io_workers: self.io_workers,
         };
         let cpus = if self.pin {
@@ -390,6 +394,12 @@ impl Runtime {
         self.driver.info()
     }
 
+    /// How many jobs [`spawn_blocking`] has handed to this runtime's blocking pool so far:
+    /// for tests and diagnostics that check some work never leaves the loop.
+    pub fn blocking_jobs(&self) -> u64 {
+        self.ctx.pool.jobs()
+    }
+
     /// Runs `future` to the end on this thread, with tasks spawned meanwhile.
     ///
     /// # Panics
@@ -514,6 +524,19 @@ impl Wake for MainWake {
     }
 }
 
+/// The backend of the runtime running on this thread, or `None` outside one.
+///
+/// ```
+/// assert_eq!(ringport::runtime::current_backend(), None);
+/// let rt = ringport::Runtime::new().unwrap();
+/// rt.block_on(async {
+///     assert_eq!(ringport::runtime::current_backend(), Some(rt.backend()));
+/// });
+/// ```
+pub fn current_backend() -> Option<Backend> {
+    crate::driver::Handle::try_current().map(|h| h.backend())
+}
+
 /// Starts a runtime on this thread with the default settings and runs `future` to the end.
 ///
 /// ```
@@ -611,6 +634,7 @@ where
     R: Send + 'static,
 {
     let pool = current_context().pool.clone();
+    pool.count_job();
     let future = async move {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(JoinError::panicked)
     };

@@ -80,43 +80,74 @@ impl From<JoinError> for std::io::Error {
 /// Awaits a spawned task's output. Dropping it detaches the task; [`abort`](Self::abort)
 /// cancels it.
 ///
+/// A `JoinHandle<T>` is `Send` and `Sync` when `T` is `Send`: it can be handed to another
+/// thread, which may await it or abort the task (the task itself stays on its loop).
+///
 /// ```
 /// ringport::run(async {
 ///     let handle = ringport::spawn(async { 6 * 7 });
 ///     assert_eq!(handle.await.unwrap(), 42);
+///
+///     // `abort` takes `&self`: a handle shared with `Rc` (or sent to another thread)
+///     // can cancel its task.
+///     let sleeper = std::rc::Rc::new(ringport::spawn(async {
+///         ringport::time::sleep(std::time::Duration::from_secs(3600)).await;
+///     }));
+///     let other = sleeper.clone();
+///     other.abort();
+///     drop(other);
+///     let handle = std::rc::Rc::into_inner(sleeper).unwrap();
+///     assert!(handle.await.unwrap_err().is_cancelled());
 /// });
 /// ```
 pub struct JoinHandle<T> {
-    task: Option<async_task::FallibleTask<Result<T, JoinError>>>,
+    /// The task, taken out by `abort` (which may be called from any thread holding a shared
+    /// reference, hence the lock; only `abort` and the awaiting poll take it, briefly).
+    task: Mutex<Option<async_task::FallibleTask<Result<T, JoinError>>>>,
 }
 
 impl<T> JoinHandle<T> {
     pub(crate) fn new(task: async_task::Task<Result<T, JoinError>>) -> Self {
         JoinHandle {
-            task: Some(task.fallible()),
+            task: Mutex::new(Some(task.fallible())),
         }
     }
 
+    fn task(
+        &self,
+    ) -> std::sync::MutexGuard<'_, Option<async_task::FallibleTask<Result<T, JoinError>>>> {
+        self.task.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Cancels the task: its future is dropped at its current await point (which cancels any
-    /// I/O it has in flight). Awaiting the handle then gives a cancelled `JoinError`, unless the
-    /// task had already finished.
-    pub fn abort(&mut self) {
-        if self.task.as_ref().is_some_and(|t| !t.is_finished()) {
-            self.task = None;
+    /// I/O it has in flight), on its own loop, at the loop's next turn. Awaiting the handle then
+    /// gives a cancelled `JoinError`, unless the task had already finished. Takes `&self`, like
+    /// tokio's: a shared handle (or one on another thread) can abort.
+    pub fn abort(&self) {
+        let mut task = self.task();
+        if task.as_ref().is_some_and(|t| !t.is_finished()) {
+            // Dropping async-task's handle cancels the task: its runnable is scheduled on its
+            // own loop, which drops the future there. Should the task finish in between (on
+            // its loop, while another thread aborts), its output is dropped here, which
+            // `T: Send` (needed to send the handle at all) allows.
+            let cancelled = task.take();
+            drop(task);
+            drop(cancelled);
         }
     }
 
     /// Whether the task has finished (or was cancelled).
     pub fn is_finished(&self) -> bool {
-        self.task.as_ref().is_none_or(|t| t.is_finished())
+        self.task().as_ref().is_none_or(|t| t.is_finished())
     }
 }
 
 impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let Some(task) = self.task.as_mut() else {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut guard = self.task();
+        let Some(task) = guard.as_mut() else {
             return Poll::Ready(Err(JoinError::cancelled()));
         };
         match Pin::new(task).poll(cx) {
@@ -129,7 +160,8 @@ impl<T> Future for JoinHandle<T> {
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
+        let task = self.task.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(task) = task.take() {
             task.detach();
         }
     }

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 pub(crate) type Nanos = u64;
 
 /// Now, from `CLOCK_MONOTONIC` (the vDSO: no system call).
+#[cfg(unix)]
 #[inline]
 pub(crate) fn now() -> Nanos {
     let mut ts = libc::timespec {
@@ -39,6 +40,17 @@ pub(crate) fn now() -> Nanos {
     (ts.tv_sec as u64)
         .saturating_mul(1_000_000_000)
         .saturating_add(ts.tv_nsec as u64)
+}
+
+/// Now, as nanoseconds since the first reading in this process (Windows has no
+/// `clock_gettime`; `Instant` reads `QueryPerformanceCounter` there).
+#[cfg(not(unix))]
+#[inline]
+pub(crate) fn now() -> Nanos {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    let base = *BASE.get_or_init(Instant::now);
+    // Plus one, so that no reading is 0 (an `Instant` before the first reading maps to 0).
+    (base.elapsed().as_nanos().min(u128::from(u64::MAX - 1)) as u64) + 1
 }
 
 /// One `Instant` and the clock around it: it was taken at or after `.1` and at or before `.2`.

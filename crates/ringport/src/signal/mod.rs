@@ -9,6 +9,8 @@
 use crate::driver::fd::SharedFd;
 use crate::driver::op::read;
 use crate::driver::Op;
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use std::fmt;
 use std::io;
 
@@ -114,7 +116,11 @@ pub fn signal(kind: SignalKind) -> io::Result<Signal> {
 impl Signal {
     /// Waits for the next delivery (deliveries between two waits may be merged into one).
     pub async fn recv(&mut self) -> io::Result<()> {
-        let mut buf = self.buf.take().unwrap_or_default();
+        // A recv dropped in flight (raced against another future) took the buffer with it.
+        let mut buf = self
+            .buf
+            .take()
+            .unwrap_or_else(|| Vec::with_capacity(SIGINFO_SIZE));
         buf.clear();
         let op = read::Read {
             fd: self.fd.clone(),

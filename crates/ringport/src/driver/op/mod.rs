@@ -3,21 +3,39 @@
 //! A backend implements each op in its own folder (`driver/uring/op.rs`); adding a backend
 //! touches those files, not the ops. [`Op`] is the future that drives any of them.
 
+#[cfg(unix)]
 pub(crate) mod accept;
+#[cfg(unix)]
 pub(crate) mod close;
+#[cfg(unix)]
 pub(crate) mod connect;
+#[cfg(unix)]
 pub(crate) mod fallocate;
+#[cfg(unix)]
 pub(crate) mod fsync;
 pub(crate) mod nop;
+#[cfg(unix)]
 pub(crate) mod open;
+#[cfg(unix)]
 pub(crate) mod path;
+#[cfg(unix)]
 pub(crate) mod poll;
+#[cfg(unix)]
 pub(crate) mod read;
+#[cfg(unix)]
 pub(crate) mod recv;
+#[cfg(unix)]
 pub(crate) mod send;
+#[cfg(unix)]
 pub(crate) mod shutdown;
+#[cfg(unix)]
 pub(crate) mod splice;
+#[cfg(unix)]
 pub(crate) mod statx;
+/// The Windows ops (handles, WSABUFs, UTF-16 paths), beside the Unix ones above.
+#[cfg(windows)]
+pub(crate) mod windows;
+#[cfg(unix)]
 pub(crate) mod write;
 
 pub use nop::nop;
@@ -35,9 +53,7 @@ use std::task::{Context, Poll};
 /// owned by the op through a heap pointer (or be `'static`), so that it stays valid and at the
 /// same address when the op value is moved, until the op is dropped. The driver moves a
 /// cancelled op into its own storage while the kernel may still use that memory.
-pub(crate) unsafe trait OpCode:
-    super::uring::UringOp + super::poll::PollOp + Unpin + 'static
-{
+pub(crate) unsafe trait OpCode: super::BackendOp + Unpin + 'static {
     /// A completion that arrives after the op's future was dropped: release whatever the
     /// kernel handed over (an accepted fd is closed, a ring buffer goes back to its ring).
     fn orphan_completion(&mut self, _res: i32, _flags: u32) {}
@@ -45,6 +61,7 @@ pub(crate) unsafe trait OpCode:
     /// Whether a device serves the op (a positional read or write, a sync), so that queuing a
     /// few is worth ending the loop's turn early to hand them over (see `should_flush`).
     /// Socket and stream ops wait for a peer instead: the default.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // io_uring's should_flush only
     fn eager(&self) -> bool {
         false
     }

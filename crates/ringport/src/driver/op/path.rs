@@ -1,6 +1,8 @@
 //! `RenameAt`, `UnlinkAt`, `MkdirAt`: operations on names in the file system.
 
 use super::OpCode;
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use std::ffi::CString;
 
 #[derive(Debug)]

@@ -11,9 +11,6 @@ use socket2::{SockAddr, SockAddrStorage};
 pub(crate) struct Recv<B> {
     pub fd: SharedFd,
     pub buf: B,
-    /// The last receive drained the socket, so this one will likely find nothing: a backend
-    /// that can (io_uring's `IORING_RECVSEND_POLL_FIRST`) waits for data before trying.
-    pub poll_first: bool,
 }
 
 // SAFETY: the buffer is an `IoBufMut`, stable when moved.
@@ -76,6 +73,7 @@ impl<B: IoBufMut> RecvFrom<B> {
 pub(crate) struct RecvBuf {
     pub fd: SharedFd,
     pub ring: crate::buf::BufRing,
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // the ring's id for io_uring
     pub bgid: u16,
 }
 
@@ -94,6 +92,7 @@ unsafe impl OpCode for RecvBuf {
 pub(crate) struct RecvMultiBuf {
     pub fd: SharedFd,
     pub ring: crate::buf::BufRing,
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // the ring's id for io_uring
     pub bgid: u16,
 }
 

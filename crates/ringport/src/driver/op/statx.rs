@@ -2,6 +2,8 @@
 
 use super::OpCode;
 use crate::driver::fd::SharedFd;
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use std::ffi::CString;
 
 #[derive(Debug)]

@@ -3,6 +3,8 @@
 use super::op::{Attempt, StreamIov};
 use crate::driver::pool::Syscall;
 use crate::driver::slots::FLAG_MORE;
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use std::os::fd::RawFd;
 
 /// What one non-blocking attempt came to.
@@ -187,6 +189,7 @@ impl Attempt {
 
     /// The same call made blocking, for a backend that runs it on the pool (`None` for a
     /// buffer-ring receive, which needs a backend that hands ring buffers out).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // used by the io_uring backend only
     pub fn blocking(&self) -> Option<Syscall> {
         Some(match *self {
             Attempt::Recv { fd, buf, len } => Syscall::Recv {

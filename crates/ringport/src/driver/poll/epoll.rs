@@ -18,6 +18,9 @@ use std::time::Duration;
 /// The `data` of the wake-up eventfd's registration (fds are never this large).
 const WAKE: u64 = u64::MAX;
 
+/// What one wait reports per fd.
+pub(crate) type Event = libc::epoll_event;
+
 fn check(rc: i32) -> io::Result<i32> {
     if rc < 0 {
         Err(io::Error::last_os_error())
@@ -32,6 +35,9 @@ pub(crate) struct Ready {
     pub fd: RawFd,
     pub readable: bool,
     pub writable: bool,
+    /// The peer hung up or the fd failed: no later edge is sure to come, so readiness
+    /// tracking must stop assuming one will.
+    pub closed: bool,
 }
 
 pub(crate) struct Epoll {
@@ -123,6 +129,7 @@ impl Epoll {
                 fd: data as RawFd,
                 readable: fault || bits & (libc::EPOLLIN | libc::EPOLLRDHUP) as u32 != 0,
                 writable: fault || bits & libc::EPOLLOUT as u32 != 0,
+                closed: fault || bits & libc::EPOLLRDHUP as u32 != 0,
             });
         }
         Ok(())

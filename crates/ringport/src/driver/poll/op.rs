@@ -7,6 +7,8 @@ use crate::driver::op::{
     splice, statx, write,
 };
 use crate::driver::pool::Syscall;
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use std::os::fd::{AsRawFd, RawFd};
 
 /// What the poll backend does with an operation.

@@ -99,15 +99,8 @@ impl FixedTable {
 impl Driver {
     pub fn new(config: &Config, reason: Option<String>) -> io::Result<Driver> {
         let (ring, flags) = setup::build(config.entries)?;
-        let (mut info, supported) = setup::describe(&ring, flags, reason, &config.masked_opcodes)?;
+        let (mut info, supported) = setup::describe(&ring, flags, reason, config)?;
         let enter_fd = EnterFd::register(ring.as_raw_fd());
-        if let Some(n) = config.io_workers {
-            // Per ring (per loop): bounded (file) and unbounded (socket) io-wq workers.
-            let mut max = [n, n];
-            if ring.submitter().register_iowq_max_workers(&mut max).is_ok() {
-                info.features.push("IOWQ_MAX_WORKERS");
-            }
-        }
         let wake = Arc::new(EventFd::new()?);
         if enter_fd.registered {
             info.features.push("REGISTERED_RING_FD");
@@ -192,7 +185,6 @@ impl Driver {
             ring: &self.ring,
             owner: &self.owner,
             after: FIXED_AFTER,
-            recv_poll_first: self.supported[opcode::Socket::CODE as usize],
         };
         let entry = data.uring_entry(&mut files);
         if self.supported[entry.get_opcode() as usize] {

@@ -18,9 +18,6 @@ pub(crate) trait UringOp {
     fn uring_entry(&mut self, files: &mut Files<'_>) -> Entry;
 }
 
-/// `IORING_RECVSEND_POLL_FIRST` (the binding keeps its constant private).
-const RECVSEND_POLL_FIRST: u16 = 1;
-
 /// How an entry names its fd.
 pub(crate) enum Target {
     Fd(RawFd),
@@ -34,8 +31,6 @@ pub(crate) struct Files<'a> {
     pub owner: &'a Weak<HandleInner>,
     /// Operations an fd needs before it gets a slot.
     pub after: u16,
-    /// Whether the kernel takes `IORING_RECVSEND_POLL_FIRST` (Linux 5.19).
-    pub recv_poll_first: bool,
 }
 
 impl Files<'_> {
@@ -268,13 +263,7 @@ impl<B: IoBuf> UringOp for send::SendTo<B> {
 impl<B: IoBufMut> UringOp for recv::Recv<B> {
     fn uring_entry(&mut self, files: &mut Files<'_>) -> Entry {
         let (ptr, len) = (self.buf.stable_mut_ptr(), rw_len(self.buf.bytes_total()));
-        let prio = if self.poll_first && files.recv_poll_first {
-            RECVSEND_POLL_FIRST
-        } else {
-            0
-        };
         with_fd!(files, &self.fd, |fd| opcode::Recv::new(fd, ptr, len)
-            .ioprio(prio)
             .build())
     }
 }

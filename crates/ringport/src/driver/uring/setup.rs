@@ -1,6 +1,6 @@
 //! Building the ring: setup flags tried from best to plainest, then the opcode probe.
 
-use crate::driver::{Backend, BackendInfo};
+use crate::driver::{Backend, BackendInfo, Config};
 use io_uring::{opcode, IoUring, Probe};
 use std::io;
 
@@ -45,9 +45,6 @@ pub(crate) const OPCODES: &[(&str, u8, bool)] = &[
     ("SPLICE", opcode::Splice::CODE, false),
     ("POLL_ADD", opcode::PollAdd::CODE, false),
     ("FTRUNCATE", opcode::Ftruncate::CODE, false),
-    // Not submitted: its presence (Linux 5.19) says the kernel takes IORING_RECVSEND_POLL_FIRST
-    // and reports IORING_CQE_F_SOCK_NONEMPTY, which receives use.
-    ("SOCKET", opcode::Socket::CODE, false),
 ];
 
 /// The setup flags ringport knows, by the names `ringport info` shows.
@@ -132,8 +129,9 @@ pub(crate) fn describe(
     ring: &IoUring,
     setup_flags: Vec<&'static str>,
     reason: Option<String>,
-    masked: &[String],
+    config: &Config,
 ) -> io::Result<(BackendInfo, [bool; 256])> {
+    let masked = &config.masked_opcodes;
     let mut probe = Probe::new();
     ring.submitter().register_probe(&mut probe)?;
     let mut supported = [false; 256];
@@ -180,6 +178,31 @@ pub(crate) fn describe(
         features,
         opcodes,
         entries: (p.sq_entries(), p.cq_entries()),
+        io_workers: cap_io_workers(ring, config.io_workers),
     };
     Ok((info, supported))
+}
+
+/// The default cap on unbounded io-wq workers per loop: splices into sockets and pipes (large
+/// file bodies) wait there for the peer, one worker each. The kernel's own default is the
+/// process limit (`RLIMIT_NPROC`): one thread per stalled transfer.
+fn default_unbounded() -> u32 {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (4 * cpus).max(16) as u32
+}
+
+/// Caps the ring's io-wq workers (`IORING_REGISTER_IOWQ_MAX_WORKERS`, Linux 5.15) and returns
+/// the caps now in force, `(bounded, unbounded)`. `wanted` of `None` keeps the kernel's bounded
+/// default (the SQ size or 4 per CPU, whichever is smaller) and caps unbounded workers at
+/// [`default_unbounded`]. `None` when the kernel refuses.
+fn cap_io_workers(ring: &IoUring, wanted: Option<(u32, u32)>) -> Option<(u32, u32)> {
+    let (bounded, unbounded) = wanted.unwrap_or((0, default_unbounded()));
+    let submitter = ring.submitter();
+    // 0 leaves a value as it is; the call writes the previous values back.
+    submitter
+        .register_iowq_max_workers(&mut [bounded, unbounded])
+        .ok()?;
+    let mut now = [0, 0];
+    submitter.register_iowq_max_workers(&mut now).ok()?;
+    Some((now[0], now[1]))
 }

@@ -49,7 +49,7 @@ pub trait CopySource {
 ///
 /// As for [`CopySource`]: ringport's own types by value or shared reference, any other
 /// [`AsyncWrite`] type through `&mut writer`. The copy never shuts the sink down: drop it or
-/// call `shutdown` afterwards to end a stream.
+/// call `shutdown_write` afterwards to end a stream.
 pub trait CopySink {
     /// Writes some of the buffer's bytes. (A `File` is written positionally from offset 0
     /// by the copy; this writes at the fd's own position.)

@@ -2,12 +2,15 @@
 //! several reads are in flight while earlier blocks are written.
 //!
 //! A lane claims the next block number, reads it, writes it, and claims again. A file source
-//! is read positionally, so every lane reads at once; a stream is read by one lane at a time,
+//! is read positionally, so every lane reads at once, block by block through the data regions
+//! of its [`Plan`] (the holes of a sparse file are skipped, and the destination's length set
+//! at the end); a stream is read by one lane at a time,
 //! in block order (the read turn). A file sink is written positionally in any order; a stream
 //! sink in block order (the write turn). The lanes are polled by a small join that re-polls
 //! them when a turn moves, so waiting for a turn needs no waker. Buffers are allocated once,
 //! when the copy starts, and reused for every block.
 
+use super::extents::Plan;
 use super::ops;
 use super::{CopySink, CopySource};
 use crate::buf::{AlignedBuf, BufResult, IoBuf};
@@ -22,19 +25,20 @@ use std::task::{Context, Poll};
 
 /// Where the lanes read.
 pub(super) enum Input<R> {
-    /// A file, positionally from `start`.
-    At { fd: SharedFd, start: u64 },
+    /// A file, positionally, through its plan.
+    At { fd: SharedFd, plan: Plan },
     /// A stream, through its trait (held by the lane whose read turn it is).
     Stream(Cell<Option<R>>),
 }
 
 /// Where the lanes write.
 pub(super) enum Output<W> {
-    /// A file, positionally from `start`; `direct` files get whole aligned blocks only.
+    /// A file, positionally at the source's offsets; `direct` files get whole aligned
+    /// blocks only; a `regular` file's length can be set.
     At {
         fd: SharedFd,
-        start: u64,
         direct: bool,
+        regular: bool,
     },
     /// A stream, through its trait.
     Stream(Cell<Option<W>>),
@@ -60,6 +64,11 @@ struct Lanes<'p, R, W> {
     progress: &'p Progress,
     token: &'p CancelToken,
     next: Cell<u64>,
+    /// Where a file source is read next: the plan's region (its length for the tail) and
+    /// the offset.
+    cursor: Cell<(usize, u64)>,
+    /// Where a file source was seen to end (the lowest offset a read came up short at).
+    end: Cell<Option<u64>>,
     read_turn: Cell<u64>,
     write_turn: Cell<u64>,
     /// Bytes read so far from a stream source: where its next block goes.
@@ -94,6 +103,8 @@ pub(super) async fn run<R: CopySource, W: CopySink>(
         progress,
         token,
         next: Cell::new(0),
+        cursor: Cell::new((0, 0)),
+        end: Cell::new(None),
         read_turn: Cell::new(0),
         write_turn: Cell::new(0),
         read_pos: Cell::new(0),
@@ -104,19 +115,42 @@ pub(super) async fn run<R: CopySource, W: CopySink>(
         error: RefCell::new(None),
         dirty: Cell::new(false),
     };
-    let lanes: Vec<_> = (0..shape.depth.max(1))
-        .map(|_| Some(l.lane(AlignedBuf::with_alignment(shape.block, shape.align))))
-        .collect();
+    let mut bufs = Vec::with_capacity(shape.depth.max(1));
+    for _ in 0..shape.depth.max(1) {
+        let buf = AlignedBuf::try_with_alignment(shape.block, shape.align).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!(
+                    "cannot allocate {} buffers of {} bytes for the copy",
+                    shape.depth, shape.block
+                ),
+            )
+        })?;
+        bufs.push(buf);
+    }
+    let lanes: Vec<_> = bufs.into_iter().map(|buf| Some(l.lane(buf))).collect();
     let mut lanes = Box::into_pin(lanes.into_boxed_slice());
     poll_fn(|cx| poll_all(lanes.as_mut(), &l.dirty, cx)).await;
     drop(lanes);
     if let Some(e) = l.error.take() {
         return Err(e);
     }
-    if let (Output::At { fd, start, .. }, true) = (&l.output, l.padded.get()) {
-        ops::set_len(fd, start + l.written.get()).await?;
+    let copied = match &l.input {
+        Input::At { .. } => l.end.get().unwrap_or(l.written.get()),
+        Input::Stream(_) => l.written.get(),
+    };
+    if let Output::At { fd, regular, .. } = &l.output {
+        let plan = match &l.input {
+            Input::At { plan, .. } => Some(plan),
+            Input::Stream(_) => None,
+        };
+        let sparse = plan.is_some_and(|p| p.sparse);
+        if l.padded.get() || (sparse && *regular) {
+            let len = plan.map_or(copied, |p| p.final_len(copied));
+            ops::set_len(fd, len).await?;
+        }
     }
-    Ok(l.written.get())
+    Ok(copied)
 }
 
 /// Polls every live lane, again while any of them moved a turn; ready when all have ended.
@@ -150,8 +184,8 @@ fn poll_all<F: Future<Output = ()>>(
 
 impl<R: CopySource, W: CopySink> Lanes<'_, R, W> {
     async fn lane(&self, mut buf: AlignedBuf) {
-        while let Some(seq) = self.claim() {
-            let (b, res) = self.read_block(seq, buf).await;
+        while let Some((seq, at, len)) = self.claim() {
+            let (b, res) = self.read_block(seq, buf, at, len).await;
             buf = b;
             let (n, at) = match res {
                 Ok(x) => x,
@@ -165,14 +199,45 @@ impl<R: CopySource, W: CopySink> Lanes<'_, R, W> {
         }
     }
 
-    /// The next block number, unless the end was seen or something failed.
-    fn claim(&self) -> Option<u64> {
+    /// The next block: its number, and for a file source its offset and length. `None`
+    /// once the end was seen or something failed.
+    fn claim(&self) -> Option<(u64, u64, usize)> {
         if self.eof.get() || self.failed.get().is_some() {
             return None;
         }
         let seq = self.next.get();
         self.next.set(seq + 1);
-        Some(seq)
+        let block = self.shape.block;
+        let Input::At { plan, .. } = &self.input else {
+            return Some((seq, 0, block));
+        };
+        let (mut i, mut pos) = self.cursor.get();
+        let mut skipped = 0;
+        let (at, len) = loop {
+            if let Some(r) = plan.regions.get(i) {
+                if pos < r.start {
+                    skipped += r.start - pos; // a hole
+                    pos = r.start;
+                }
+                if pos < r.end {
+                    let len = (r.end - pos).min(block as u64);
+                    break (pos, len as usize);
+                }
+                i += 1;
+                continue;
+            }
+            if pos < plan.tail {
+                skipped += plan.tail - pos;
+                pos = plan.tail;
+            }
+            break (pos, block);
+        };
+        self.cursor.set((i, at + len as u64));
+        if skipped > 0 {
+            // A hole reaches the destination when its length is set, at the end.
+            self.progress.add(skipped);
+        }
+        Some((seq, at, len))
     }
 
     fn fail(&self, seq: u64, e: io::Error) {
@@ -215,18 +280,23 @@ impl<R: CopySource, W: CopySink> Lanes<'_, R, W> {
         self.dirty.set(true);
     }
 
-    /// Reads block `seq`: `(bytes, destination offset)`.
+    /// Reads block `seq` (a file source's `len` bytes at `at`): `(bytes, destination
+    /// offset)`.
     async fn read_block(
         &self,
         seq: u64,
         buf: AlignedBuf,
+        at: u64,
+        len: usize,
     ) -> (AlignedBuf, io::Result<(usize, u64)>) {
-        let block = self.shape.block;
         match &self.input {
-            Input::At { fd, start } => {
-                let at = seq * block as u64;
-                let (buf, res) = read_full(fd, buf, block, start + at).await;
-                if matches!(res, Ok(n) if n < block) {
+            Input::At { fd, .. } => {
+                let (buf, res) = read_full(fd, buf, len, at).await;
+                if let Some(&n) = res.as_ref().ok().filter(|&&n| n < len) {
+                    // The file ends here (the tail's end, or it shrank since the plan).
+                    let end = at + n as u64;
+                    self.end
+                        .set(Some(self.end.get().map_or(end, |e| e.min(end))));
                     self.eof.set(true);
                 }
                 (buf, res.map(|n| (n, at)))
@@ -291,11 +361,11 @@ impl<R: CopySource, W: CopySink> Lanes<'_, R, W> {
         at: u64,
     ) -> (AlignedBuf, io::Result<()>) {
         match &self.output {
-            Output::At { fd, start, direct } => {
+            Output::At { fd, direct, .. } => {
                 if n == 0 {
                     return (buf, Ok(()));
                 }
-                self.write_file(fd, buf, n, start + at, *direct).await
+                self.write_file(fd, buf, n, at, *direct).await
             }
             Output::Stream(cell) => {
                 if !self.turn(&self.write_turn, seq).await {

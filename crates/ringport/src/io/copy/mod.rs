@@ -8,12 +8,31 @@
 //! reused aligned buffers while earlier blocks are written. `Strategy::Splice` splices any
 //! pair of files, pipes and sockets (through a pipe of its own when neither end is one).
 //! Each way falls back to the next when the kernel refuses it before the first byte.
+//!
+//! On Windows there is only the buffered way (`engine_windows.rs`: two blocks in flight, no
+//! holes kept); `Strategy::CopyFileRange` and `Strategy::Splice` are refused there in words.
 
+#[cfg(unix)]
 mod endpoint;
+#[cfg(windows)]
+#[path = "endpoint_windows.rs"]
+mod endpoint;
+#[cfg(unix)]
+mod engine;
+#[cfg(windows)]
+#[path = "engine_windows.rs"]
+mod engine;
+#[cfg(unix)]
+mod extents;
+#[cfg(unix)]
 mod lanes;
+#[cfg(unix)]
 mod ops;
+#[cfg(unix)]
 mod probe;
+#[cfg(unix)]
 mod range;
+#[cfg(unix)]
 mod splice;
 
 pub use endpoint::{CopySink, CopySource};
@@ -21,8 +40,7 @@ pub use endpoint::{CopySink, CopySource};
 use crate::cancel::CancelToken;
 use crate::io::Progress;
 use crate::time::{sleep, Sleep};
-use probe::{Side, What};
-use std::cell::Cell;
+use engine::engine;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -36,6 +54,11 @@ pub const DEFAULT_BLOCK_SIZE: usize = 256 << 10;
 pub const DEFAULT_DEPTH: usize = 4;
 /// The alignment of a buffered copy's blocks: what `O_DIRECT` needs on every device.
 const ALIGN: usize = 4096;
+
+/// The error of a copy stopped by a cancel (what `cancel::is_cancelled` recognises).
+fn cancelled() -> io::Error {
+    io::Error::from_raw_os_error(crate::driver::CANCELLED_CODE)
+}
 
 /// How a copy moves its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,12 +75,6 @@ pub enum Strategy {
     Splice,
     /// Reads and writes through the copy's own buffers; works for every pair.
     Buffered,
-}
-
-/// Why a kernel copy stopped: it cannot be done this way at all (nothing moved), or an error.
-enum Fail {
-    Unsupported(io::Error),
-    Io(io::Error),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -207,7 +224,7 @@ impl<'a> Copy<'a> {
         self.running = None;
         self.done = true;
         let res = match res {
-            Err(_) if self.progress.is_cancel_requested() => Err(ops::cancelled()),
+            Err(_) if self.progress.is_cancel_requested() => Err(cancelled()),
             other => other,
         };
         self.progress.finish(&res);
@@ -246,103 +263,7 @@ impl Drop for Copy<'_> {
     fn drop(&mut self) {
         if !self.done {
             self.running = None;
-            self.progress.finish(&Err(ops::cancelled()));
+            self.progress.finish(&Err(cancelled()));
         }
     }
-}
-
-/// Probes both ends, picks the way, and copies.
-async fn engine<R: CopySource, W: CopySink>(
-    reader: R,
-    writer: W,
-    opts: Options,
-    progress: Progress,
-    token: CancelToken,
-) -> io::Result<u64> {
-    let src = probe::probe(reader.endpoint()).await?;
-    let dst = probe::probe(writer.endpoint()).await?;
-    progress.set_total(opts.total.or(src.size));
-    let (range, splice) = choose(&src, &dst, opts.strategy)?;
-    let forced = opts.strategy != Strategy::Auto;
-    if range {
-        match range::copy(&src, &dst, &progress).await {
-            Err(Fail::Unsupported(e)) if forced => return Err(e),
-            Err(Fail::Unsupported(_)) => {}
-            Err(Fail::Io(e)) => return Err(e),
-            Ok(n) => return Ok(n),
-        }
-    }
-    if splice {
-        match splice::copy(&src, &dst, &progress).await {
-            Err(Fail::Unsupported(e)) if forced => return Err(e),
-            Err(Fail::Unsupported(_)) => {}
-            Err(Fail::Io(e)) => return Err(e),
-            Ok(n) => return Ok(n),
-        }
-    }
-    buffered(reader, writer, &src, &dst, opts, &progress, &token).await
-}
-
-/// Which kernel copies to try, in order: `(copy_file_range, splice)`; buffered after both.
-fn choose(src: &Side, dst: &Side, strategy: Strategy) -> io::Result<(bool, bool)> {
-    let files = src.what == What::Regular && dst.what == What::Regular;
-    let direct = src.direct || dst.direct;
-    let splice_ok = src.spliceable()
-        && dst.spliceable()
-        && [src.what, dst.what]
-            .iter()
-            .any(|w| matches!(w, What::Regular | What::Pipe));
-    // Auto splices only a file into a pipe (one splice a chunk, the pages handed over).
-    // Measured on loopback and pipes, the other pairs are faster buffered: a splice into a
-    // socket goes through a second pipe, and one out of a socket or pipe moves only what has
-    // arrived, each step a readiness wait and a kernel worker's turn; buffered keeps `depth`
-    // blocks in flight instead.
-    let splice_first = splice_ok && src.what == What::Regular && dst.what == What::Pipe;
-    let refuse = |what: &str| {
-        Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{what} cannot copy between these two ends"),
-        ))
-    };
-    match strategy {
-        Strategy::Auto => Ok((files && !direct, splice_first)),
-        Strategy::CopyFileRange if files && !direct => Ok((true, false)),
-        Strategy::CopyFileRange => refuse("copy_file_range"),
-        Strategy::Splice if splice_ok => Ok((false, true)),
-        Strategy::Splice => refuse("splice"),
-        Strategy::Buffered => Ok((false, false)),
-    }
-}
-
-/// The buffered copy (see `lanes`).
-async fn buffered<R: CopySource, W: CopySink>(
-    reader: R,
-    writer: W,
-    src: &Side,
-    dst: &Side,
-    opts: Options,
-    progress: &Progress,
-    token: &CancelToken,
-) -> io::Result<u64> {
-    let input = match src.positional {
-        true => lanes::Input::At {
-            fd: src.fd().clone(),
-            start: 0,
-        },
-        false => lanes::Input::Stream(Cell::new(Some(reader))),
-    };
-    let output = match dst.positional {
-        true => lanes::Output::At {
-            fd: dst.fd().clone(),
-            start: 0,
-            direct: dst.direct,
-        },
-        false => lanes::Output::Stream(Cell::new(Some(writer))),
-    };
-    let shape = lanes::Shape {
-        block: opts.block.next_multiple_of(ALIGN),
-        depth: opts.depth,
-        align: ALIGN,
-    };
-    lanes::run(input, output, shape, progress, token).await
 }

@@ -5,6 +5,8 @@ use super::endpoint::{Endpoint, Kind};
 use super::ops;
 use crate::driver::fd::SharedFd;
 use crate::driver::op::statx::StatxTarget;
+#[cfg(all(unix, not(target_os = "linux")))]
+use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
 use std::io;
 use std::os::fd::AsRawFd;
 
@@ -32,6 +34,8 @@ pub(super) struct Side {
     pub direct: bool,
     /// Bytes from where the copy starts to the end, for a regular file.
     pub size: Option<u64>,
+    /// Bytes of storage a regular file has: less than its size when it has holes.
+    pub allocated: Option<u64>,
 }
 
 impl Side {
@@ -66,12 +70,13 @@ pub(super) async fn probe(endpoint: Endpoint) -> io::Result<Side> {
                 positional: false,
                 direct: false,
                 size: None,
+                allocated: None,
             })
         }
         Kind::File { fd, direct } => (fd, direct, true),
         Kind::Fd(raw) => (SharedFd::from_owned(ops::dup(&raw)?), false, false),
     };
-    let mask = libc::STATX_TYPE | libc::STATX_SIZE;
+    let mask = libc::STATX_TYPE | libc::STATX_SIZE | libc::STATX_BLOCKS;
     let meta = crate::fs::statx(StatxTarget::Fd(fd.clone()), 0, mask).await?;
     let what = match meta.mode() & libc::S_IFMT {
         libc::S_IFREG => What::Regular,
@@ -86,12 +91,14 @@ pub(super) async fn probe(endpoint: Endpoint) -> io::Result<Side> {
         What::Regular => Some(meta.len().saturating_sub(position(&fd))),
         _ => None,
     };
+    let allocated = (what == What::Regular).then(|| meta.allocated());
     Ok(Side {
         fd: Some(fd),
         what,
         positional,
         direct,
         size,
+        allocated,
     })
 }
 
