@@ -132,3 +132,8 @@ pub fn cannot_allocate(e: &io::Error) -> bool {
 pub async fn sync_dir(_dir: &Path) -> io::Result<()> {
     Ok(())
 }
+
+/// Nothing to block: console control events go to a handler thread of their own.
+pub fn block_stop_signals() -> io::Result<()> {
+    Ok(())
+}
