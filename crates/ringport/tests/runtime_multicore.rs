@@ -161,7 +161,7 @@ fn storm_of_cross_loop_spawns_and_wakes_loses_nothing() {
         })
     };
     let p = progress.clone();
-    let sum = rt.block_on(async move {
+    let sum = rt.block_on(async {
         let mut sum = 0u64;
         let mut window = std::collections::VecDeque::new();
         for i in 0..n {
@@ -173,6 +173,11 @@ fn storm_of_cross_loop_spawns_and_wakes_loses_nothing() {
         }
         for j in window {
             sum += j.await.unwrap();
+        }
+        // Loop 0 runs only inside this block_on: keep it running until the foreign thread's
+        // tasks on it are done too (else they wait in its inbox while the test joins).
+        while !foreign.is_finished() {
+            ringport::time::sleep(Duration::from_millis(1)).await;
         }
         sum
     });
