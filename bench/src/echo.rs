@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 /// Bytes per message.
 const MSG: usize = 64;
 /// Each server's read buffer per connection.
-const BUF: usize = 4096;
+pub(crate) const BUF: usize = 4096;
 const CONNS: [usize; 2] = [100, 1000];
 /// The servers as the benchmark has always written them: read + write_all on owned buffers.
 const ENGINES: [&str; 4] = ["ringport", "tokio", "compio", "monoio"];
@@ -33,6 +33,10 @@ const ENGINES: [&str; 4] = ["ringport", "tokio", "compio", "monoio"];
 /// back from that buffer, where the runtime has one (ringport, compio); tokio's readiness read
 /// and monoio's read are already theirs.
 const FAST_ENGINES: [&str; 4] = ["ringport-multishot", "tokio", "compio-multishot", "monoio"];
+/// Two threads per server on the same CPU 0 (the load on CPU 1): what two loops (ringport),
+/// two workers (tokio multi-thread) and two runtimes (monoio) cost per message against one.
+/// Both ringport loops accept from one listen socket (dup'd); so do monoio's two threads.
+const THREAD_ENGINES: [&str; 4] = ["ringport-2t", "ringport", "tokio-2t", "monoio-2t"];
 /// Buffers and their size in the multishot servers' rings (shared by all connections).
 const RING_BUFS: u16 = 4096;
 const RING_BUF_LEN: usize = 2048;
@@ -119,6 +123,10 @@ impl Run {
 }
 
 /// Both tables: the servers as written (with the targets), then each runtime's fastest idiom.
+pub fn run_threads(opts: &Opts) -> Result<Vec<Section>, String> {
+    Ok(vec![run_group(opts, &THREAD_ENGINES, false)?])
+}
+
 pub fn run(opts: &Opts) -> Result<Vec<Section>, String> {
     let written = run_group(opts, &ENGINES, true)?;
     let fast = run_group(opts, &FAST_ENGINES, false)?;
@@ -136,7 +144,9 @@ fn run_group(opts: &Opts, group: &[&'static str], targets: bool) -> Result<Secti
         let mut failed: Vec<Option<String>> = vec![None; engines.len()];
         // `--echo-engines compio` also picks compio's fastest idiom.
         let wanted = |i: usize| {
-            let base = engines[i].trim_end_matches("-multishot");
+            let base = engines[i]
+                .trim_end_matches("-multishot")
+                .trim_end_matches("-2t");
             i == 0 || opts.engines.iter().any(|e| e == engines[i] || e == base)
         };
         let mut attempt = |i: usize, label: &str, all: &mut Vec<Vec<Run>>| {
@@ -232,6 +242,24 @@ fn run_group(opts: &Opts, group: &[&'static str], targets: bool) -> Result<Secti
         checks.extend(conn_checks(conns, &best, engines, targets));
     }
     let flags = crate::roundtrip::build_ring(64).map_or_else(|e| e, |(_, f)| f);
+    if engines[0] == "ringport-2t" {
+        let notes = vec![format!(
+            "The same load generator, window, CPU accounting and contention rule as the echo \
+             table, but each server runs two threads, all on CPU 0 (the server's affinity): \
+             ringport `threads(2)` with `block_on_all` (each loop accepting from a dup of one \
+             listen socket), ringport single-loop for reference, tokio `new_multi_thread()` \
+             with 2 workers, monoio 2 threads each with its own runtime (each accepting from a \
+             dup). This is an overhead check (CPU µs per message against one loop), not a \
+             scaling figure: both threads share one core. Setup flags: {flags}."
+        )];
+        return Ok(Section {
+            title: "echo with two threads on one core: multi-loop overhead".into(),
+            notes,
+            header: header(),
+            rows,
+            checks,
+        });
+    }
     if !targets {
         let notes = vec![
             format!(
@@ -656,12 +684,15 @@ pub fn server(args: &Args) -> Result<(), String> {
         "compio" => compio_server(l, port),
         "compio-multishot" => compio_multishot_server(l, port),
         "monoio" => monoio_server(l, port),
+        "ringport-2t" => crate::echo_threads::ringport(l, port),
+        "tokio-2t" => crate::echo_threads::tokio(l, port),
+        "monoio-2t" => crate::echo_threads::monoio(l, port),
         other => Err(format!("unknown echo engine {other}")),
     }
 }
 
 /// Says the server is ready: the parent starts the load generator on it.
-fn ready(port: u16) {
+pub(crate) fn ready(port: u16) {
     println!("LISTEN {port}");
 }
 

@@ -47,7 +47,9 @@
 mod child;
 mod compat;
 mod copy;
+mod crosscore;
 mod echo;
+mod echo_threads;
 mod get;
 mod http;
 mod http_idle;
@@ -58,6 +60,7 @@ mod report;
 mod roundtrip;
 mod timers;
 mod tls;
+mod wake;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -143,8 +146,10 @@ pub fn data_dir() -> PathBuf {
 }
 
 /// The cases the parent runs; `all` is every one, in this order.
-const CASES: [&str; 15] = [
+const CASES: [&str; 17] = [
     "all",
+    "crosscore",
+    "echo-threads",
     "randread",
     "roundtrip",
     "timers",
@@ -162,8 +167,8 @@ const CASES: [&str; 15] = [
 ];
 
 fn usage() -> String {
-    "usage: ringport-bench all|CASE... (randread roundtrip timers echo idle http http-file \
-     https-file http-idle poll copy tls get compat) [--secs S] [--rr-reps N] [--reps N] [--nops N] [--reads N] \
+    "usage: ringport-bench all|CASE... (crosscore echo-threads randread roundtrip timers echo \
+     idle http http-file https-file http-idle poll copy tls get compat) [--crosscore N] [--secs S] [--rr-reps N] [--reps N] [--nops N] [--reads N] \
      [--timers N] [--echo-reps N] [--echo-warmup S] [--echo-secs S] [--echo-conns L] \
      [--echo-engines L] [--idle-reps N] [--idle-conns N] [--http-reps N] [--http-warmup S] \
      [--http-secs S] [--http-conns N] [--file-reps N] [--file-warmup S] [--file-secs S] \
@@ -195,6 +200,8 @@ fn worker(args: &Args) -> Result<(), String> {
         Some("randread") => randread::worker(args),
         Some("roundtrip") => roundtrip::worker(args),
         Some("timers") => timers::worker(args),
+        Some("crosscore") => crosscore::worker(args),
+        Some("crosscore-wake") => wake::worker(args),
         Some("echo-server") => echo::server(args),
         Some("echo-load") => echo::load(args),
         Some("idle-server") => idle::server(args),
@@ -233,12 +240,26 @@ fn parent(args: &Args, raw: &[String]) -> Result<(), String> {
         };
         doc.add(roundtrip::run(&opts)?);
     }
+    if wants("crosscore") {
+        let opts = crosscore::Opts {
+            reps,
+            n: args.get("crosscore", 200_000)?,
+        };
+        for section in crosscore::run(&opts) {
+            doc.add(section);
+        }
+    }
     if wants("timers") {
         let opts = timers::Opts {
             reps,
             n: args.get("timers", 1_000_000)?,
         };
         doc.add(timers::run(&opts));
+    }
+    if wants("echo-threads") {
+        for section in echo::run_threads(&echo::Opts::new(args)?)? {
+            doc.add(section);
+        }
     }
     if wants("echo") {
         for section in echo::run(&echo::Opts::new(args)?)? {

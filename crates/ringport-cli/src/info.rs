@@ -26,12 +26,40 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     rt.block_on(ringport::driver::nop())
         .context("a no-op through the backend failed")?;
     let info = rt.backend_info();
+    drop(rt);
+    let loops = loops()?;
     if args.json {
-        println!("{}", to_json(&info));
+        println!("{}", to_json(&info, loops));
     } else {
-        print_text(&info);
+        print_text(&info, loops);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts one loop per CPU (what `serve --threads` defaults to) and proves each with a no-op
+/// through its own ring or epoll; returns how many.
+fn loops() -> anyhow::Result<usize> {
+    let rt = Runtime::builder()
+        .backend(Backend::Auto)
+        .threads(0)
+        .build()
+        .context("cannot start one loop per CPU")?;
+    let done = rt.block_on_all(|| async { ringport::driver::nop().await.is_ok() });
+    anyhow::ensure!(
+        done.iter().all(|ok| *ok),
+        "a no-op through one of the loops failed"
+    );
+    Ok(done.len())
+}
+
+/// What each loop owns: a ring, an epoll (kqueue on the BSDs and macOS) or a completion port.
+fn loop_kind(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Poll if cfg!(any(target_os = "linux", target_os = "android")) => "epoll",
+        Backend::Poll => "kqueue",
+        Backend::Iocp => "completion port",
+        _ => "ring",
+    }
 }
 
 /// Why this backend: the recorded reason, or that it was the first choice. Text and JSON
@@ -60,7 +88,7 @@ fn operations(backend: Backend) -> Option<&'static str> {
     }
 }
 
-fn print_text(info: &BackendInfo) {
+fn print_text(info: &BackendInfo, loops: usize) {
     println!("backend:     {}", info.backend);
     println!("why:         {}", why(info));
     println!("kernel:      {}", crate::sys::kernel());
@@ -69,6 +97,10 @@ fn print_text(info: &BackendInfo) {
         Some(f) => println!("faults:      on, RINGPORT_FAULTS={f}"),
         None => println!("faults:      off"),
     }
+    println!(
+        "loops:       {loops} (one per CPU, each with its own {}, all proved)",
+        loop_kind(info.backend)
+    );
     if let Some(ops) = operations(info.backend) {
         println!("operations:  {ops}");
         return;
@@ -106,14 +138,14 @@ fn join_or_none(items: &[&str]) -> String {
 
 /// One JSON object: the text's facts, under the same names. The ring's fields only where
 /// there is a ring.
-fn to_json(info: &BackendInfo) -> String {
+fn to_json(info: &BackendInfo, loops: usize) -> String {
     use crate::json::string;
     let strs = |v: &[&str]| {
         let quoted: Vec<String> = v.iter().map(|s| string(s)).collect();
         format!("[{}]", quoted.join(","))
     };
     let head = format!(
-        "\"backend\":\"{}\",\"reason\":{},\"kernel\":{},\"confinement\":{},\"faults\":{}",
+        "\"backend\":\"{}\",\"reason\":{},\"kernel\":{},\"confinement\":{},\"faults\":{},\"loops\":{loops}",
         info.backend,
         string(why(info)),
         string(&crate::sys::kernel()),

@@ -1,5 +1,9 @@
 //! `ringport serve [DIR]`: static files over HTTP/1.1, with an access log on stderr, until
 //! Ctrl-C or SIGTERM (requests in flight finish first; a second Ctrl-C stops at once).
+//!
+//! `--threads N` runs one loop per thread, each with its own `SO_REUSEPORT` listener on the
+//! same address and its own `ServeDir`; the access log, the stop signals and the request
+//! counters are shared ([`Common`]).
 
 mod access_log;
 mod addr;
@@ -14,11 +18,14 @@ use ringport_http::files::ServeDir;
 use ringport_http::http::HeaderValue;
 use ringport_http::ringport_tls::{self, TlsAcceptor, TlsError, TlsErrorKind, TlsStream};
 use ringport_http::Server;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::pin;
 use std::process::ExitCode;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -67,6 +74,32 @@ pub struct Args {
     /// The PEM private key (PKCS#8, PKCS#1 or SEC1) of the --tls-cert certificate.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// How many loops (threads) serve: each has its own ring (or epoll) and its own
+    /// SO_REUSEPORT listener on the address, and the kernel spreads connections over them.
+    /// 1 is a single loop; the default is one per CPU (1 on Windows, which has no
+    /// SO_REUSEPORT).
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
+    threads: Option<usize>,
+}
+
+fn parse_threads(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("0 loops cannot serve: use 1 or more".into()),
+        Ok(n) if n > 1024 => Err(format!("{n} loops is too many (at most 1024)")),
+        Ok(n) if n > 1 && cfg!(windows) => {
+            Err("more than one loop is not supported on Windows yet (no SO_REUSEPORT)".into())
+        }
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a number of threads")),
+    }
+}
+
+/// One loop per CPU this process may use (one on Windows).
+fn default_threads() -> usize {
+    if cfg!(windows) {
+        return 1;
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// `serve --help`'s closing lines.
@@ -81,7 +114,9 @@ fn parse_cache_control(s: &str) -> Result<HeaderValue, String> {
         .ok_or_else(|| format!("{s:?} is not a header value"))
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+/// The directory as the flags configure it (each loop builds its own: a `ServeDir` stays on
+/// its loop).
+fn serve_dir(args: &Args) -> anyhow::Result<ServeDir> {
     let dir =
         ServeDir::new(&args.dir).with_context(|| format!("cannot serve {}", args.dir.display()))?;
     let dir = dir
@@ -91,10 +126,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .cors(args.cors)
         .follow_symlinks(!args.no_symlinks)
         .precompressed(!args.no_precompressed);
-    let dir = match args.cache_control.clone() {
+    Ok(match args.cache_control.clone() {
         Some(v) => dir.cache_control(v),
         None => dir,
-    };
+    })
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // The directory is checked before anything listens (each loop opens it again).
+    serve_dir(&args)?;
     // Certificate and key are read and checked before anything listens.
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
@@ -104,14 +144,85 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         _ => None,
     };
-    let rt = Runtime::new().context("cannot start the I/O runtime")?;
-    let end = rt.block_on(serve(args, dir, tls))?;
+    let threads = args.threads.unwrap_or_else(default_threads);
+    // Before any thread starts (the loops, the log writer): SIGINT and SIGTERM are blocked,
+    // so they reach loop 0's signalfd whichever thread the kernel picks.
+    crate::sys::block_stop_signals().context("cannot block SIGINT and SIGTERM")?;
+    let rt = Runtime::builder()
+        .threads(threads)
+        .build()
+        .context("cannot start the I/O runtime")?;
+    let log = AccessLog::start().context("cannot start the log writer")?;
+    let common = Arc::new(Common {
+        args,
+        tls,
+        log: log.clone(),
+        threads,
+        stops: StopCount::default(),
+        bound: OnceLock::new(),
+        served: (0..threads).map(|_| AtomicU64::new(0)).collect(),
+    });
+    let ends = if threads == 1 {
+        vec![rt.block_on(serve(common.clone()))]
+    } else {
+        let c = common.clone();
+        rt.block_on_all(move || serve(c.clone()))
+    };
+    let mut end = End::Graceful;
+    let mut failed = None;
+    for e in ends {
+        match e {
+            Ok(End::Forced) => end = End::Forced,
+            Ok(End::Graceful) => {}
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    if end == End::Forced {
+        log.push("ringport: stopped at once; responses in flight were cut off\n");
+    }
+    if threads > 1 && failed.is_none() {
+        log.push(&served_line(&common.served));
+    }
+    log.close(Duration::from_secs(1));
+    if let Some(e) = failed {
+        return Err(e);
+    }
     if end == End::Forced {
         // Stop now means now: the process ends without waiting for the kernel to give back
         // the buffers of transfers still in flight (the runtime's drop would wait for them).
         std::process::exit(0);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the loops share.
+struct Common {
+    args: Args,
+    tls: Option<TlsAcceptor>,
+    log: AccessLog,
+    threads: usize,
+    stops: StopCount,
+    /// The address loop 0 bound (the others bind the same port), or why it could not.
+    bound: OnceLock<Result<SocketAddr, String>>,
+    /// Responses per loop.
+    served: Vec<AtomicU64>,
+}
+
+/// The last line of a multi-loop run: how many responses each loop sent.
+fn served_line(served: &[AtomicU64]) -> String {
+    let counts: Vec<u64> = served.iter().map(|n| n.load(Ordering::Relaxed)).collect();
+    let per: Vec<String> = counts
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("{n} on loop {i}"))
+        .collect();
+    format!(
+        "ringport: served {} responses: {}\n",
+        counts.iter().sum::<u64>(),
+        per.join(", ")
+    )
 }
 
 /// How serving ended.
@@ -122,34 +233,89 @@ enum End {
     Forced,
 }
 
-async fn serve(args: Args, dir: ServeDir, tls: Option<TlsAcceptor>) -> anyhow::Result<End> {
-    // Before anything starts a thread: SIGINT and SIGTERM become requests to stop.
-    let stops = Stops::listen()?;
-    let listener = args.addr.bind()?;
-    let log = AccessLog::start().context("cannot start the log writer")?;
-    let server = Server::from_listener(listener);
-    let local = server.local_addr()?;
-    let listening = args.addr.describe(local);
-    let listening = match &tls {
-        // Whatever form describe() took, the scheme a browser needs is https.
-        Some(_) => listening.replacen("http://", "https://", 1),
-        None => listening,
-    };
-    log.push(&format!(
-        "ringport: serving {} on {} (Ctrl-C to stop)\n",
-        crate::sys::shown(dir.root()),
-        listening
-    ));
-    let server = if args.quiet {
-        server
+/// One loop's server. Loop 0 listens for the stop signals and binds first; the others bind
+/// the port it got. A loop that fails stops the others at once.
+async fn serve(common: Arc<Common>) -> anyhow::Result<End> {
+    let res = serve_loop(&common).await;
+    if res.is_err() {
+        common.stops.raise(2);
+    }
+    res
+}
+
+async fn serve_loop(common: &Arc<Common>) -> anyhow::Result<End> {
+    let (args, log) = (&common.args, common.log.clone());
+    let core = ringport::current_core();
+    let _signals = if core == 0 {
+        Some(StopSignals::listen(common.clone())?)
     } else {
-        let (log, format) = (log.clone(), args.log_format);
-        server.on_response(move |x| log.push(&access_log::line(x, format)))
+        None
+    };
+    let many = common.threads > 1;
+    let listener = if core == 0 {
+        let bound = args.addr.bind(many).and_then(|l| {
+            l.local_addr()
+                .with_context(|| format!("cannot listen on {}", args.addr.text))
+                .map(|a| (l, a))
+        });
+        let _ = common.bound.set(
+            bound
+                .as_ref()
+                .map(|(_, a)| *a)
+                .map_err(|e| format!("{e:#}")),
+        );
+        bound?.0
+    } else {
+        let addr = loop {
+            match common.bound.get() {
+                Some(Ok(addr)) => break *addr,
+                // Loop 0 reports why.
+                Some(Err(_)) => return Ok(End::Graceful),
+                None => ringport::time::sleep(Duration::from_millis(1)).await,
+            }
+        };
+        addr::bind_shared(addr)
+            .with_context(|| format!("cannot listen on {} (loop {core})", args.addr.text))?
+    };
+    let dir = serve_dir(args)?;
+    let tls = common.tls.clone();
+    let server = Server::from_listener(listener);
+    if core == 0 {
+        let local = server.local_addr()?;
+        let listening = args.addr.describe(local);
+        let listening = match &tls {
+            // Whatever form describe() took, the scheme a browser needs is https.
+            Some(_) => listening.replacen("http://", "https://", 1),
+            None => listening,
+        };
+        let loops = if many {
+            format!(" from {} loops", common.threads)
+        } else {
+            String::new()
+        };
+        log.push(&format!(
+            "ringport: serving {}{loops} on {} (Ctrl-C to stop)\n",
+            crate::sys::shown(dir.root()),
+            listening
+        ));
+    }
+    let server = {
+        let (log, format, quiet) = (log.clone(), args.log_format, args.quiet);
+        let common = common.clone();
+        server.on_response(move |x| {
+            common.served[core].fetch_add(1, Ordering::Relaxed);
+            if !quiet {
+                log.push(&access_log::line(x, format));
+            }
+        })
     };
     let server = {
         let log = log.clone();
+        // Loop 0 always says it shuts down; the others only when they wait for responses.
         server.on_shutdown(move |busy, grace| {
-            log.push(&shutdown_line(busy, grace));
+            if core == 0 || busy > 0 {
+                log.push(&shutdown_line(busy, grace));
+            }
         })
     };
     let server = {
@@ -176,7 +342,7 @@ async fn serve(args: Args, dir: ServeDir, tls: Option<TlsAcceptor>) -> anyhow::R
         let dir = dir.clone();
         async move { dir.handle(&req).await }
     };
-    let first = stops.first();
+    let first = common.stops.nth(1);
     let serving = async {
         match tls {
             Some(acceptor) => {
@@ -186,19 +352,15 @@ async fn serve(args: Args, dir: ServeDir, tls: Option<TlsAcceptor>) -> anyhow::R
             None => server.serve_with_shutdown(handler, first).await,
         }
     };
-    let served = race(serving, stops.second()).await;
-    let end = match served {
+    let served = race(serving, common.stops.nth(2)).await;
+    match served {
         Some(res) => {
             res?;
-            End::Graceful
+            Ok(End::Graceful)
         }
-        None => {
-            log.push("ringport: stopped at once; responses in flight were cut off\n");
-            End::Forced
-        }
-    };
-    log.close(Duration::from_secs(1));
-    Ok(end)
+        // `run` says so, once for all loops.
+        None => Ok(End::Forced),
+    }
 }
 
 /// What `serve_over` makes of each accepted connection with `--tls-*`: the TLS handshake. A
@@ -249,21 +411,62 @@ fn shutdown_line(busy: usize, grace: Duration) -> String {
     )
 }
 
-/// Ctrl-C and SIGTERM, counted: the first asks for a graceful shutdown, the second for an
-/// immediate one.
-struct Stops {
-    count: Rc<Cell<u32>>,
-    waiters: Rc<RefCell<Vec<Waker>>>,
+/// Ctrl-C and SIGTERM, counted for every loop: the first asks for a graceful shutdown, the
+/// second for an immediate one. Wakers of every loop wait here (woken across threads).
+#[derive(Default)]
+struct StopCount {
+    count: AtomicU32,
+    waiters: Mutex<Vec<Waker>>,
+}
+
+impl StopCount {
+    /// Counts one more stop request.
+    fn bump(&self) {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        self.wake_all();
+    }
+
+    /// Makes the count at least `n` (a failed loop stops the others at once).
+    fn raise(&self, n: u32) {
+        self.count.fetch_max(n, Ordering::AcqRel);
+        self.wake_all();
+    }
+
+    fn wake_all(&self) {
+        let waiters = std::mem::take(&mut *self.waiters.lock().unwrap_or_else(|e| e.into_inner()));
+        for waker in waiters {
+            waker.wake();
+        }
+    }
+
+    /// Completes at the `n`th request.
+    fn nth(&self, n: u32) -> impl std::future::Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            if self.count.load(Ordering::Acquire) >= n {
+                return Poll::Ready(());
+            }
+            let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                waiters.push(cx.waker().clone());
+            }
+            // Checked again under the lock: a bump after this point finds the waker queued.
+            if self.count.load(Ordering::Acquire) >= n {
+                return Poll::Ready(());
+            }
+            Poll::Pending
+        })
+    }
+}
+
+/// Loop 0's listener for SIGINT and SIGTERM (Windows: Ctrl-C and the close events).
+struct StopSignals {
     _task: ringport::JoinHandle<()>,
 }
 
-impl Stops {
-    fn listen() -> anyhow::Result<Stops> {
+impl StopSignals {
+    fn listen(common: Arc<Common>) -> anyhow::Result<StopSignals> {
         let mut sigint = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
         let mut sigterm = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-        let count = Rc::new(Cell::new(0));
-        let waiters: Rc<RefCell<Vec<Waker>>> = Rc::default();
-        let (c, w) = (count.clone(), waiters.clone());
         let task = ringport::spawn(async move {
             loop {
                 // `None`: SIGTERM. A failed stream stops the counting (and never stops the
@@ -271,40 +474,10 @@ impl Stops {
                 if let Some(Err(_)) = race(sigint.recv(), sigterm.recv()).await {
                     return;
                 }
-                c.set(c.get() + 1);
-                for waker in w.borrow_mut().drain(..) {
-                    waker.wake();
-                }
+                common.stops.bump();
             }
         });
-        Ok(Stops {
-            count,
-            waiters,
-            _task: task,
-        })
-    }
-
-    /// Completes at the `n`th signal.
-    fn nth(&self, n: u32) -> impl std::future::Future<Output = ()> + 'static {
-        let (count, waiters) = (self.count.clone(), self.waiters.clone());
-        std::future::poll_fn(move |cx| {
-            if count.get() >= n {
-                return Poll::Ready(());
-            }
-            let mut waiters = waiters.borrow_mut();
-            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                waiters.push(cx.waker().clone());
-            }
-            Poll::Pending
-        })
-    }
-
-    fn first(&self) -> impl std::future::Future<Output = ()> + 'static {
-        self.nth(1)
-    }
-
-    fn second(&self) -> impl std::future::Future<Output = ()> + 'static {
-        self.nth(2)
+        Ok(StopSignals { _task: task })
     }
 }
 

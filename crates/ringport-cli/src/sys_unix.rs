@@ -75,3 +75,22 @@ pub fn end_quietly_when_stdout_closes() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
+
+/// Blocks SIGINT and SIGTERM in the calling thread and so in the threads it starts later: a
+/// `serve` with several loops takes them through loop 0's signalfd, whichever thread the
+/// kernel hands them to (a thread without the block would take the default action and end
+/// the process).
+pub fn block_stop_signals() -> io::Result<()> {
+    // SAFETY: sigset_t is plain data, initialised by sigemptyset; pointers are to locals.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+    }
+    Ok(())
+}

@@ -136,3 +136,8 @@ pub async fn sync_dir(_dir: &Path) -> io::Result<()> {
 /// Windows has no SIGPIPE: there a report written to a closed pipe fails its write, and
 /// `info` does not yet end quietly on that (it is said in ARCHITECTURE.md).
 pub fn end_quietly_when_stdout_closes() {}
+
+/// Nothing to block: console control events go to a handler thread of their own.
+pub fn block_stop_signals() -> io::Result<()> {
+    Ok(())
+}

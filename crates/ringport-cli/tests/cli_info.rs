@@ -176,3 +176,15 @@ fn a_reader_that_goes_away_ends_info_quietly() {
     assert!(stderr.is_empty(), "info wrote to stderr: {stderr}");
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
 }
+
+#[test]
+fn info_shows_one_loop_per_cpu() {
+    let out = ringport().arg("info").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    assert!(text.contains(&format!("loops:       {cpus} ")), "{text}");
+    let json = ringport().args(["info", "--json"]).output().unwrap();
+    let json = String::from_utf8(json.stdout).unwrap();
+    assert!(json.contains(&format!("\"loops\":{cpus},")), "{json}");
+}

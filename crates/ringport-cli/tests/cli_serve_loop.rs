@@ -1,8 +1,9 @@
 //! Invariant 4 for `ringport serve`: while it serves files (small and large, ranges,
 //! precompressed, listings, misses), its loop thread makes no blocking file system call. The
-//! real binary runs under `strace -f`; every call the main thread makes once it is serving
-//! is checked. The one file call allowed is `File::cached_metadata`: a `statx` of an fd just
-//! opened with `AT_STATX_DONT_SYNC` (answered from the inode in memory).
+//! real binary runs under `strace -f` with one loop (`--threads 1`: the main thread is the
+//! loop); every call the main thread makes once it is serving is checked. The one file call
+//! allowed is `File::cached_metadata`: a `statx` of an fd just opened with
+//! `AT_STATX_DONT_SYNC` (answered from the inode in memory).
 // Unix only (strace); the Windows side of the CLI is tested in cli_windows.rs.
 #![cfg(unix)]
 
@@ -72,7 +73,7 @@ fn the_loop_thread_serves_without_blocking_file_calls() {
         .arg(env!("CARGO_BIN_EXE_ringport"))
         .arg("serve")
         .arg(&root)
-        .args(["--addr", "127.0.0.1:0", "--quiet"])
+        .args(["--addr", "127.0.0.1:0", "--quiet", "--threads", "1"])
         .current_dir(std::env::temp_dir())
         .stderr(Stdio::piped())
         .spawn()

@@ -222,7 +222,10 @@ pub mod time;
 
 pub use driver::cancel;
 pub use driver::{Backend, BackendInfo};
-pub use runtime::{run, spawn, spawn_blocking, yield_now, Builder, JoinError, JoinHandle, Runtime};
+pub use runtime::{
+    cores, current_core, run, spawn, spawn_balanced, spawn_blocking, spawn_on, yield_now, Builder,
+    Handle, JoinError, JoinHandle, Runtime,
+};
 
 /// `#[ringport::main]`: runs an `async fn main` on a runtime (see the crate's front page).
 pub use ringport_macros::main;

@@ -2,7 +2,7 @@
 //! `0.0.0.0:8080`), the socket they mean, and the URL to print.
 
 use anyhow::Context as _;
-use ringport::net::TcpListener;
+use ringport::net::{ListenOptions, TcpListener};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Where to listen, as `--addr` said it.
@@ -62,11 +62,24 @@ pub fn parse(s: &str) -> Result<Listen, String> {
 impl Listen {
     /// Binds. `:PORT` takes `[::]` (which also accepts IPv4 here), or `0.0.0.0` on a machine
     /// without IPv6.
-    pub fn bind(&self) -> anyhow::Result<TcpListener> {
-        let first = TcpListener::bind(self.addr);
-        let listener = match first {
+    /// `shared`: with `SO_REUSEPORT`, for other loops to bind the same port
+    /// ([`bind_shared`]).
+    pub fn bind(&self, shared: bool) -> anyhow::Result<TcpListener> {
+        let opts = ListenOptions {
+            reuse_port: shared,
+            ..ListenOptions::default()
+        };
+        let bind = |addr: SocketAddr| {
+            if shared && addr.port() != 0 {
+                // SO_REUSEPORT would share the port with another server of this user that
+                // listens there already: a plain bind first says it is taken.
+                drop(std::net::TcpListener::bind(addr)?);
+            }
+            TcpListener::bind_with(addr, opts)
+        };
+        let listener = match bind(self.addr) {
             Err(e) if self.every_interface && crate::sys::no_ipv6(&e) => {
-                TcpListener::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, self.addr.port())))
+                bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, self.addr.port())))
             }
             other => other,
         };
@@ -98,6 +111,16 @@ impl Listen {
             _ => format!("http://{local}/"),
         }
     }
+}
+
+/// Another loop's listener on the address loop 0 bound (`SO_REUSEPORT`: the kernel spreads
+/// connections over every listener of the port).
+pub fn bind_shared(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let opts = ListenOptions {
+        reuse_port: true,
+        ..ListenOptions::default()
+    };
+    TcpListener::bind_with(addr, opts)
 }
 
 /// Whether `[::]` sockets take IPv6 only on this machine (`net.ipv6.bindv6only`).

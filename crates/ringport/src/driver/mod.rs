@@ -510,6 +510,18 @@ impl Handle {
         }
     }
 
+    /// The fd leaves this driver open (handed out raw, e.g. to another loop): the poll
+    /// backend drops its registration, so the number is not watched here any more.
+    #[cfg(unix)]
+    pub fn forget_fd(&self, fd: std::os::fd::RawFd) {
+        if let Ok(mut d) = self.inner.driver.try_borrow_mut() {
+            #[allow(irrefutable_let_patterns)] // the BSDs and macOS have only the poll backend
+            if let Driver::Poll(d) = &mut *d {
+                d.forget_fd(fd);
+            }
+        }
+    }
+
     /// Hands the queued closes to the backend.
     fn flush_closes(&self, d: &mut Driver) {
         self.inner.deferred.set(false);

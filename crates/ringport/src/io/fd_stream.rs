@@ -32,6 +32,10 @@ impl FdStream {
         &self.fd
     }
 
+    pub fn into_fd(self) -> SharedFd {
+        self.fd
+    }
+
     /// Whether reads and writes are `RECV`/`SEND` (a socket) rather than `READ`/`WRITE`.
     pub fn is_socket(&self) -> bool {
         self.socket

@@ -316,6 +316,24 @@ impl TcpStream {
         Ok(TcpStream::from_fd(adopt(stream.into())?))
     }
 
+    /// Gives the connection back as a std stream (still non-blocking), e.g. to hand it to
+    /// another loop (`spawn_balanced(move || async move { TcpStream::from_std(s) ... })`):
+    /// the std stream is `Send`, this one is not. Fails (`ResourceBusy`) while an operation
+    /// of this stream is still in flight.
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        let fd = self.inner.into_fd().try_unwrap().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                "the stream still has an operation in flight",
+            )
+        })?;
+        if let Some(driver) = crate::driver::Handle::try_current() {
+            driver.forget_fd(fd);
+        }
+        // SAFETY: `try_unwrap` handed over the only reference to this open fd.
+        Ok(unsafe { <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+    }
+
     /// Reads up to the buffer's capacity; `Ok(0)` when the peer has shut down writing.
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         self.inner.read(buf).await

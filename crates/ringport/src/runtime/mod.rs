@@ -8,10 +8,12 @@
 
 mod blocking;
 mod executor;
+mod loops;
 pub(crate) mod task;
 pub(crate) mod timer;
 
 use crate::driver::faults::FaultConfig;
+pub use loops::Handle;
 pub use task::{JoinError, JoinHandle};
 
 use crate::driver::{self, Backend, BackendInfo};
@@ -46,6 +48,8 @@ pub struct Builder {
     blocking_keep_alive: Duration,
     masked_opcodes: Vec<String>,
     faults: Option<Option<FaultConfig>>,
+    threads: usize,
+    pin: bool,
     io_workers: Option<(u32, u32)>,
 }
 
@@ -59,6 +63,8 @@ impl Default for Builder {
             blocking_keep_alive: Duration::from_secs(10),
             masked_opcodes: Vec::new(),
             faults: None,
+            threads: 1,
+            pin: false,
             io_workers: None,
         }
     }
@@ -117,6 +123,22 @@ impl Builder {
         self
     }
 
+    /// How many loops: one thread per loop, each with its own ring (or epoll), timers and
+    /// `!Send` tasks. `1` (the default) is a single-threaded runtime; `0` means one loop per
+    /// CPU this process may use. Loop 0 is the thread that builds the runtime (it runs
+    /// `block_on`); loops 1.. get threads of their own, named `ringport-loop-N`.
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = n;
+        self
+    }
+
+    /// Pins loop `i` to the `i`-th CPU this process may use (wrapping around), loop 0 (the
+    /// building thread) included. Off by default.
+    pub fn pin(mut self, on: bool) -> Self {
+        self.pin = on;
+        self
+    }
+
     /// The most kernel worker threads (io-wq) io_uring may start for this loop: `bounded` for
     /// blocking file work (reads of data not in the page cache), `unbounded` for work that may
     /// wait on another party (splices into sockets and pipes); 0 keeps the kernel's value. By
@@ -129,11 +151,16 @@ impl Builder {
         self
     }
 
-    /// Creates the runtime on this thread.
+    /// Creates the runtime: loop 0 on this thread, the others (see [`threads`](Self::threads))
+    /// each on a thread of its own, whose ring is created on that thread.
     pub fn build(self) -> io::Result<Runtime> {
         let faults = match self.faults {
             Some(f) => f,
             None => FaultConfig::from_env()?,
+        };
+        let n = match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
         };
         let config = driver::Config {
             backend: self.backend,
@@ -142,18 +169,165 @@ impl Builder {
             faults,
             io_workers: self.io_workers,
         };
-        let driver = driver::Handle::new(driver::Driver::build(&config)?);
-        let shared = executor::Shared::new(driver.unparker());
+        let cpus = if self.pin {
+            loops::allowed_cpus()
+        } else {
+            Vec::new()
+        };
+        let cpu_of = |core: usize| (!cpus.is_empty()).then(|| cpus[core % cpus.len()]);
+        if let Some(cpu) = cpu_of(0) {
+            loops::pin_to(cpu)?;
+        }
+        // One blocking pool for every loop: a job's result wakes the task that asked, on its
+        // own loop, so loops never run blocking work.
         let pool = blocking::Pool::new(self.max_blocking_threads, self.blocking_keep_alive);
-        let ctx = Context::new(shared, pool, self.budget);
-        Ok(Runtime { driver, ctx })
+        let announces = n > 1;
+        let (driver, ctx) = build_loop(&config, 0, pool.clone(), self.budget, announces)?;
+        let mut shared = vec![ctx.shared.clone()];
+        let mut stops = Vec::new();
+        let mut starting = Vec::new();
+        for core in 1..n {
+            match spawn_loop(&config, core, cpu_of(core), pool.clone(), self.budget) {
+                Ok((s, start)) => {
+                    shared.push(s);
+                    stops.push(start.stop.clone());
+                    starting.push(start);
+                }
+                Err(e) => {
+                    for start in starting {
+                        start.abandon();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        stops.insert(0, Arc::new(loops::StopSignal::default()));
+        let all = Arc::new(loops::Loops { shared, stops });
+        let _ = ctx.loops.set(all.clone());
+        let threads = starting.into_iter().map(|s| s.go(all.clone())).collect();
+        Ok(Runtime {
+            driver,
+            ctx,
+            loops: all,
+            threads,
+            owns_pool: true,
+        })
     }
 }
 
-/// A single-threaded completion runtime. It is `!Send`: it lives on the thread that built it.
+/// Builds one loop's driver and context on the calling thread.
+fn build_loop(
+    config: &driver::Config,
+    core: usize,
+    pool: blocking::Pool,
+    budget: usize,
+    announces: bool,
+) -> io::Result<(driver::Handle, Rc<Context>)> {
+    let driver = driver::Handle::new(driver::Driver::build(config)?);
+    let shared = executor::Shared::new(driver.unparker(), core, announces);
+    Ok((driver, Context::new(shared, pool, budget)))
+}
+
+/// A loop thread that built its ring and waits for the list of all loops.
+struct Starting {
+    thread: std::thread::JoinHandle<()>,
+    go: std::sync::mpsc::Sender<Option<Arc<loops::Loops>>>,
+    stop: Arc<loops::StopSignal>,
+}
+
+impl Starting {
+    fn go(self, all: Arc<loops::Loops>) -> std::thread::JoinHandle<()> {
+        let _ = self.go.send(Some(all));
+        self.thread
+    }
+
+    fn abandon(self) {
+        let _ = self.go.send(None);
+        let _ = self.thread.join();
+    }
+}
+
+/// Starts loop `core` on a thread of its own: the ring is created there (so `SINGLE_ISSUER`
+/// holds and the registered ring fd is that thread's), then the loop runs until stopped.
+fn spawn_loop(
+    config: &driver::Config,
+    core: usize,
+    cpu: Option<usize>,
+    pool: blocking::Pool,
+    budget: usize,
+) -> io::Result<(Arc<executor::Shared>, Starting)> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<Option<Arc<loops::Loops>>>();
+    let stop = Arc::new(loops::StopSignal::default());
+    let config = config.clone();
+    let thread_stop = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name(format!("ringport-loop-{core}"))
+        .spawn(move || {
+            if let Some(cpu) = cpu {
+                if let Err(e) = loops::pin_to(cpu) {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            }
+            let (driver, ctx) = match build_loop(&config, core, pool, budget, true) {
+                Ok(l) => l,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            let _ = ready_tx.send(Ok(ctx.shared.clone()));
+            let all = go_rx.recv().ok().flatten();
+            let rt = Runtime {
+                driver,
+                ctx,
+                loops: Arc::new(loops::Loops {
+                    shared: Vec::new(),
+                    stops: Vec::new(),
+                }),
+                threads: Vec::new(),
+                owns_pool: false,
+            };
+            if let Some(all) = all {
+                let _ = rt.ctx.loops.set(all);
+                rt.block_on(thread_stop.wait());
+            }
+            // Dropping the runtime here, on its thread, drains its tasks and its ring.
+        })?;
+    match ready_rx.recv() {
+        Ok(Ok(shared)) => Ok((
+            shared,
+            Starting {
+                thread,
+                go: go_tx,
+                stop,
+            },
+        )),
+        Ok(Err(e)) => {
+            let _ = thread.join();
+            Err(e)
+        }
+        Err(_) => {
+            let _ = thread.join();
+            Err(io::Error::other(format!(
+                "ringport: loop {core} failed to start"
+            )))
+        }
+    }
+}
+
+/// A completion runtime. It is `!Send`: it lives on the thread that built it, which is its
+/// loop 0; with [`Builder::threads`] above 1 it owns more loops, each on its own thread.
 pub struct Runtime {
     driver: driver::Handle,
     ctx: Rc<Context>,
+    /// Every loop (only loop 0's runtime fills this in).
+    loops: Arc<loops::Loops>,
+    /// The threads of loops 1.. (only loop 0's runtime has them).
+    threads: Vec<std::thread::JoinHandle<()>>,
+    /// Loop 0 shuts the shared blocking pool down, after every loop has stopped.
+    owns_pool: bool,
 }
 
 impl fmt::Debug for Runtime {
@@ -173,6 +347,57 @@ impl Runtime {
     /// A [`Builder`].
     pub fn builder() -> Builder {
         Builder::default()
+    }
+
+    /// A `Send + Sync` handle that places tasks on this runtime's loops from any thread.
+    pub fn handle(&self) -> Handle {
+        Handle::new(self.loops.clone())
+    }
+
+    /// How many loops the runtime has.
+    pub fn cores(&self) -> usize {
+        self.loops.shared.len()
+    }
+
+    /// Runs the future `factory()` makes on every loop at once (loop 0 on this thread) and
+    /// returns their outputs by loop index: the way to start one server per loop.
+    ///
+    /// ```
+    /// let rt = ringport::Runtime::builder().threads(2).build().unwrap();
+    /// let cores = rt.block_on_all(|| async { ringport::current_core() });
+    /// assert_eq!(cores, vec![0, 1]);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When a loop's future panics (the panic is resumed here), or as [`block_on`](Self::block_on).
+    pub fn block_on_all<F, Fut>(&self, factory: F) -> Vec<Fut::Output>
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        let factory = Arc::new(factory);
+        let handle = self.handle();
+        let others: Vec<_> = (1..self.cores())
+            .map(|core| {
+                let f = factory.clone();
+                handle.spawn_on(core, move || f())
+            })
+            .collect();
+        self.block_on(async move {
+            let mut out = vec![factory().await];
+            for join in others {
+                match join.await {
+                    Ok(v) => out.push(v),
+                    Err(e) => match e.try_into_panic() {
+                        Ok(p) => std::panic::resume_unwind(p),
+                        Err(e) => panic!("ringport: a loop stopped before its future ended: {e}"),
+                    },
+                }
+            }
+            out
+        })
     }
 
     /// The backend in use.
@@ -212,6 +437,9 @@ impl Runtime {
         let waker = Waker::from(main.clone());
         let mut cx = std::task::Context::from_waker(&waker);
         let mut future = pin!(future);
+        // Read through once: the sleep announcement below is on every blocking park's path.
+        let shared: &executor::Shared = &self.ctx.shared;
+        let announces = shared.announces;
         loop {
             if main.take() {
                 if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
@@ -220,13 +448,23 @@ impl Runtime {
             }
             self.ctx.run_tasks(|| self.driver.should_flush());
             let next_timer = self.ctx.fire_timers();
-            let timeout = if self.ctx.has_ready() || main.is_set() {
+            let mut timeout = if self.ctx.has_ready() || main.is_set() {
                 Some(Duration::ZERO)
             } else {
                 next_timer
             };
+            // A park that may block is announced, so that other threads wake it (and only
+            // then); a job that arrived meanwhile makes it a poll. (Single-loop runtimes are
+            // woken once per drain instead: see `executor::Shared`.)
+            let may_block = announces && timeout != Some(Duration::ZERO);
+            if may_block && !shared.announce_sleep() {
+                timeout = Some(Duration::ZERO);
+            }
             if let Err(e) = self.driver.park(timeout) {
                 panic!("ringport: the loop's wait in the kernel failed: {e}");
+            }
+            if may_block {
+                shared.awake();
             }
         }
     }
@@ -234,13 +472,24 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        // The other loops first: each drains its own tasks and ring on its own thread.
+        for stop in self.loops.stops.iter().skip(1) {
+            stop.stop();
+        }
+        for thread in self.threads.drain(..) {
+            if thread.join().is_err() {
+                tracing::error!("a ringport loop thread panicked");
+            }
+        }
         let _driver = self.driver.enter();
         let _ctx = self.ctx.enter();
         // Drop every task's future first (their in-flight ops are cancelled and parked in the
         // driver), then wait until the kernel is done with all memory, then free it.
         self.ctx.shutdown_tasks();
         self.driver.shutdown();
-        self.ctx.pool.shutdown();
+        if self.owns_pool {
+            self.ctx.pool.shutdown();
+        }
     }
 }
 
@@ -334,6 +583,53 @@ where
     F::Output: 'static,
 {
     current_context().spawn(future)
+}
+
+/// Runs `f()` as a task on loop `core` of the current runtime; see [`Handle::spawn_on`].
+///
+/// # Panics
+///
+/// Outside a ringport runtime, or when `core >= cores()`.
+pub fn spawn_on<F, Fut>(core: usize, f: F) -> JoinHandle<Fut::Output>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future + 'static,
+    Fut::Output: Send + 'static,
+{
+    Handle::current().spawn_on(core, f)
+}
+
+/// Runs `f()` on the current runtime's least-loaded loop; see [`Handle::spawn_balanced`].
+///
+/// # Panics
+///
+/// Outside a ringport runtime.
+pub fn spawn_balanced<F, Fut>(f: F) -> JoinHandle<Fut::Output>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future + 'static,
+    Fut::Output: Send + 'static,
+{
+    Handle::current().spawn_balanced(f)
+}
+
+/// The index of the loop running on this thread (0 on a single-loop runtime).
+///
+/// # Panics
+///
+/// Outside a ringport runtime.
+pub fn current_core() -> usize {
+    executor::with_current(|ctx| ctx.shared.core)
+        .expect("current_core() must be called inside a ringport runtime")
+}
+
+/// How many loops the current runtime has (1 for `ringport::run`).
+///
+/// # Panics
+///
+/// Outside a ringport runtime.
+pub fn cores() -> usize {
+    Handle::current().cores()
 }
 
 /// Runs blocking work on the runtime's separate, bounded thread pool; never on the loop.

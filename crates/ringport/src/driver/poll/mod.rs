@@ -278,7 +278,7 @@ impl Driver {
 
     /// Removes a closing fd from the poller (it must not stay registered under a number the
     /// kernel may hand out again).
-    fn forget_fd(&mut self, fd: RawFd) {
+    pub fn forget_fd(&mut self, fd: RawFd) {
         if let Some(w) = self.fds.remove(&fd) {
             if w.registered {
                 self.poller.delete(fd);

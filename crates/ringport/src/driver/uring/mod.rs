@@ -165,8 +165,10 @@ impl Driver {
         self.push(entry.user_data(TAG_FIXED | u64::from(slot)));
     }
 
+    /// Holds the eventfd weakly: it closes with the driver even while `Handle`s and wakers
+    /// of the loop live on, and waking a loop that is gone does nothing.
     pub fn unparker(&self) -> Arc<dyn Unpark> {
-        self.wake.clone()
+        Arc::new(WeakWake(Arc::downgrade(&self.wake)))
     }
 
     #[inline]
@@ -532,6 +534,17 @@ impl Unpark for EventFd {
     }
 }
 
+/// Wakes a loop through its eventfd, if the loop still exists.
+struct WeakWake(std::sync::Weak<EventFd>);
+
+impl Unpark for WeakWake {
+    fn unpark(&self) {
+        if let Some(fd) = self.0.upgrade() {
+            fd.unpark();
+        }
+    }
+}
+
 /// `IORING_REGISTER_RING_FDS` / `IORING_UNREGISTER_RING_FDS` and `IORING_ENTER_REGISTERED_RING`:
 /// the io-uring crate remembers a registration only in a temporary `Submitter`, so the driver
 /// keeps it here and enters the ring itself.
@@ -551,6 +564,10 @@ struct EnterFd {
     /// The registered index, or the raw ring fd when registration is not available.
     fd: i32,
     registered: bool,
+    /// The thread that created the ring: the only one that may enter it (`SINGLE_ISSUER`
+    /// makes the kernel refuse others with EEXIST; a registered index means another ring, or
+    /// none, on any other thread). Checked in debug builds.
+    thread: std::thread::ThreadId,
 }
 
 impl EnterFd {
@@ -572,15 +589,18 @@ impl EnterFd {
                 1,
             )
         };
+        let thread = std::thread::current().id();
         if rc == 1 {
             EnterFd {
                 fd: up.offset as i32,
                 registered: true,
+                thread,
             }
         } else {
             EnterFd {
                 fd: ring_fd,
                 registered: false,
+                thread,
             }
         }
     }
@@ -617,6 +637,11 @@ impl EnterFd {
         flags: u32,
         arg: Option<&types::SubmitArgs<'_, '_>>,
     ) -> io::Result<usize> {
+        debug_assert_eq!(
+            std::thread::current().id(),
+            self.thread,
+            "a ring was entered by a thread other than its loop's"
+        );
         let flags = if self.registered {
             flags | ENTER_REGISTERED_RING
         } else {
