@@ -211,8 +211,8 @@ impl Driver {
         })
     }
 
-    /// Turns the fault layer on: on this backend only completions are delayed, reordered and
-    /// shortened (no error is injected before submission, and this is untested on Windows).
+    /// Records the fault layer's settings (shown by `info`). Not applied yet: the slots' fault
+    /// hooks are not called from this backend's submissions and turns, so nothing is injected.
     pub fn set_faults(&mut self, config: crate::driver::faults::FaultConfig) {
         self.ops
             .set_faults(Some(crate::driver::faults::Faults::new(config)));

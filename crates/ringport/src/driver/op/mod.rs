@@ -67,6 +67,7 @@ pub(crate) unsafe trait OpCode: super::BackendOp + Unpin + 'static {
         false
     }
 
+    #[cfg_attr(windows, allow(dead_code))] // the fault hooks are not wired into IOCP yet
     /// Which faults the fault layer may inject into this op (see `driver/faults.rs`); asked
     /// only when the layer is on. The default allows only delays.
     fn fault_class(&self) -> FaultClass {
@@ -76,6 +77,7 @@ pub(crate) unsafe trait OpCode: super::BackendOp + Unpin + 'static {
 
 /// Whether an fd is a stream socket (only asked by the fault layer, which is a test mode).
 #[cfg(windows)]
+#[allow(dead_code)] // the fault hooks are not wired into IOCP yet
 pub(crate) fn is_stream_socket(_fd: &crate::driver::fd::SharedFd) -> bool {
     // The IOCP backend injects no error before submission, so the class is never asked.
     false
