@@ -1,7 +1,7 @@
 //! The fault layer: a seeded misbehaving world at the driver seam, for either backend.
 //!
 //! Turned on by `RINGPORT_FAULTS=seed=N,rate=R` or [`Builder::faults`](crate::runtime::Builder::faults),
-//! it lives inside the slots every backend shares ([`super::slots::Slots`]) and, from a
+//! it lives inside the slots every backend shares (`driver::slots::Slots`) and, from a
 //! generator seeded by `seed`, for about a fraction `rate` of the operations:
 //!
 //! - fails an operation before the kernel sees it, with an error the call could really return
