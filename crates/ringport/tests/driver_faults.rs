@@ -2,6 +2,9 @@
 //! program hides the transient faults, the visible errors are clean, the same seed replays the
 //! same run, and nothing leaks. Each test builds its own faulty runtime on the backend
 //! `RINGPORT_BACKEND` names.
+// Unix only: on IOCP the layer is accepted but its hooks are not wired into the backend yet
+// (RELIABILITY.md), so nothing would be injected and the tests that wait for a fault would hang.
+#![cfg(unix)]
 
 mod util;
 

@@ -35,13 +35,13 @@ pub(crate) use fd_stream::FdStream;
 pub use fd_stream::RecvMultishot;
 #[cfg(unix)]
 pub(crate) use owned::impl_socket_readiness;
-pub(crate) use owned::{impl_owned_read, impl_owned_write};
 #[cfg(unix)]
 pub use owned::{
     Interest, OwnedRead, OwnedWrite, ReadOp, ReadyOp, ShutdownOp, SocketReadiness, WriteOp,
 };
 #[cfg(windows)]
 pub use owned::{OwnedRead, OwnedWrite, ReadOp, ShutdownOp, WriteOp};
+pub(crate) use owned_traits::{impl_owned_read, impl_owned_write};
 pub use progress::{Progress, ProgressRecorder, Snapshot, State};
 
 use crate::buf::{BufResult, IoBuf, IoBufMut, Slice};

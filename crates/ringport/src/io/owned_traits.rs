@@ -1,5 +1,6 @@
 //! The owned-operation traits ([`OwnedRead`], [`OwnedWrite`]), shared by every platform;
-//! the operations themselves are in `owned.rs` (Unix) and `owned_windows.rs`.
+//! the operations themselves are in `owned.rs` (Unix) and `owned_windows.rs`, their futures in
+//! `owned_futures.rs`; and the macros that implement the traits for a stream type.
 
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use std::future::Future;
@@ -32,3 +33,37 @@ pub trait OwnedWrite {
     /// stream, so `TcpStream::shutdown(Write)` afterwards is not refused as a repeat.
     fn shutdown_write_owned(&self) -> Self::ShutdownFuture;
 }
+
+/// Implements [`OwnedRead`] for types whose `inner` field is an `FdStream`.
+macro_rules! impl_owned_read {
+    ($($ty:ty),* $(,)?) => {$(
+        impl $crate::io::OwnedRead for $ty {
+            type ReadFuture<B: $crate::buf::IoBufMut> = $crate::io::ReadOp<B>;
+
+            fn read_owned<B: $crate::buf::IoBufMut>(&self, buf: B) -> $crate::io::ReadOp<B> {
+                self.inner.read_op(buf)
+            }
+        }
+    )*};
+}
+pub(crate) use impl_owned_read;
+
+/// Implements [`OwnedWrite`] for types whose `inner` field is an `FdStream`; `half_close`
+/// says whether the shutdown is a socket's write-side shutdown (`SHUT_WR`, `SD_SEND`).
+macro_rules! impl_owned_write {
+    ($($ty:ty => half_close: $half:expr),* $(,)?) => {$(
+        impl $crate::io::OwnedWrite for $ty {
+            type WriteFuture<B: $crate::buf::IoBuf> = $crate::io::WriteOp<B>;
+            type ShutdownFuture = $crate::io::ShutdownOp;
+
+            fn write_owned<B: $crate::buf::IoBuf>(&self, buf: B) -> $crate::io::WriteOp<B> {
+                self.inner.write_op(buf)
+            }
+
+            fn shutdown_write_owned(&self) -> $crate::io::ShutdownOp {
+                self.inner.shutdown_write_op($half)
+            }
+        }
+    )*};
+}
+pub(crate) use impl_owned_write;
