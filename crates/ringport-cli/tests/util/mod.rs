@@ -2,6 +2,8 @@
 //! directory, its stderr collected, and `curl`.
 #![allow(dead_code)] // each test binary uses a different subset of these helpers
 
+// The same certificate fixtures as ringport-http's client tests (one file for both).
+#[path = "../../../ringport-http/tests/client_util/pki.rs"]
 pub mod pki;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -34,7 +34,11 @@ impl Pki {
         let n = SERIAL.fetch_add(1, Ordering::Relaxed);
         ca_params.distinguished_name.push(
             DnType::CommonName,
-            format!("ringport-http test CA {} {n}", std::process::id()),
+            format!(
+                "{} test CA {} {n}",
+                env!("CARGO_PKG_NAME"),
+                std::process::id()
+            ),
         );
         ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let ca_cert = ca_params.self_signed(&ca_key).unwrap();
