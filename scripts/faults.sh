@@ -25,6 +25,8 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 pkgs=()
 for c in "${crates[@]}"; do pkgs+=(-p "$c"); done
+# Build once, outside the per-run timeout (which is for the tests: a hang, not a slow build).
+cargo test -q --no-run "${pkgs[@]}" || { echo "faults: the test build failed" >&2; exit 1; }
 failed=0
 runs=0
 for backend in "${backends[@]}"; do
@@ -43,7 +45,7 @@ for backend in "${backends[@]}"; do
             why="exit $rc"
             [ $rc -eq 124 ] && why="timed out after ${per_run}s (a hang)"
             echo "faults: FAIL RINGPORT_BACKEND=$backend RINGPORT_FAULTS=$value: $why" >&2
-            echo "$out" | grep -E "panicked|^    [a-z_:]+$|FAILED" | head -40 >&2
+            echo "$out" | grep -E "panicked|^    [a-z_:]+$|FAILED|running for over" | head -40 >&2
             echo "faults: replay with RINGPORT_BACKEND=$backend RINGPORT_FAULTS=$value cargo test ${pkgs[*]}" >&2
         fi
     done

@@ -54,4 +54,4 @@ export RINGPORT_WINE_LINKS="Z:${links//\//\\}"
 
 # The library, the HTTP crate, TLS and the command (each crate's own list of what it skips
 # under Wine, with the reason, is printed by the tests and kept in ARCHITECTURE.md).
-"$cargo" test --target "$target" -p ringport -p ringport-http -p ringport-tls -p ringport-cli "$@"
+"$cargo" test --target "$target" ${WINE_PACKAGES:--p ringport -p ringport-http -p ringport-tls -p ringport-cli} "$@"

@@ -99,6 +99,7 @@ fn progress_is_monotonic_and_ends_at_the_byte_count() {
 fn the_callback_fires_at_about_its_interval() {
     let dir = tempfile::tempdir().unwrap();
     let calls = RefCell::new(Vec::new());
+    let start = Instant::now();
     let n = util::run(async {
         let (tx, rx) = ringport::pipe::pipe().unwrap();
         let feeder = ringport::spawn(feed(tx, 12, 32 << 10, Duration::from_millis(50)));
@@ -118,10 +119,21 @@ fn the_callback_fires_at_about_its_interval() {
     let calls = calls.into_inner();
     // About 600 ms at 100 ms: some 6 ticks, then the final call.
     assert!((4..=9).contains(&calls.len()), "{} calls", calls.len());
+    // The ticks keep a fixed rate: tick k is due `(k + 1) * every` after the copy began and
+    // never fires early (a late tick does not push the later ones back, so one gap may be
+    // shorter than the interval after a late one).
+    let every = Duration::from_millis(100);
     let ticks = &calls[..calls.len() - 1];
+    for (k, c) in ticks.iter().enumerate() {
+        let due = every * (k as u32 + 1);
+        assert!(
+            c.0 - start >= due,
+            "tick {k} at {:?}, due {due:?}",
+            c.0 - start
+        );
+    }
     for w in ticks.windows(2) {
         let gap = w[1].0 - w[0].0;
-        assert!(gap >= Duration::from_millis(90), "{gap:?}");
         assert!(gap <= Duration::from_millis(300), "{gap:?}");
     }
     assert!(calls

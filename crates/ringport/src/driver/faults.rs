@@ -7,12 +7,18 @@
 //! - fails an operation before the kernel sees it, with an error the call could really return
 //!   there (see `FaultClass`): `EINTR` (which ringport must retry, never report),
 //!   `ECONNRESET` and `EPIPE` on stream sockets, `ENOSPC` on file writes, `EMFILE` on accepts
-//!   and opens. EAGAIN is never a legal completion of a socket op here (sockets are blocking
-//!   under io_uring, and the poll backend retries on readiness), so it is not injected: the
-//!   kind is counted, at zero, to say so; Such an op completes at the next turn without a kernel wait: the completion the
-//!   kernel could have given at once, but never inline (invariant 1);
+//!   and opens. Such an op completes at the next turn without a kernel wait: the completion
+//!   the kernel could have given at once, but never inline (invariant 1). EAGAIN is never a
+//!   legal completion of a socket op here (sockets are blocking under io_uring, and the poll
+//!   backend retries on readiness), so it is not injected: the kind is counted, at zero, to
+//!   say so. On IOCP the errors are the Windows codes of the same situations
+//!   (`WSAECONNRESET`, `WSAECONNABORTED`, `ERROR_DISK_FULL`, `WSAEMFILE`,
+//!   `ERROR_TOO_MANY_OPEN_FILES`), and there is no EINTR (an overlapped call is never
+//!   interrupted);
 //! - shortens the result of a positional read or write to whole 4 KiB blocks (legal: the
-//!   caller reads or writes the rest again at the next offset; the bytes are the same);
+//!   caller reads or writes the rest again at the next offset; the bytes are the same), and
+//!   cuts a stream receive or send to at most 1 to 8 KiB before the kernel sees it (a short
+//!   receive, a partial send: the caller must loop); both are counted as `short`;
 //! - holds a completion back for 1 to 3 turns, and releases the held ones in a shuffled order:
 //!   completions are delayed and reordered. A cancel asked for an op whose completion is held
 //!   finds nothing in the kernel: the cancel loses its race and the op completes with its result
@@ -22,8 +28,6 @@
 //!
 //! The same seed gives the same decisions for the same sequence of operations; a runtime with
 //! faults says its seed on stderr when built, so a failing test's captured output names it.
-//! Stream reads and writes are not shortened (that would need the length cut before the kernel
-//! sees it; the poll backend's partial sends under a full socket buffer are the real ones).
 
 use std::fmt;
 use std::io;
@@ -144,13 +148,15 @@ pub(crate) enum FaultClass {
     /// An accept: EINTR, EMFILE.
     Accept,
     /// A splice: EINTR. (EAGAIN is legal only with a non-blocking end; telling would take a
-    /// system call on the loop thread, so it is not injected.)
+    /// system call on the loop thread, so it is not injected.) Windows has no splice.
+    #[cfg_attr(windows, allow(dead_code))]
     Splice,
     /// An open: EINTR, EMFILE.
     Open,
 }
 
 impl FaultClass {
+    #[cfg(unix)]
     fn errors(self) -> &'static [i32] {
         use libc::*;
         match self {
@@ -163,6 +169,41 @@ impl FaultClass {
             FaultClass::Splice => &[EINTR],
             FaultClass::Open => &[EINTR, EMFILE],
         }
+    }
+
+    /// On Windows: no EINTR (an overlapped call is never interrupted, so ringport has nothing
+    /// to retry there) and no splice; the errors are given as errno values and become the
+    /// Windows codes a call would report ([`native`]).
+    #[cfg(windows)]
+    fn errors(self) -> &'static [i32] {
+        use libc::*;
+        match self {
+            FaultClass::Other | FaultClass::PosRead | FaultClass::Splice => &[],
+            FaultClass::PosWrite => &[ENOSPC],
+            FaultClass::StreamRecv => &[ECONNRESET],
+            FaultClass::StreamSend => &[ECONNRESET, EPIPE],
+            FaultClass::Accept | FaultClass::Open => &[EMFILE],
+        }
+    }
+}
+
+/// The code a backend reports for the errno `e`: `e` itself on Unix.
+#[cfg(unix)]
+fn native(e: i32, _class: FaultClass) -> i32 {
+    e
+}
+
+/// The code a backend reports for the errno `e`: the Win32 or Winsock code a Windows call
+/// fails with in that situation (what `io::Error::from_raw_os_error` reads there).
+#[cfg(windows)]
+fn native(e: i32, class: FaultClass) -> i32 {
+    match e {
+        libc::ECONNRESET => 10054,                            // WSAECONNRESET
+        libc::EPIPE => 10053, // WSAECONNABORTED: a send on a connection the stack dropped
+        libc::ENOSPC => 112,  // ERROR_DISK_FULL
+        libc::EMFILE if class == FaultClass::Accept => 10024, // WSAEMFILE: AcceptEx's socket
+        libc::EMFILE => 4,    // ERROR_TOO_MANY_OPEN_FILES
+        other => other,
     }
 }
 
@@ -290,6 +331,8 @@ impl Rng {
 
 /// Positional transfers are shortened to a multiple of this.
 const SHORT_UNIT: i32 = 4096;
+/// A stream receive or send is cut to at most this many bytes (at least 1).
+const STREAM_CUT: u64 = 8192;
 
 /// One held completion: released when `turns` reaches zero.
 struct Held {
@@ -353,7 +396,23 @@ impl Faults {
             return None;
         }
         self.count(FaultKind::of_errno(e));
-        Some(-e)
+        Some(-native(e, class))
+    }
+
+    /// A stream receive or send that was not failed: maybe the most bytes it may move, cut
+    /// before the kernel sees it (1 to 8 KiB; a short receive or a partial send).
+    pub fn cut(&mut self, class: FaultClass) -> Option<u32> {
+        if !matches!(class, FaultClass::StreamRecv | FaultClass::StreamSend)
+            || !self.rng.chance(self.config.rate)
+        {
+            return None;
+        }
+        let max = 1 + self.rng.below(STREAM_CUT) as u32;
+        if self.trace {
+            eprintln!("ringport faults: a {class:?} cut to {max} bytes");
+        }
+        self.count(FaultKind::Short);
+        Some(max)
     }
 
     /// A multishot op was inserted at `key`: never shortened nor failed.
@@ -493,7 +552,7 @@ mod tests {
             match f.submit(key, class) {
                 Some(e) => {
                     assert!(
-                        class.errors().contains(&-e),
+                        class.errors().iter().any(|&x| native(x, class) == -e),
                         "{e} is not legal for {class:?}"
                     );
                     log.push(format!("{key} fail {e}"));
@@ -560,6 +619,8 @@ mod tests {
             let e: i32 = l.rsplit(' ').next().unwrap().parse().unwrap();
             assert!(matches!(-e, libc::EINTR | libc::EAGAIN), "{l}");
         }
-        assert!(log.iter().any(|l| l.contains("fail")));
+        // Windows has no transient error to inject (no EINTR): only delays and short transfers.
+        assert_eq!(log.iter().any(|l| l.contains("fail")), cfg!(unix));
+        assert!(log.iter().any(|l| l.contains("held")));
     }
 }

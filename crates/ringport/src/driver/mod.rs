@@ -24,9 +24,6 @@
 //! `driver/<backend>/`.
 
 pub mod cancel;
-// On IOCP the layer is accepted and shown by `info`, but its hooks are not wired into that
-// backend's submissions and turns yet (RELIABILITY.md says so): those halves are unused there.
-#[cfg_attr(windows, allow(dead_code))]
 pub mod faults;
 #[cfg(unix)]
 pub(crate) mod fd;

@@ -10,7 +10,8 @@
 //! intrusive list inside the same vector; multishot ops, which are rare and long-lived, keep
 //! their completion queues in a side table whose queues (and their capacity) are reused.
 
-use super::faults::{FaultClass, Faults};
+use super::faults::Faults;
+use super::op::OpCode;
 use super::{Completion, Orphan, Released};
 use std::collections::VecDeque;
 use std::mem;
@@ -90,23 +91,29 @@ impl Slots {
         self.faults = faults;
     }
 
-    #[cfg_attr(windows, allow(dead_code))] // the fault hooks are not wired into IOCP yet
     /// Whether the fault layer is on (a cold branch on every submission).
     #[inline(always)]
     pub fn faulty(&self) -> bool {
         self.faults.is_some()
     }
 
-    #[cfg_attr(windows, allow(dead_code))] // the fault hooks are not wired into IOCP yet
     /// A single-shot op was inserted at `key`: the error to complete it with at the next turn
-    /// instead of submitting it, when the fault layer chooses one. Call only when `faulty`.
+    /// instead of submitting it, when the fault layer chooses one; otherwise the layer may cut
+    /// a stream receive or send shorter ([`OpCode::fault_cut`]). Call only when `faulty`.
     #[cold]
     #[inline(never)]
-    pub fn fault_submit(&mut self, key: usize, class: FaultClass) -> Option<i32> {
-        self.faults.as_mut().and_then(|f| f.submit(key, class))
+    pub fn fault_submit<T: OpCode>(&mut self, key: usize, data: &mut T) -> Option<i32> {
+        let f = self.faults.as_mut()?;
+        let class = data.fault_class();
+        if let Some(e) = f.submit(key, class) {
+            return Some(e);
+        }
+        if let Some(max) = f.cut(class) {
+            data.fault_cut(max);
+        }
+        None
     }
 
-    #[cfg_attr(windows, allow(dead_code))] // the fault hooks are not wired into IOCP yet
     /// The timeout a park may wait: none while the fault layer holds completions back.
     #[inline(always)]
     pub fn park_timeout(
@@ -125,7 +132,6 @@ impl Slots {
         }
     }
 
-    #[cfg_attr(windows, allow(dead_code))] // the fault hooks are not wired into IOCP yet
     /// One turn passed: hands the held completions now due to their slots. Call once per park,
     /// before the turn's own completions.
     #[inline(always)]
@@ -135,7 +141,6 @@ impl Slots {
         }
     }
 
-    #[cfg_attr(windows, allow(dead_code))] // the fault hooks are not wired into IOCP yet
     #[cold]
     #[inline(never)]
     fn fault_turn_slow(&mut self, released: &mut Released) {
@@ -150,7 +155,6 @@ impl Slots {
         self.faults = Some(f);
     }
 
-    #[cfg_attr(windows, allow(dead_code))] // the fault hooks are not wired into IOCP yet
     /// A cancel was asked for `key` (counted when the fault layer holds its completion).
     pub fn note_cancel(&mut self, key: usize) {
         if let Some(f) = &mut self.faults {

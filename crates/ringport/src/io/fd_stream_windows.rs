@@ -7,6 +7,7 @@ use crate::driver::op::windows::{
     AddrOut, Read, Recv, RecvBuf, RecvFrom, RecvVectored, Send, SendTo, SendVectored, Shutdown,
     Write, STREAM,
 };
+use crate::driver::op::NO_LIMIT;
 use crate::driver::{Completion, MultiOp, Op};
 use socket2::SockAddr;
 use std::io;
@@ -41,6 +42,7 @@ impl FdStream {
             let op = Recv {
                 fd: self.fd.clone(),
                 buf,
+                limit: NO_LIMIT,
             };
             let (done, op) = Op::new(op).await;
             match done.result {
@@ -66,6 +68,7 @@ impl FdStream {
             let op = Send {
                 fd: self.fd.clone(),
                 buf,
+                limit: NO_LIMIT,
             };
             let (done, op) = Op::new(op).await;
             BufResult(done.result.map(|n| n as usize), op.buf)

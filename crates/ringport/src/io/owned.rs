@@ -32,7 +32,7 @@
 
 use super::FdStream;
 use crate::buf::{IoBuf, IoBufMut};
-use crate::driver::op::{poll, read, recv, send, shutdown, write};
+use crate::driver::op::{poll, read, recv, send, shutdown, write, NO_LIMIT};
 use crate::driver::Op;
 #[cfg(all(unix, not(target_os = "linux")))]
 use crate::libc_compat as libc; // the Linux-only libc items, for macOS and the BSDs
@@ -69,7 +69,11 @@ impl FdStream {
     pub(crate) fn read_op<B: IoBufMut>(&self, buf: B) -> ReadOp<B> {
         let fd = self.fd().clone();
         ReadOp(if self.is_socket() {
-            ReadKind::Recv(Op::new(recv::Recv { fd, buf }))
+            ReadKind::Recv(Op::new(recv::Recv {
+                fd,
+                buf,
+                limit: NO_LIMIT,
+            }))
         } else {
             ReadKind::Read(Op::new(read::Read {
                 fd,
@@ -82,7 +86,11 @@ impl FdStream {
     pub(crate) fn write_op<B: IoBuf>(&self, buf: B) -> WriteOp<B> {
         let fd = self.fd().clone();
         WriteOp(if self.is_socket() {
-            WriteKind::Send(Op::new(send::Send { fd, buf }))
+            WriteKind::Send(Op::new(send::Send {
+                fd,
+                buf,
+                limit: NO_LIMIT,
+            }))
         } else {
             WriteKind::Write(Op::new(write::Write {
                 fd,

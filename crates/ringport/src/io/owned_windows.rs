@@ -8,6 +8,7 @@ pub use super::owned_traits::{OwnedRead, OwnedWrite};
 use super::FdStream;
 use crate::buf::{IoBuf, IoBufMut};
 use crate::driver::op::windows::{Read, Recv, Send, Shutdown, Write, STREAM};
+use crate::driver::op::NO_LIMIT;
 use crate::driver::Op;
 use windows_sys::Win32::Networking::WinSock::SD_SEND;
 
@@ -34,7 +35,11 @@ impl FdStream {
     pub(crate) fn read_op<B: IoBufMut>(&self, buf: B) -> ReadOp<B> {
         let fd = self.fd().clone();
         ReadOp(if self.is_socket() {
-            ReadKind::Recv(Op::new(Recv { fd, buf }))
+            ReadKind::Recv(Op::new(Recv {
+                fd,
+                buf,
+                limit: NO_LIMIT,
+            }))
         } else {
             ReadKind::Read(Op::new(Read {
                 fd,
@@ -47,7 +52,11 @@ impl FdStream {
     pub(crate) fn write_op<B: IoBuf>(&self, buf: B) -> WriteOp<B> {
         let fd = self.fd().clone();
         WriteOp(if self.is_socket() {
-            WriteKind::Send(Op::new(Send { fd, buf }))
+            WriteKind::Send(Op::new(Send {
+                fd,
+                buf,
+                limit: NO_LIMIT,
+            }))
         } else {
             WriteKind::Write(Op::new(Write {
                 fd,

@@ -211,8 +211,8 @@ impl Driver {
         })
     }
 
-    /// Records the fault layer's settings (shown by `info`). Not applied yet: the slots' fault
-    /// hooks are not called from this backend's submissions and turns, so nothing is injected.
+    /// Turns the fault layer on (`driver/faults.rs`): errors before a call starts, shortened
+    /// positional transfers, held and reordered completions, cancels that lose their race.
     pub fn set_faults(&mut self, config: crate::driver::faults::FaultConfig) {
         self.ops
             .set_faults(Some(crate::driver::faults::Faults::new(config)));
@@ -236,6 +236,14 @@ impl Driver {
 
     pub fn submit<T: OpCode>(&mut self, data: &mut T, waker: &Waker) -> usize {
         let key = self.ops.insert(waker);
+        if self.ops.faulty() {
+            if let Some(res) = self.ops.fault_submit(key, data) {
+                // Failed before any call: reported at the end of the next park, never inline.
+                self.ov(key).stage = Stage::Free;
+                self.ready.push((key, res, 0));
+                return key;
+            }
+        }
         self.queue(key, data.iocp_entry(), false);
         key
     }
@@ -273,6 +281,7 @@ impl Driver {
         match self.ops.cancel(key, data) {
             Cancelled::Finished(data) => Some(data),
             Cancelled::Parked => {
+                self.ops.note_cancel(key);
                 self.abort(key);
                 None
             }
@@ -281,6 +290,7 @@ impl Driver {
 
     pub fn request_cancel(&mut self, key: usize) {
         if self.ops.is_pending(key) {
+            self.ops.note_cancel(key);
             self.abort(key);
         }
     }
@@ -562,7 +572,7 @@ impl Driver {
             self.issue(key);
         }
         let timeout = if self.ready.is_empty() {
-            timeout
+            self.ops.park_timeout(timeout)
         } else {
             Some(Duration::ZERO)
         };
@@ -574,6 +584,8 @@ impl Driver {
             }
         }
         self.entries = entries;
+        // The fault layer's held completions now due go first, as on the other backends.
+        self.ops.fault_turn(released);
         self.complete_all(released);
         n.map(drop)
     }

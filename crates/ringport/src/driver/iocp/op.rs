@@ -48,7 +48,8 @@ impl<B: IoBuf> IocpOp for Write<B> {
 
 impl<B: IoBufMut> IocpOp for Recv<B> {
     fn iocp_entry(&mut self) -> Entry {
-        let bufs = Bufs::One(self.buf.stable_mut_ptr(), len32(self.buf.bytes_total()));
+        let len = len32(self.buf.bytes_total()).min(self.limit);
+        let bufs = Bufs::One(self.buf.stable_mut_ptr(), len);
         Entry::Io(Io::Recv {
             fd: self.fd.raw(),
             bufs,
@@ -58,10 +59,8 @@ impl<B: IoBufMut> IocpOp for Recv<B> {
 
 impl<B: IoBuf> IocpOp for Send<B> {
     fn iocp_entry(&mut self) -> Entry {
-        let bufs = Bufs::One(
-            self.buf.stable_ptr() as *mut u8,
-            len32(self.buf.bytes_init()),
-        );
+        let len = len32(self.buf.bytes_init()).min(self.limit);
+        let bufs = Bufs::One(self.buf.stable_ptr() as *mut u8, len);
         Entry::Io(Io::Send {
             fd: self.fd.raw(),
             bufs,

@@ -67,20 +67,32 @@ pub(crate) unsafe trait OpCode: super::BackendOp + Unpin + 'static {
         false
     }
 
-    #[cfg_attr(windows, allow(dead_code))] // the fault hooks are not wired into IOCP yet
     /// Which faults the fault layer may inject into this op (see `driver/faults.rs`); asked
     /// only when the layer is on. The default allows only delays.
     fn fault_class(&self) -> FaultClass {
         FaultClass::Other
     }
+
+    /// The fault layer cuts this stream op to at most `max` bytes before the kernel sees it
+    /// (a short receive or a partial send, both legal on a stream). Only stream receives and
+    /// sends take it; the default ignores it.
+    fn fault_cut(&mut self, _max: u32) {}
 }
 
-/// Whether an fd is a stream socket (only asked by the fault layer, which is a test mode).
+/// The `limit` of a stream receive or send that nothing cut.
+pub(crate) const NO_LIMIT: u32 = u32::MAX;
+
+/// Whether a handle is a stream socket (only asked by the fault layer, which is a test mode):
+/// the kind it was opened as.
 #[cfg(windows)]
-#[allow(dead_code)] // the fault hooks are not wired into IOCP yet
-pub(crate) fn is_stream_socket(_fd: &crate::driver::fd::SharedFd) -> bool {
-    // The IOCP backend injects no error before submission, so the class is never asked.
-    false
+pub(crate) fn is_stream_socket(fd: &crate::driver::fd::SharedFd) -> bool {
+    fd.raw().kind == crate::driver::fd::Kind::Stream
+}
+
+/// Whether a handle is a file (positional reads and writes), for the fault layer.
+#[cfg(windows)]
+pub(crate) fn is_file(fd: &crate::driver::fd::SharedFd) -> bool {
+    fd.raw().kind == crate::driver::fd::Kind::File
 }
 
 /// Whether an fd is a stream socket (only asked by the fault layer, which is a test mode).

@@ -12,6 +12,8 @@ use socket2::{SockAddr, SockAddrStorage};
 pub(crate) struct Recv<B> {
     pub fd: SharedFd,
     pub buf: B,
+    /// At most this many bytes ([`NO_LIMIT`](super::NO_LIMIT) but under the fault layer).
+    pub limit: u32,
 }
 
 // SAFETY: the buffer is an `IoBufMut`, stable when moved.
@@ -22,6 +24,10 @@ unsafe impl<B: IoBufMut> OpCode for Recv<B> {
         } else {
             FaultClass::Other
         }
+    }
+
+    fn fault_cut(&mut self, max: u32) {
+        self.limit = max;
     }
 }
 

@@ -11,6 +11,8 @@ use socket2::SockAddr;
 pub(crate) struct Send<B> {
     pub fd: SharedFd,
     pub buf: B,
+    /// At most this many bytes ([`NO_LIMIT`](super::NO_LIMIT) but under the fault layer).
+    pub limit: u32,
 }
 
 // SAFETY: the buffer is an `IoBuf`, stable when moved.
@@ -21,6 +23,10 @@ unsafe impl<B: IoBuf> OpCode for Send<B> {
         } else {
             FaultClass::Other
         }
+    }
+
+    fn fault_cut(&mut self, max: u32) {
+        self.limit = max;
     }
 }
 

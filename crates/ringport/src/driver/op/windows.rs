@@ -2,8 +2,9 @@
 //! beside this file, with Windows' shapes (`WSABUF`s, UTF-16 paths, a pre-created socket for
 //! `AcceptEx`). `driver/iocp/op.rs` turns each into its overlapped call or its pool call.
 
-use super::OpCode;
+use super::{is_file, is_stream_socket, OpCode};
 use crate::buf::{BufRing, IoBuf, IoBufMut};
+use crate::driver::faults::FaultClass;
 use crate::driver::fd::{RawFd, SharedFd};
 use socket2::{SockAddr, SockAddrStorage};
 use windows_sys::Win32::Networking::WinSock::WSABUF;
@@ -20,7 +21,15 @@ pub(crate) struct Read<B> {
 }
 
 // SAFETY: the buffer is an `IoBufMut`, whose memory is stable when moved; the fd is an Rc.
-unsafe impl<B: IoBufMut> OpCode for Read<B> {}
+unsafe impl<B: IoBufMut> OpCode for Read<B> {
+    fn fault_class(&self) -> FaultClass {
+        if self.offset != STREAM && is_file(&self.fd) {
+            FaultClass::PosRead
+        } else {
+            FaultClass::Other
+        }
+    }
+}
 
 impl<B: IoBufMut> Read<B> {
     /// Marks the bytes the kernel wrote as initialised and gives the buffer back.
@@ -40,17 +49,39 @@ pub(crate) struct Write<B> {
 }
 
 // SAFETY: the buffer is an `IoBuf`, stable when moved.
-unsafe impl<B: IoBuf> OpCode for Write<B> {}
+unsafe impl<B: IoBuf> OpCode for Write<B> {
+    fn fault_class(&self) -> FaultClass {
+        if self.offset != STREAM && is_file(&self.fd) {
+            FaultClass::PosWrite
+        } else {
+            FaultClass::Other
+        }
+    }
+}
 
 /// `WSARecv` into one buffer.
 #[derive(Debug)]
 pub(crate) struct Recv<B> {
     pub fd: SharedFd,
     pub buf: B,
+    /// At most this many bytes ([`NO_LIMIT`](super::NO_LIMIT) but under the fault layer).
+    pub limit: u32,
 }
 
 // SAFETY: the buffer is an `IoBufMut`, stable when moved.
-unsafe impl<B: IoBufMut> OpCode for Recv<B> {}
+unsafe impl<B: IoBufMut> OpCode for Recv<B> {
+    fn fault_class(&self) -> FaultClass {
+        if is_stream_socket(&self.fd) {
+            FaultClass::StreamRecv
+        } else {
+            FaultClass::Other
+        }
+    }
+
+    fn fault_cut(&mut self, max: u32) {
+        self.limit = max;
+    }
+}
 
 impl<B: IoBufMut> Recv<B> {
     pub fn into_buf(mut self, n: u32) -> B {
@@ -65,10 +96,24 @@ impl<B: IoBufMut> Recv<B> {
 pub(crate) struct Send<B> {
     pub fd: SharedFd,
     pub buf: B,
+    /// At most this many bytes ([`NO_LIMIT`](super::NO_LIMIT) but under the fault layer).
+    pub limit: u32,
 }
 
 // SAFETY: the buffer is an `IoBuf`, stable when moved.
-unsafe impl<B: IoBuf> OpCode for Send<B> {}
+unsafe impl<B: IoBuf> OpCode for Send<B> {
+    fn fault_class(&self) -> FaultClass {
+        if is_stream_socket(&self.fd) {
+            FaultClass::StreamSend
+        } else {
+            FaultClass::Other
+        }
+    }
+
+    fn fault_cut(&mut self, max: u32) {
+        self.limit = max;
+    }
+}
 
 /// `WSARecv` into several buffers, in order.
 pub(crate) struct RecvVectored<B> {
@@ -78,7 +123,15 @@ pub(crate) struct RecvVectored<B> {
 }
 
 // SAFETY: the WSABUF array and every buffer live on the heap and are owned by the op.
-unsafe impl<B: IoBufMut> OpCode for RecvVectored<B> {}
+unsafe impl<B: IoBufMut> OpCode for RecvVectored<B> {
+    fn fault_class(&self) -> FaultClass {
+        if is_stream_socket(&self.fd) {
+            FaultClass::StreamRecv
+        } else {
+            FaultClass::Other
+        }
+    }
+}
 
 impl<B: IoBufMut> RecvVectored<B> {
     pub fn new(fd: SharedFd, mut bufs: Vec<B>) -> Self {
@@ -113,7 +166,15 @@ pub(crate) struct SendVectored<B> {
 }
 
 // SAFETY: the WSABUF array and every buffer live on the heap and are owned by the op.
-unsafe impl<B: IoBuf> OpCode for SendVectored<B> {}
+unsafe impl<B: IoBuf> OpCode for SendVectored<B> {
+    fn fault_class(&self) -> FaultClass {
+        if is_stream_socket(&self.fd) {
+            FaultClass::StreamSend
+        } else {
+            FaultClass::Other
+        }
+    }
+}
 
 impl<B: IoBuf> SendVectored<B> {
     pub fn new(fd: SharedFd, bufs: Vec<B>) -> Self {
@@ -193,6 +254,10 @@ pub(crate) struct Accept {
 
 // SAFETY: the address output lives in a Box; the AcceptEx buffer is the driver's.
 unsafe impl OpCode for Accept {
+    fn fault_class(&self) -> FaultClass {
+        FaultClass::Accept
+    }
+
     fn orphan_completion(&mut self, res: i32, _flags: u32) {
         close_accepted(res);
     }
@@ -287,6 +352,10 @@ pub(crate) struct Open {
 
 // SAFETY: the path lives on the heap, owned by the op.
 unsafe impl OpCode for Open {
+    fn fault_class(&self) -> FaultClass {
+        FaultClass::Open
+    }
+
     fn orphan_completion(&mut self, res: i32, _flags: u32) {
         if res > 0 {
             RawFd::new(res as usize, crate::driver::fd::Kind::File).close_now();
@@ -312,6 +381,10 @@ pub(crate) struct OpenBeneath {
 // SAFETY: the path lives on the heap, owned by the op; the directory stays open (the op holds
 // its SharedFd) until the job's packet is reaped.
 unsafe impl OpCode for OpenBeneath {
+    fn fault_class(&self) -> FaultClass {
+        FaultClass::Open
+    }
+
     fn orphan_completion(&mut self, res: i32, _flags: u32) {
         if res > 0 {
             RawFd::new(res as usize, crate::driver::fd::Kind::File).close_now();

@@ -171,7 +171,7 @@ impl Driver {
     pub fn submit<T: OpCode>(&mut self, data: &mut T, waker: &Waker) -> usize {
         let key = self.ops.insert(waker);
         if self.ops.faulty() {
-            if let Some(res) = self.ops.fault_submit(key, data.fault_class()) {
+            if let Some(res) = self.ops.fault_submit(key, data) {
                 self.ready.push((key, res, 0));
                 return key;
             }

@@ -335,7 +335,8 @@ impl PollOp for connect::Connect {
 
 impl<B: IoBuf> PollOp for send::Send<B> {
     fn poll_entry(&mut self) -> PollEntry {
-        let (buf, len) = (self.buf.stable_ptr(), self.buf.bytes_init());
+        let len = self.buf.bytes_init().min(self.limit as usize);
+        let buf = self.buf.stable_ptr();
         PollEntry::Try(Attempt::Send {
             fd: self.fd.as_raw_fd(),
             buf,
@@ -355,7 +356,8 @@ impl<B: IoBuf> PollOp for send::SendTo<B> {
 
 impl<B: IoBufMut> PollOp for recv::Recv<B> {
     fn poll_entry(&mut self) -> PollEntry {
-        let (buf, len) = (self.buf.stable_mut_ptr(), self.buf.bytes_total());
+        let len = self.buf.bytes_total().min(self.limit as usize);
+        let buf = self.buf.stable_mut_ptr();
         PollEntry::Try(Attempt::Recv {
             fd: self.fd.as_raw_fd(),
             buf,

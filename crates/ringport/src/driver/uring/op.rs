@@ -244,7 +244,8 @@ impl UringOp for connect::Connect {
 
 impl<B: IoBuf> UringOp for send::Send<B> {
     fn uring_entry(&mut self, files: &mut Files<'_>) -> Entry {
-        let (ptr, len) = (self.buf.stable_ptr(), rw_len(self.buf.bytes_init()));
+        let len = rw_len(self.buf.bytes_init()).min(self.limit);
+        let ptr = self.buf.stable_ptr();
         with_fd!(files, &self.fd, |fd| opcode::Send::new(fd, ptr, len)
             .flags(libc::MSG_NOSIGNAL)
             .build())
@@ -262,7 +263,8 @@ impl<B: IoBuf> UringOp for send::SendTo<B> {
 
 impl<B: IoBufMut> UringOp for recv::Recv<B> {
     fn uring_entry(&mut self, files: &mut Files<'_>) -> Entry {
-        let (ptr, len) = (self.buf.stable_mut_ptr(), rw_len(self.buf.bytes_total()));
+        let len = rw_len(self.buf.bytes_total()).min(self.limit);
+        let ptr = self.buf.stable_mut_ptr();
         with_fd!(files, &self.fd, |fd| opcode::Recv::new(fd, ptr, len)
             .build())
     }
