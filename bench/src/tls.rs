@@ -297,9 +297,10 @@ impl Window {
         }
     }
 
-    fn close(self, bytes: u64, backend: &str) {
+    fn close(self, bytes: u64, reads: u64, backend: &str) {
         let pairs = [
             ("bytes", bytes.to_string()),
+            ("reads", reads.to_string()),
             (
                 "cpu_s",
                 format!("{:.6}", (cpu_now() - self.cpu).as_secs_f64()),
@@ -349,6 +350,7 @@ fn ringport_server(
         let mut tls = acceptor.accept(stream).await.map_err(|e| e.to_string())?;
         let window = Window::open();
         let mut total = 0u64;
+        let mut reads = 0u64;
         let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
         loop {
             buf.clear();
@@ -358,6 +360,7 @@ fn ringport_server(
                 break;
             }
             total += n as u64;
+            reads += 1;
             let BufResult(res, back) = tls.write_all(back.slice(..n)).await;
             res.map_err(|e| format!("write: {e}"))?;
             buf = back.into_inner();
@@ -365,7 +368,7 @@ fn ringport_server(
         tls.shutdown_write()
             .await
             .map_err(|e| format!("shutdown: {e}"))?;
-        window.close(total, &backend);
+        window.close(total, reads, &backend);
         Ok(())
     })
 }
@@ -393,6 +396,7 @@ fn tokio_server(
         let mut tls = acceptor.accept(stream).await.map_err(|e| e.to_string())?;
         let window = Window::open();
         let mut total = 0u64;
+        let mut reads = 0u64;
         let mut buf = vec![0u8; CHUNK];
         loop {
             let n = tls.read(&mut buf).await.map_err(|e| format!("read: {e}"))?;
@@ -400,12 +404,13 @@ fn tokio_server(
                 break;
             }
             total += n as u64;
+            reads += 1;
             tls.write_all(&buf[..n])
                 .await
                 .map_err(|e| format!("write: {e}"))?;
         }
         tls.shutdown().await.map_err(|e| format!("shutdown: {e}"))?;
-        window.close(total, "epoll");
+        window.close(total, reads, "epoll");
         Ok(())
     })
 }

@@ -51,7 +51,7 @@ mod stream;
 pub use error::{TlsError, TlsErrorKind};
 pub use rustls;
 pub use rustls::pki_types::ServerName;
-pub use stream::{TlsStream, DEFAULT_RECEIVE_BUFFER};
+pub use stream::{TlsStream, DEFAULT_RECEIVE_BUFFER, MAX_RECEIVE_BUFFER};
 
 use ringport::io::{OwnedRead, OwnedWrite};
 use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};

@@ -179,6 +179,53 @@ fn receive_buffer_sizes_from_part_of_a_record_to_many_records() {
     });
 }
 
+/// Without a size set, the receive grows while receives come back full (a bulk transfer
+/// waiting in the socket) up to MAX_RECEIVE_BUFFER, and shrinks back towards one record
+/// once receives bring little (a request-response exchange).
+#[test]
+fn the_receive_buffer_grows_for_bulk_and_shrinks_back() {
+    use ringport_tls::{DEFAULT_RECEIVE_BUFFER, MAX_RECEIVE_BUFFER};
+    util::run(async {
+        let pki = Pki::new();
+        let (mut client, mut server) = tls_pair(pki.server(&[]), pki.client(&[])).await;
+        let len = 4u64 << 20;
+        let sender = ringport::spawn(async move {
+            send_pattern(&mut server, len, 256 * 1024).await;
+            server
+        });
+        // Let the bulk arrive first, so that receives fill their buffers.
+        ringport::time::sleep(std::time::Duration::from_millis(50)).await;
+        let mut largest_size = client.receive_buffer_size();
+        let mut at = 0u64;
+        let mut buf = Vec::with_capacity(256 * 1024);
+        while at < len {
+            buf.clear();
+            let BufResult(res, b) = client.read(buf).await;
+            buf = b;
+            let n = res.unwrap();
+            assert!(n > 0);
+            for (i, &x) in buf[..n].iter().enumerate() {
+                assert_eq!(x, pattern(at + i as u64), "byte {}", at + i as u64);
+            }
+            at += n as u64;
+            largest_size = largest_size.max(client.receive_buffer_size());
+        }
+        assert_eq!(largest_size, MAX_RECEIVE_BUFFER, "the receive never grew");
+        assert!(client.receive_buffer_size() <= MAX_RECEIVE_BUFFER);
+        // Small messages, one at a time: each receive brings one short record.
+        let mut server = sender.await.unwrap();
+        for i in 0..8u8 {
+            let BufResult(res, _) = server.write_all(vec![i; 10]).await;
+            res.unwrap();
+            server.flush().await.unwrap();
+            let BufResult(res, b) = client.read(Vec::with_capacity(64)).await;
+            assert_eq!(res.unwrap(), 10);
+            assert_eq!(b, vec![i; 10]);
+        }
+        assert_eq!(client.receive_buffer_size(), DEFAULT_RECEIVE_BUFFER);
+    });
+}
+
 #[test]
 fn each_version_and_cipher_suite() {
     util::run(async {
