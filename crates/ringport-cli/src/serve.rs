@@ -2,8 +2,9 @@
 //! Ctrl-C or SIGTERM (requests in flight finish first; a second Ctrl-C stops at once).
 //!
 //! `--threads N` runs one loop per thread, each with its own `SO_REUSEPORT` listener on the
-//! same address and its own `ServeDir`; the access log, the stop signals and the request
-//! counters are shared ([`Common`]).
+//! same address and its own `ServeDir`; with `--accept acceptor` loop 0 alone listens and
+//! hands each connection to the loop with the fewest open ones (`net::Acceptor`). The access
+//! log, the stop signals and the request counters are shared ([`Common`]).
 
 mod access_log;
 mod addr;
@@ -80,6 +81,19 @@ pub struct Args {
     /// SO_REUSEPORT).
     #[arg(long, value_name = "N", value_parser = parse_threads)]
     threads: Option<usize>,
+    /// How the loops of --threads get their connections: `reuseport`, a listener per loop
+    /// (the kernel spreads connections by a hash of their addresses), or `acceptor`, loop 0
+    /// accepts and hands each connection to the loop with the fewest open ones (for long or
+    /// uneven connections: downloads, keep-alive clients).
+    #[arg(long, value_enum, default_value_t = Accept::Reuseport)]
+    accept: Accept,
+}
+
+/// `--accept`: where the loops' connections come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Accept {
+    Reuseport,
+    Acceptor,
 }
 
 fn parse_threads(s: &str) -> Result<usize, String> {
@@ -153,9 +167,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the I/O runtime")?;
     let log = AccessLog::start().context("cannot start the log writer")?;
+    #[cfg(unix)]
+    let acceptor = (threads > 1 && args.accept == Accept::Acceptor)
+        .then(|| ringport::net::Acceptor::new(threads));
     let common = Arc::new(Common {
         args,
         tls,
+        #[cfg(unix)]
+        acceptor,
         log: log.clone(),
         threads,
         stops: StopCount::default(),
@@ -201,6 +220,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 struct Common {
     args: Args,
     tls: Option<TlsAcceptor>,
+    /// `--accept acceptor` with more than one loop: loop 0 hands connections out.
+    #[cfg(unix)]
+    acceptor: Option<ringport::net::Acceptor>,
     log: AccessLog,
     threads: usize,
     stops: StopCount,
@@ -252,34 +274,68 @@ async fn serve_loop(common: &Arc<Common>) -> anyhow::Result<End> {
         None
     };
     let many = common.threads > 1;
-    let listener = if core == 0 {
-        let bound = args.addr.bind(many).and_then(|l| {
-            l.local_addr()
-                .with_context(|| format!("cannot listen on {}", args.addr.text))
-                .map(|a| (l, a))
-        });
-        let _ = common.bound.set(
-            bound
-                .as_ref()
-                .map(|(_, a)| *a)
-                .map_err(|e| format!("{e:#}")),
-        );
-        bound?.0
-    } else {
-        let addr = loop {
-            match common.bound.get() {
-                Some(Ok(addr)) => break *addr,
-                // Loop 0 reports why.
-                Some(Err(_)) => return Ok(End::Graceful),
-                None => ringport::time::sleep(Duration::from_millis(1)).await,
+    #[cfg(unix)]
+    let handing = common.acceptor.is_some();
+    #[cfg(not(unix))]
+    let handing = false;
+    let listener =
+        if core == 0 {
+            let bound = args.addr.bind(many && !handing).and_then(|l| {
+                l.local_addr()
+                    .with_context(|| format!("cannot listen on {}", args.addr.text))
+                    .map(|a| (l, a))
+            });
+            let _ = common.bound.set(
+                bound
+                    .as_ref()
+                    .map(|(_, a)| *a)
+                    .map_err(|e| format!("{e:#}")),
+            );
+            Some(bound?.0)
+        } else {
+            let addr = loop {
+                match common.bound.get() {
+                    Some(Ok(addr)) => break *addr,
+                    // Loop 0 reports why.
+                    Some(Err(_)) => return Ok(End::Graceful),
+                    None => ringport::time::sleep(Duration::from_millis(1)).await,
+                }
+            };
+            if handing {
+                None
+            } else {
+                Some(addr::bind_shared(addr).with_context(|| {
+                    format!("cannot listen on {} (loop {core})", args.addr.text)
+                })?)
             }
         };
-        addr::bind_shared(addr)
-            .with_context(|| format!("cannot listen on {} (loop {core})", args.addr.text))?
-    };
     let dir = serve_dir(args)?;
     let tls = common.tls.clone();
-    let server = Server::from_listener(listener);
+    let (server, accepting): (Server, Option<ringport::JoinHandle<()>>) = match listener {
+        #[cfg(unix)]
+        listener if handing => {
+            let acceptor = common.acceptor.clone().expect("handing has an acceptor");
+            let addr = match common.bound.get() {
+                Some(Ok(addr)) => *addr,
+                _ => anyhow::bail!("loop {core}: the accepting loop has no address"),
+            };
+            // Loop 0 accepts (until the first stop signal) and hands every connection out.
+            let accepting = listener.map(|l| {
+                let (acceptor, common, warn) = (
+                    acceptor.clone(),
+                    common.clone(),
+                    accept_warning(log.clone()),
+                );
+                ringport::spawn(async move { acceptor.run(&l, common.stops.nth(1), warn).await })
+            });
+            (
+                Server::from_acceptor(acceptor.incoming(core), addr),
+                accepting,
+            )
+        }
+        Some(listener) => (Server::from_listener(listener), None),
+        None => anyhow::bail!("loop {core} has no listener"),
+    };
     if core == 0 {
         let local = server.local_addr()?;
         let listening = args.addr.describe(local);
@@ -318,22 +374,7 @@ async fn serve_loop(common: &Arc<Common>) -> anyhow::Result<End> {
             }
         })
     };
-    let server = {
-        let (log, last) = (log.clone(), Cell::new(None::<Instant>));
-        server.on_accept_error(move |e| {
-            let out_of_fds = crate::sys::out_of_fds(e);
-            let quiet = last
-                .get()
-                .is_some_and(|t| t.elapsed() < Duration::from_secs(10));
-            if out_of_fds && !quiet {
-                last.set(Some(Instant::now()));
-                log.push(&format!(
-                    "ringport: warning: cannot accept connections: {e}; raise the limit \
-                     (ulimit -n)\n"
-                ));
-            }
-        })
-    };
+    let server = server.on_accept_error(accept_warning(log.clone()));
     let dir = {
         let log = log.clone();
         Rc::new(dir.on_warning(move |w| log.push(&format!("ringport: warning: {w}\n"))))
@@ -356,10 +397,32 @@ async fn serve_loop(common: &Arc<Common>) -> anyhow::Result<End> {
     match served {
         Some(res) => {
             res?;
+            // The listener closes as the accepting task ends.
+            if let Some(task) = accepting {
+                let _ = task.await;
+            }
             Ok(End::Graceful)
         }
         // `run` says so, once for all loops.
         None => Ok(End::Forced),
+    }
+}
+
+/// Warns when accepting fails for want of fds, once per 10 seconds at most.
+fn accept_warning(log: AccessLog) -> impl Fn(&std::io::Error) + 'static {
+    let last = Cell::new(None::<Instant>);
+    move |e| {
+        let out_of_fds = crate::sys::out_of_fds(e);
+        let quiet = last
+            .get()
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(10));
+        if out_of_fds && !quiet {
+            last.set(Some(Instant::now()));
+            log.push(&format!(
+                "ringport: warning: cannot accept connections: {e}; raise the limit \
+                 (ulimit -n)\n"
+            ));
+        }
     }
 }
 

@@ -172,3 +172,67 @@ fn a_port_another_server_listens_on_is_refused() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("cannot listen on"), "{err}");
 }
+
+/// `--accept acceptor`: loop 0 alone listens and hands each connection to the loop with the
+/// fewest open ones. Ten kept-alive connections held open at once are split five and five
+/// (what `SO_REUSEPORT`'s hash does not promise), each answered on its loop; the served line
+/// counts them; a Ctrl-C stops both loops and the port closes.
+#[test]
+fn the_acceptor_spreads_open_connections_evenly() {
+    let (_tmp, root) = root();
+    let mut s = Serve::start(
+        &root,
+        &["--threads", "2", "--accept", "acceptor", "--quiet"],
+    );
+    let mut held = Vec::new();
+    for i in 0..10 {
+        let mut c = TcpStream::connect(s.addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.ends_with(b"hello, loops") {
+            let n = c.read(&mut buf).unwrap();
+            assert!(
+                n > 0,
+                "connection {i} closed: {:?}",
+                String::from_utf8_lossy(&got)
+            );
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(
+            got.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&got)
+        );
+        held.push(c);
+    }
+    drop(held);
+    assert!(s.interrupt().success(), "{}", s.stderr());
+    let (total, per) = served(&s.stderr());
+    assert_eq!(total, 10, "{}", s.stderr());
+    assert_eq!(
+        per,
+        vec![5, 5],
+        "the ten held connections were not split five and five"
+    );
+    assert!(TcpStream::connect(s.addr).is_err(), "still listening");
+}
+
+#[test]
+fn a_bad_accept_mode_is_a_usage_error() {
+    let (_tmp, root) = root();
+    let out = ringport()
+        .arg("serve")
+        .arg(&root)
+        .args(["--addr", "127.0.0.1:0", "--accept", "hash"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("reuseport") && err.contains("acceptor"),
+        "{err}"
+    );
+}

@@ -8,7 +8,9 @@ use crate::{Body, Limits};
 use bytes::Bytes;
 use http::{Request, Response};
 use ringport::buf::BufRing;
-use ringport::net::{TcpListener, TcpStream, ToSocketAddrs};
+#[cfg(unix)]
+use ringport::net::{Handed, LiveGuard};
+use ringport::net::{TcpIncoming, TcpListener, TcpStream, ToSocketAddrs};
 use ringport::signal::{signal, SignalKind};
 use ringport::time::{sleep, timeout};
 use ringport::JoinHandle;
@@ -43,17 +45,68 @@ const RING_BUF_LEN: usize = 2048;
 /// .unwrap();
 /// ```
 pub struct Server {
-    listener: TcpListener,
+    source: Source,
     limits: Limits,
     on_response: Option<ResponseHook>,
     on_shutdown: Option<ShutdownHook>,
     on_accept_error: Option<AcceptErrorHook>,
 }
 
+/// Where a server's connections come from.
+enum Source {
+    Listener(TcpListener),
+    /// Handed over by a `net::Acceptor` on another loop; the address it listens on.
+    #[cfg(unix)]
+    Handed(Handed, SocketAddr),
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Listener(l) => l.fmt(f),
+            #[cfg(unix)]
+            Source::Handed(h, addr) => write!(f, "{h:?} from {addr}"),
+        }
+    }
+}
+
+/// The connections of a [`Source`], one at a time.
+enum Next<'a> {
+    Listener(TcpIncoming<'a>),
+    #[cfg(unix)]
+    Handed(&'a mut Handed),
+}
+
+/// What a connection's task keeps until it ends (a handed connection's live count).
+struct Holder {
+    #[cfg(unix)]
+    _live: Option<LiveGuard>,
+}
+
+impl Next<'_> {
+    /// The next connection; `None` when no more can come (the acceptor closed).
+    async fn next(&mut self) -> Option<io::Result<(TcpStream, Holder)>> {
+        match self {
+            Next::Listener(incoming) => Some(incoming.next().await.map(|s| {
+                let holder = Holder {
+                    #[cfg(unix)]
+                    _live: None,
+                };
+                (s, holder)
+            })),
+            #[cfg(unix)]
+            Next::Handed(handed) => {
+                let (s, guard) = handed.next().await?;
+                Some(Ok((s, Holder { _live: Some(guard) })))
+            }
+        }
+    }
+}
+
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
-            .field("listener", &self.listener)
+            .field("source", &self.source)
             .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
@@ -67,8 +120,23 @@ impl Server {
 
     /// Serves connections from a listener set up elsewhere.
     pub fn from_listener(listener: TcpListener) -> Server {
+        Server::from_source(Source::Listener(listener))
+    }
+
+    /// Serves the connections a [`ringport::net::Acceptor`] on another loop (or this one)
+    /// hands to this loop (`acceptor.incoming(ringport::current_core())`); `local` is the
+    /// address the acceptor's listener has (what [`local_addr`](Self::local_addr) says). It
+    /// stops taking connections at its shutdown or once the acceptor is closed, then drains
+    /// as [`serve_with_shutdown`](Self::serve_with_shutdown) says. Each connection counts as
+    /// live on this loop until it closes, which is what the acceptor balances.
+    #[cfg(unix)]
+    pub fn from_acceptor(handed: Handed, local: SocketAddr) -> Server {
+        Server::from_source(Source::Handed(handed, local))
+    }
+
+    fn from_source(source: Source) -> Server {
         Server {
-            listener,
+            source,
             limits: Limits::default(),
             on_response: None,
             on_shutdown: None,
@@ -78,7 +146,11 @@ impl Server {
 
     /// The address it listens on.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        match &self.source {
+            Source::Listener(l) => l.local_addr(),
+            #[cfg(unix)]
+            Source::Handed(_, addr) => Ok(*addr),
+        }
     }
 
     /// Replaces the default limits.
@@ -156,7 +228,7 @@ impl Server {
     /// # }
     /// ```
     pub async fn serve_over<W, WF, T, H, F>(
-        self,
+        mut self,
         wrap: W,
         handler: H,
         shutdown: impl Future<Output = ()>,
@@ -180,11 +252,15 @@ impl Server {
         // Finished connections are pruned when the list doubles: O(1) per accept, amortised.
         let mut prune_at = 64;
         let mut shutdown = pin!(shutdown);
-        let mut incoming = self.listener.incoming();
+        let mut incoming = match &mut self.source {
+            Source::Listener(l) => Next::Listener(l.incoming()),
+            #[cfg(unix)]
+            Source::Handed(h, _) => Next::Handed(h),
+        };
         loop {
             match race(shutdown.as_mut(), incoming.next()).await {
-                Either::Left(()) => break,
-                Either::Right(Ok(stream)) => {
+                Either::Left(()) | Either::Right(None) => break,
+                Either::Right(Some(Ok((stream, holder)))) => {
                     if conns.len() >= prune_at {
                         conns.retain(|c| !c.is_finished());
                         prune_at = (conns.len() * 2).max(64);
@@ -195,11 +271,14 @@ impl Server {
                     // Responses are written whole, so there is nothing for Nagle to merge.
                     let _ = stream.set_nodelay(true);
                     let task = handshake_then_serve(wrap(stream), peer, shared.clone());
-                    conns.push(ringport::spawn(task));
+                    conns.push(ringport::spawn(async move {
+                        let _holder = holder;
+                        task.await
+                    }));
                 }
                 // Accept errors are the client's (reset, aborted) or passing (out of fds: the
                 // listener backs off); a short pause keeps an unexpected one from spinning.
-                Either::Right(Err(e)) => {
+                Either::Right(Some(Err(e))) => {
                     if let Some(hook) = &self.on_accept_error {
                         hook(&e);
                     }
@@ -208,7 +287,7 @@ impl Server {
             }
         }
         drop(incoming);
-        drop(self.listener);
+        drop(self.source);
         shared.shutdown.fire();
         if let Some(hook) = &self.on_shutdown {
             hook(shared.busy.get(), shared.limits.shutdown_grace);

@@ -5,12 +5,14 @@
 
 #[cfg(target_os = "macos")]
 use crate::libc_compat::CloexecExt as _;
+mod acceptor;
 mod addr;
 mod splice_pipes;
 mod tcp;
 mod udp;
 mod unix;
 
+pub use acceptor::{Acceptor, Handed, LiveGuard};
 pub use addr::{lookup_host, ToSocketAddrs};
 pub use std::net::Shutdown;
 pub use tcp::{ListenOptions, OwnedReadHalf, OwnedWriteHalf, TcpIncoming, TcpListener, TcpStream};
