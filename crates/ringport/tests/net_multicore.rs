@@ -95,12 +95,14 @@ fn the_acceptor_keeps_live_connections_balanced() {
     let snapshot = Arc::new(Mutex::new(Vec::new()));
     // Why connections ended on the server side before the client closed them (none should).
     let early: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    // Set once the client has its snapshot and closes its connections.
+    let closing = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (l2, e2, s2) = (live.clone(), echoed.clone(), snapshot.clone());
-    let early2 = early.clone();
+    let (early2, closing2) = (early.clone(), closing.clone());
     rt.block_on(async move {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let (l3, s3) = (l2.clone(), s2.clone());
+        let (l3, s3, closing3) = (l2.clone(), s2.clone(), closing2.clone());
         let client = std::thread::spawn(move || {
             use std::io::{Read, Write};
             let mut held = Vec::new();
@@ -114,12 +116,14 @@ fn the_acceptor_keeps_live_connections_balanced() {
                 held.push(s);
             }
             *s3.lock().unwrap() = l3.iter().map(|a| a.load(Ordering::SeqCst)).collect();
+            closing3.store(true, Ordering::SeqCst);
             drop(held);
         });
         for _ in 0..conns {
             let (stream, _) = listener.accept().await.unwrap();
             let std = stream.into_std().unwrap();
             let (live, echoed, early) = (l2.clone(), e2.clone(), early2.clone());
+            let closing = closing2.clone();
             drop(ringport::spawn_balanced(move || async move {
                 let me = ringport::current_core();
                 live[me].fetch_add(1, Ordering::SeqCst);
@@ -127,16 +131,23 @@ fn the_acceptor_keeps_live_connections_balanced() {
                 loop {
                     let ringport::buf::BufResult(n, buf) = s.read(vec![0u8; 16]).await;
                     match n {
-                        Ok(0) => break,
+                        Ok(0) => {
+                            if !closing.load(Ordering::SeqCst) {
+                                early.lock().unwrap().push("end of stream".into());
+                            }
+                            break;
+                        }
                         Err(e) => {
                             early.lock().unwrap().push(format!("read: {e}"));
                             break;
                         }
                         Ok(n) => {
+                            // Counted before the echo leaves: the client may have it (and the
+                            // test may end) before this task runs again.
+                            echoed.fetch_add(1, Ordering::SeqCst);
                             if let Err(e) = s.write(buf[..n].to_vec()).await.0 {
                                 early.lock().unwrap().push(format!("write: {e}"));
                             }
-                            echoed.fetch_add(1, Ordering::SeqCst);
                         }
                     }
                 }
