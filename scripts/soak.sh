@@ -11,6 +11,9 @@
 #
 #   scripts/soak.sh [RINGPORT_BINARY]   # MINUTES=5 (or SOAK_SECONDS=45 for CI), RINGPORT_BACKEND,
 #                                       # RSS_BOUND_MIB=256 FD_BOUND=1024 CHURN=10000 SLOW=100
+#                                       # FAULTS=seed=7,rate=0.02,errors=transient: the server
+#                                       # under the fault layer (transient faults only: every
+#                                       # response must still be right)
 set -uo pipefail
 bin=$(realpath "${1:-target/release/ringport}")
 secs=${SOAK_SECONDS:-$(( ${MINUTES:-5} * 60 ))}
@@ -27,8 +30,9 @@ head -c 1000 /dev/urandom > "$dir/www/small"
 head -c 200000 /dev/urandom > "$dir/www/mid"
 head -c $((3 * 1024 * 1024)) /dev/urandom > "$dir/www/big"
 
-RINGPORT_BACKEND=$backend timeout $((secs + 120)) "$bin" serve -q --addr 127.0.0.1:0 "$dir/www" \
-    >"$dir/serve.out" 2>"$dir/serve.err" &
+faults=${FAULTS:-}
+RINGPORT_BACKEND=$backend RINGPORT_FAULTS=$faults timeout $((secs + 120)) "$bin" serve -q \
+    --addr 127.0.0.1:0 "$dir/www" >"$dir/serve.out" 2>"$dir/serve.err" &
 server=$!
 port=
 for _ in $(seq 1 100); do
@@ -37,7 +41,7 @@ for _ in $(seq 1 100); do
     sleep 0.05
 done
 [ -n "$port" ] || { echo "soak: the server did not start" >&2; cat "$dir/serve.err" >&2; exit 1; }
-echo "soak: RINGPORT_BACKEND=$backend ringport serve on 127.0.0.1:$port for $secs s (pid $server)"
+echo "soak: RINGPORT_BACKEND=$backend${faults:+ RINGPORT_FAULTS=$faults} ringport serve on 127.0.0.1:$port for $secs s (pid $server)"
 
 # The server's own pid (timeout forks it).
 pid=$(pgrep -P "$server" -x ringport || echo "$server")
@@ -71,5 +75,6 @@ kill -0 "$server" 2>/dev/null || { echo "soak: the server died" >&2; bad=1; }
 if grep -q panicked "$dir/serve.err"; then
     echo "soak: the server panicked:" >&2; grep -A3 panicked "$dir/serve.err" >&2; bad=1
 fi
-[ $bad -eq 0 ] && echo "soak: passed ($secs s, RINGPORT_BACKEND=$backend)" || echo "soak: FAILED" >&2
+[ $bad -eq 0 ] && echo "soak: passed ($secs s, RINGPORT_BACKEND=$backend${faults:+, RINGPORT_FAULTS=$faults})" \
+    || echo "soak: FAILED${faults:+ (replay: FAULTS=$faults)}" >&2
 exit $bad
