@@ -10,6 +10,7 @@
 //! argument.
 
 use super::blocking::Pool;
+use super::inbox::Inbox;
 use super::task::{CatchUnwind, JoinHandle};
 use super::timer::Timers;
 use crate::driver::Unpark;
@@ -19,31 +20,14 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 use std::task::Waker;
 
-/// The part of a loop other threads can reach (its inbox): wakers and `Handle`s hold it.
-///
-/// The wake-up protocol (no lost wake, no kernel call per message): a producer pushes under
-/// the lock, sets `has_remote`, then reads `sleeping`; the loop, before a park that may block,
-/// sets `sleeping`, then reads `has_remote` and does not block when it is set. All four
-/// accesses are `SeqCst`, so at least one side sees the other's write: either the loop finds
-/// the job before it sleeps, or the producer finds the loop asleep and wakes it (one producer
-/// per sleep: the first to swap `sleeping` back). A loop that is awake costs a producer no
-/// system call at all.
-///
-/// A single-loop runtime, whose only producers are blocking-pool threads and foreign wakers,
-/// does not announce (that costs ~20 instructions per blocking park, on every operation's
-/// path): its `sleeping` is set again by each drain instead, so the first producer after a
-/// drain wakes the loop (one kernel call per drain, at most) and the others see it is done.
+/// The part of a loop other threads can reach (its inbox): wakers and `Handle`s hold it. The
+/// wake-up protocol is `runtime::inbox`'s.
 pub(crate) struct Shared {
-    remote: Mutex<Remote>,
-    /// Set (under the lock) whenever `remote` changed since the loop last drained it, so the
-    /// loop skips the lock on the common turn where no other thread woke anything.
-    has_remote: AtomicBool,
-    /// The loop announced that its next park may block.
-    sleeping: AtomicBool,
+    inbox: Inbox<Runnable>,
     /// Live tasks placed on this loop by `spawn_on`/`spawn_balanced` (what `spawn_balanced`
     /// compares). Touched only by those, never by a local `spawn` or an operation.
     pub load: AtomicUsize,
@@ -55,22 +39,10 @@ pub(crate) struct Shared {
     unparker: Arc<dyn Unpark>,
 }
 
-struct Remote {
-    jobs: Vec<Runnable>,
-    /// The runtime has shut down: no task's future is alive any more, so a job pushed now can
-    /// only come from a pathological task that outlived shutdown (see `shutdown_tasks`).
-    closed: bool,
-}
-
 impl Shared {
     pub fn new(unparker: Arc<dyn Unpark>, core: usize, announces: bool) -> Arc<Shared> {
         Arc::new(Shared {
-            remote: Mutex::new(Remote {
-                jobs: Vec::new(),
-                closed: false,
-            }),
-            has_remote: AtomicBool::new(false),
-            sleeping: AtomicBool::new(!announces),
+            inbox: Inbox::new(announces),
             load: AtomicUsize::new(0),
             core,
             announces,
@@ -125,50 +97,28 @@ impl Shared {
     /// Pushes a job into the inbox (`None`: only wake the loop) and wakes the loop if it
     /// announced sleep; `Err` with the job when the loop has shut down.
     pub fn try_push(&self, job: Option<Runnable>) -> Result<(), Option<Runnable>> {
-        {
-            let mut remote = self.remote.lock().unwrap_or_else(|e| e.into_inner());
-            if remote.closed {
-                return Err(job);
-            }
-            remote.jobs.extend(job);
-            self.has_remote.store(true, Ordering::SeqCst);
-        }
-        if self.sleeping.load(Ordering::SeqCst) && self.sleeping.swap(false, Ordering::AcqRel) {
+        if self.inbox.push(job)? {
             self.unparker.unpark();
         }
         Ok(())
     }
 
     /// Called by the loop before a park that may block: announces the sleep, and says whether
-    /// it may still block (`false` when a job arrived meanwhile). See the protocol above.
+    /// it may still block (`false` when a job arrived meanwhile). See `runtime::inbox`.
     #[inline]
     pub fn announce_sleep(&self) -> bool {
-        self.sleeping.store(true, Ordering::SeqCst);
-        !self.has_remote.load(Ordering::SeqCst)
+        self.inbox.announce_sleep()
     }
 
     /// Called by the loop after the park: awake again, producers need not wake it.
     #[inline]
     pub fn awake(&self) {
-        self.sleeping.store(false, Ordering::Relaxed);
+        self.inbox.awake()
     }
 
     #[inline]
     fn drain_remote(&self, into: &RefCell<VecDeque<Runnable>>) {
-        if self.has_remote.load(Ordering::Acquire) {
-            self.drain_remote_slow(&mut into.borrow_mut());
-        }
-    }
-
-    #[cold]
-    fn drain_remote_slow(&self, into: &mut VecDeque<Runnable>) {
-        let mut remote = self.remote.lock().unwrap_or_else(|e| e.into_inner());
-        self.has_remote.store(false, Ordering::Relaxed);
-        if !self.announces {
-            // Under the lock: a producer that pushes after this drain finds it set.
-            self.sleeping.store(true, Ordering::Relaxed);
-        }
-        into.extend(remote.jobs.drain(..));
+        self.inbox.drain(&mut *into.borrow_mut());
     }
 }
 
@@ -320,11 +270,7 @@ impl Context {
     pub fn shutdown_tasks(&self) {
         self.drop_tasks();
         // From now on a foreign wake-up can no longer hand the loop a job.
-        let jobs = {
-            let mut remote = self.shared.remote.lock().unwrap_or_else(|e| e.into_inner());
-            remote.closed = true;
-            std::mem::take(&mut remote.jobs)
-        };
+        let jobs = self.shared.inbox.close();
         // Dropped here, on the loop thread.
         drop(jobs);
     }

@@ -8,6 +8,7 @@
 
 mod blocking;
 mod executor;
+mod inbox;
 mod loops;
 pub(crate) mod task;
 pub(crate) mod timer;
