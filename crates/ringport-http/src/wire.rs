@@ -57,9 +57,9 @@ impl ReadBuf {
         &self.buf[self.start..]
     }
 
-    /// Marks `n` bytes as used.
+    /// Marks `n` bytes as used (at most what is buffered: `usize::MAX` is all of it).
     pub fn consume(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.buf.len());
+        self.start = self.start.saturating_add(n).min(self.buf.len());
         if self.start == self.buf.len() {
             bufpool::give(std::mem::take(&mut self.buf));
             self.start = 0;
@@ -313,4 +313,26 @@ pub(crate) async fn linger_close<T: Transport>(stream: &mut T, ring: &BufRing, b
         }
     };
     let _ = timeout(Duration::from_secs(1), drain).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReadBuf;
+
+    /// `consume(usize::MAX)` after a partial consume (the lingering close's "discard all")
+    /// empties the buffer: it overflowed in debug builds and, wrapping in release builds,
+    /// moved the start back by one byte.
+    #[test]
+    fn consuming_everything_after_a_partial_consume_empties_the_buffer() {
+        let mut b = ReadBuf {
+            buf: b"GET / HTTP/1.1\r\n\r\nrest".to_vec(),
+            start: 0,
+        };
+        b.consume(4);
+        assert_eq!(b.data(), b"/ HTTP/1.1\r\n\r\nrest");
+        b.consume(usize::MAX);
+        assert!(b.data().is_empty());
+        b.consume(usize::MAX);
+        assert!(b.data().is_empty());
+    }
 }

@@ -139,7 +139,17 @@ fn an_idle_keep_alive_connection_holds_little_heap() {
     for c in conns.iter_mut() {
         ask(c);
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // Until every connection has settled into its idle wait: the live heap stops moving
+    // (300 ms was enough on a quiet machine, not under load or the fault layer's delays).
+    let settle = std::time::Instant::now();
+    let mut last = LIVE.load(Ordering::Relaxed);
+    let mut still = 0;
+    while still < 4 && settle.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = LIVE.load(Ordering::Relaxed);
+        still = if now == last { still + 1 } else { 0 };
+        last = now;
+    }
     let after = LIVE.load(Ordering::Relaxed);
     SIZES_ON.store(false, Ordering::Relaxed);
     let per_conn = (after - before) / n as isize;
