@@ -25,6 +25,16 @@ async fn send_pattern<S: OwnedRead + OwnedWrite>(s: &mut TlsStream<S>, len: u64,
 
 /// Reads `len` bytes with reads of at most `chunk`, checking each against the pattern.
 async fn expect_pattern<S: OwnedRead + OwnedWrite>(s: &mut TlsStream<S>, len: u64, chunk: usize) {
+    read_pattern(s, len, chunk, |_, _| {}).await
+}
+
+/// As `expect_pattern`, calling `after(stream, n)` after each read of `n` bytes.
+async fn read_pattern<S: OwnedRead + OwnedWrite>(
+    s: &mut TlsStream<S>,
+    len: u64,
+    chunk: usize,
+    mut after: impl FnMut(&TlsStream<S>, usize),
+) {
     let mut at = 0u64;
     let mut buf = Vec::with_capacity(chunk);
     while at < len {
@@ -37,6 +47,7 @@ async fn expect_pattern<S: OwnedRead + OwnedWrite>(s: &mut TlsStream<S>, len: u6
             assert_eq!(x, pattern(at + i as u64), "byte {}", at + i as u64);
         }
         at += n as u64;
+        after(s, n);
     }
     assert_eq!(at, len);
 }
@@ -149,21 +160,11 @@ fn receive_buffer_sizes_from_part_of_a_record_to_many_records() {
             });
             // Let the whole 2 MiB arrive, so that one receive can bring a full buffer.
             ringport::time::sleep(std::time::Duration::from_millis(50)).await;
-            let mut at = 0u64;
             let mut largest = 0;
-            let mut buf = Vec::with_capacity(512 * 1024);
-            while at < len {
-                buf.clear();
-                let BufResult(res, b) = client.read(buf).await;
-                buf = b;
-                let n = res.unwrap();
-                assert!(n > 0, "end after {at} bytes (receive buffer {size})");
-                for (i, &x) in buf[..n].iter().enumerate() {
-                    assert_eq!(x, pattern(at + i as u64), "byte {} ({size})", at + i as u64);
-                }
-                largest = largest.max(n);
-                at += n as u64;
-            }
+            read_pattern(&mut client, len, 512 * 1024, |_, n| {
+                largest = largest.max(n)
+            })
+            .await;
             let BufResult(res, _) = client.read(Vec::with_capacity(16)).await;
             assert_eq!(res.unwrap(), 0);
             // One read returns what one receive brought (and what was left before it): with
@@ -196,20 +197,10 @@ fn the_receive_buffer_grows_for_bulk_and_shrinks_back() {
         // Let the bulk arrive first, so that receives fill their buffers.
         ringport::time::sleep(std::time::Duration::from_millis(50)).await;
         let mut largest_size = client.receive_buffer_size();
-        let mut at = 0u64;
-        let mut buf = Vec::with_capacity(256 * 1024);
-        while at < len {
-            buf.clear();
-            let BufResult(res, b) = client.read(buf).await;
-            buf = b;
-            let n = res.unwrap();
-            assert!(n > 0);
-            for (i, &x) in buf[..n].iter().enumerate() {
-                assert_eq!(x, pattern(at + i as u64), "byte {}", at + i as u64);
-            }
-            at += n as u64;
-            largest_size = largest_size.max(client.receive_buffer_size());
-        }
+        read_pattern(&mut client, len, 256 * 1024, |s, _| {
+            largest_size = largest_size.max(s.receive_buffer_size())
+        })
+        .await;
         assert_eq!(largest_size, MAX_RECEIVE_BUFFER, "the receive never grew");
         assert!(client.receive_buffer_size() <= MAX_RECEIVE_BUFFER);
         // Small messages, one at a time: each receive brings one short record.

@@ -118,6 +118,32 @@ fn transient_faults_are_invisible_to_a_correct_program() {
     );
 }
 
+/// One TCP exchange on loopback: the client sends `sent` and shuts down writing; the server
+/// reads it all, echoes it and shuts down. The client's result (what came back) and the
+/// server's.
+async fn echo(sent: Vec<u8>) -> (io::Result<Vec<u8>>, io::Result<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = ringport::spawn(async move {
+        let (s, _) = listener.accept().await?;
+        let (res, got) = s.read_to_end(Vec::new()).await.into_parts();
+        res?;
+        s.write_all(got).await.0?;
+        s.shutdown_write().await
+    });
+    let client = async {
+        let c = TcpStream::connect(addr).await?;
+        c.write_all(sent).await.0?;
+        c.shutdown_write().await?;
+        let (res, back) = c.read_to_end(Vec::new()).await.into_parts();
+        res?;
+        io::Result::Ok(back)
+    };
+    let back = client.await;
+    let served = server.await.unwrap();
+    (back, served)
+}
+
 /// A TCP exchange under heavy transient faults: receives and sends cut short before the kernel
 /// sees them (partial writes, short reads), delays and reordering; `write_all` and
 /// `read_to_end` hide them all and the bytes come back equal.
@@ -127,25 +153,12 @@ fn cut_stream_reads_and_writes_lose_nothing() {
     let payload: Vec<u8> = (0..300_000u32).map(|i| (i * 13 % 251) as u8).collect();
     let before = count(FaultKind::Short);
     let sent = payload.clone();
-    let back = faulty(4, 0.5, false).block_on(async move {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = ringport::spawn(async move {
-            let (s, _) = listener.accept().await.unwrap();
-            let (res, got) = s.read_to_end(Vec::new()).await.into_parts();
-            res.unwrap();
-            s.write_all(got).await.0.unwrap();
-            s.shutdown_write().await.unwrap();
-        });
-        let c = TcpStream::connect(addr).await.unwrap();
-        c.write_all(sent).await.0.unwrap();
-        c.shutdown_write().await.unwrap();
-        let (res, back) = c.read_to_end(Vec::new()).await.into_parts();
-        res.unwrap();
-        server.await.unwrap();
-        back
-    });
-    assert!(back == payload, "the echo differs from what was sent");
+    let (back, served) = faulty(4, 0.5, false).block_on(echo(sent));
+    served.expect("the server's side");
+    assert!(
+        back.expect("the client's side") == payload,
+        "the echo differs from what was sent"
+    );
     assert!(
         count(FaultKind::Short) > before,
         "no stream op was cut at rate 0.5"
@@ -187,28 +200,7 @@ fn under_hard_errors_a_stream_gives_equal_bytes_or_a_clean_error() {
     let (mut ok, mut failed) = (0, 0);
     for seed in 0..20 {
         let sent = payload.clone();
-        let outcome = faulty(seed, 0.1, true).block_on(async move {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let addr = listener.local_addr().unwrap();
-            let server = ringport::spawn(async move {
-                let (s, _) = listener.accept().await?;
-                let (res, got) = s.read_to_end(Vec::new()).await.into_parts();
-                res?;
-                s.write_all(got).await.0?;
-                s.shutdown_write().await
-            });
-            let client = async {
-                let c = TcpStream::connect(addr).await?;
-                c.write_all(sent).await.0?;
-                c.shutdown_write().await?;
-                let (res, back) = c.read_to_end(Vec::new()).await.into_parts();
-                res?;
-                io::Result::Ok(back)
-            };
-            let back = client.await;
-            let served = server.await.unwrap();
-            (back, served)
-        });
+        let outcome = faulty(seed, 0.1, true).block_on(echo(sent));
         match outcome {
             (Ok(back), Ok(())) => {
                 assert_eq!(back, payload, "seed {seed}: wrong bytes with no error");

@@ -33,9 +33,6 @@ pub(crate) struct Shared {
     pub load: AtomicUsize,
     /// This loop's index in its runtime (0 for a single-loop runtime).
     pub core: usize,
-    /// Whether the loop announces its sleeps (a multi-loop runtime) or is woken once per
-    /// drain (a single-loop one).
-    pub announces: bool,
     unparker: Arc<dyn Unpark>,
 }
 
@@ -45,7 +42,6 @@ impl Shared {
             inbox: Inbox::new(announces),
             load: AtomicUsize::new(0),
             core,
-            announces,
             unparker,
         })
     }
@@ -101,6 +97,13 @@ impl Shared {
             self.unparker.unpark();
         }
         Ok(())
+    }
+
+    /// Whether the loop announces its sleeps (a multi-loop runtime) or is woken once per
+    /// drain (a single-loop one).
+    #[inline]
+    pub fn announces(&self) -> bool {
+        self.inbox.announces()
     }
 
     /// Called by the loop before a park that may block: announces the sleep, and says whether

@@ -64,6 +64,12 @@ impl<T> Inbox<T> {
         }
     }
 
+    /// Whether the loop announces its sleeps (else it is woken once per drain).
+    #[inline]
+    pub fn announces(&self) -> bool {
+        self.announces
+    }
+
     /// Pushes `job` (`None`: only a wake-up). `Ok(true)`: the loop announced sleep and this
     /// producer is the one that must wake it. `Err` with the job once the loop has shut down.
     pub fn push(&self, job: Option<T>) -> Result<bool, Option<T>> {

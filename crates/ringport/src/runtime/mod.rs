@@ -440,7 +440,7 @@ impl Runtime {
         let mut future = pin!(future);
         // Read through once: the sleep announcement below is on every blocking park's path.
         let shared: &executor::Shared = &self.ctx.shared;
-        let announces = shared.announces;
+        let announces = shared.announces();
         loop {
             if main.take() {
                 if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {

@@ -82,22 +82,39 @@ pub(crate) unsafe trait OpCode: super::BackendOp + Unpin + 'static {
 /// The `limit` of a stream receive or send that nothing cut.
 pub(crate) const NO_LIMIT: u32 = u32::MAX;
 
-/// Whether a handle is a stream socket (only asked by the fault layer, which is a test mode):
-/// the kind it was opened as.
+/// `class` for an op on a stream socket, else only delays (asked only by the fault layer).
+pub(crate) fn on_stream(fd: &crate::driver::fd::SharedFd, class: FaultClass) -> FaultClass {
+    if is_stream_socket(fd) {
+        class
+    } else {
+        FaultClass::Other
+    }
+}
+
+/// Whether a handle is a stream socket: the kind it was opened as.
 #[cfg(windows)]
-pub(crate) fn is_stream_socket(fd: &crate::driver::fd::SharedFd) -> bool {
+fn is_stream_socket(fd: &crate::driver::fd::SharedFd) -> bool {
     fd.raw().kind == crate::driver::fd::Kind::Stream
 }
 
-/// Whether a handle is a file (positional reads and writes), for the fault layer.
+/// `class` for a positional transfer on a file, else only delays (asked only by the fault
+/// layer).
 #[cfg(windows)]
-pub(crate) fn is_file(fd: &crate::driver::fd::SharedFd) -> bool {
-    fd.raw().kind == crate::driver::fd::Kind::File
+pub(crate) fn on_file(
+    fd: &crate::driver::fd::SharedFd,
+    offset: u64,
+    class: FaultClass,
+) -> FaultClass {
+    if offset != windows::STREAM && fd.raw().kind == crate::driver::fd::Kind::File {
+        class
+    } else {
+        FaultClass::Other
+    }
 }
 
 /// Whether an fd is a stream socket (only asked by the fault layer, which is a test mode).
 #[cfg(unix)]
-pub(crate) fn is_stream_socket(fd: &crate::driver::fd::SharedFd) -> bool {
+fn is_stream_socket(fd: &crate::driver::fd::SharedFd) -> bool {
     use std::os::fd::AsRawFd;
     let mut ty: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;

@@ -19,11 +19,7 @@ pub(crate) struct Recv<B> {
 // SAFETY: the buffer is an `IoBufMut`, stable when moved.
 unsafe impl<B: IoBufMut> OpCode for Recv<B> {
     fn fault_class(&self) -> FaultClass {
-        if super::is_stream_socket(&self.fd) {
-            FaultClass::StreamRecv
-        } else {
-            FaultClass::Other
-        }
+        super::on_stream(&self.fd, FaultClass::StreamRecv)
     }
 
     fn fault_cut(&mut self, max: u32) {

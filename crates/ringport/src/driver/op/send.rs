@@ -18,11 +18,7 @@ pub(crate) struct Send<B> {
 // SAFETY: the buffer is an `IoBuf`, stable when moved.
 unsafe impl<B: IoBuf> OpCode for Send<B> {
     fn fault_class(&self) -> FaultClass {
-        if super::is_stream_socket(&self.fd) {
-            FaultClass::StreamSend
-        } else {
-            FaultClass::Other
-        }
+        super::on_stream(&self.fd, FaultClass::StreamSend)
     }
 
     fn fault_cut(&mut self, max: u32) {

@@ -2,7 +2,7 @@
 //! beside this file, with Windows' shapes (`WSABUF`s, UTF-16 paths, a pre-created socket for
 //! `AcceptEx`). `driver/iocp/op.rs` turns each into its overlapped call or its pool call.
 
-use super::{is_file, is_stream_socket, OpCode};
+use super::{on_file, on_stream, OpCode};
 use crate::buf::{BufRing, IoBuf, IoBufMut};
 use crate::driver::faults::FaultClass;
 use crate::driver::fd::{RawFd, SharedFd};
@@ -23,11 +23,7 @@ pub(crate) struct Read<B> {
 // SAFETY: the buffer is an `IoBufMut`, whose memory is stable when moved; the fd is an Rc.
 unsafe impl<B: IoBufMut> OpCode for Read<B> {
     fn fault_class(&self) -> FaultClass {
-        if self.offset != STREAM && is_file(&self.fd) {
-            FaultClass::PosRead
-        } else {
-            FaultClass::Other
-        }
+        on_file(&self.fd, self.offset, FaultClass::PosRead)
     }
 }
 
@@ -51,11 +47,7 @@ pub(crate) struct Write<B> {
 // SAFETY: the buffer is an `IoBuf`, stable when moved.
 unsafe impl<B: IoBuf> OpCode for Write<B> {
     fn fault_class(&self) -> FaultClass {
-        if self.offset != STREAM && is_file(&self.fd) {
-            FaultClass::PosWrite
-        } else {
-            FaultClass::Other
-        }
+        on_file(&self.fd, self.offset, FaultClass::PosWrite)
     }
 }
 
@@ -71,11 +63,7 @@ pub(crate) struct Recv<B> {
 // SAFETY: the buffer is an `IoBufMut`, stable when moved.
 unsafe impl<B: IoBufMut> OpCode for Recv<B> {
     fn fault_class(&self) -> FaultClass {
-        if is_stream_socket(&self.fd) {
-            FaultClass::StreamRecv
-        } else {
-            FaultClass::Other
-        }
+        on_stream(&self.fd, FaultClass::StreamRecv)
     }
 
     fn fault_cut(&mut self, max: u32) {
@@ -103,11 +91,7 @@ pub(crate) struct Send<B> {
 // SAFETY: the buffer is an `IoBuf`, stable when moved.
 unsafe impl<B: IoBuf> OpCode for Send<B> {
     fn fault_class(&self) -> FaultClass {
-        if is_stream_socket(&self.fd) {
-            FaultClass::StreamSend
-        } else {
-            FaultClass::Other
-        }
+        on_stream(&self.fd, FaultClass::StreamSend)
     }
 
     fn fault_cut(&mut self, max: u32) {
@@ -125,11 +109,7 @@ pub(crate) struct RecvVectored<B> {
 // SAFETY: the WSABUF array and every buffer live on the heap and are owned by the op.
 unsafe impl<B: IoBufMut> OpCode for RecvVectored<B> {
     fn fault_class(&self) -> FaultClass {
-        if is_stream_socket(&self.fd) {
-            FaultClass::StreamRecv
-        } else {
-            FaultClass::Other
-        }
+        on_stream(&self.fd, FaultClass::StreamRecv)
     }
 }
 
@@ -168,11 +148,7 @@ pub(crate) struct SendVectored<B> {
 // SAFETY: the WSABUF array and every buffer live on the heap and are owned by the op.
 unsafe impl<B: IoBuf> OpCode for SendVectored<B> {
     fn fault_class(&self) -> FaultClass {
-        if is_stream_socket(&self.fd) {
-            FaultClass::StreamSend
-        } else {
-            FaultClass::Other
-        }
+        on_stream(&self.fd, FaultClass::StreamSend)
     }
 }
 
