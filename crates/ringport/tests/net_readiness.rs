@@ -47,7 +47,11 @@ fn strace_child_request_response() {
             while answer.len() < 8 {
                 buf.clear();
                 let BufResult(res, back) = stream.read(buf).await;
-                assert!(res.unwrap() > 0, "the peer closed after {} bytes", answer.len());
+                assert!(
+                    res.unwrap() > 0,
+                    "the peer closed after {} bytes",
+                    answer.len()
+                );
                 answer.extend_from_slice(&back);
                 buf = back;
             }

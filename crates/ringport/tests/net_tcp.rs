@@ -488,3 +488,32 @@ fn the_last_bytes_and_the_fin_together_end_in_eof() {
     });
     peer.join().unwrap();
 }
+
+/// A listener dropped while an accept on it was in flight stops listening by the time
+/// `block_on` returns, though the runtime lives on and no other turn comes: the accept's
+/// cancel is handed to the kernel, its completion releases the fd, and the close goes out
+/// (they used to wait for the next `block_on`, and a client's connect meanwhile sat in the
+/// backlog; under the fault layer the completion is also held for a few turns).
+#[test]
+fn a_listener_dropped_with_an_accept_in_flight_is_closed_when_block_on_returns() {
+    use std::future::Future;
+    let rt = util::runtime();
+    let addr = rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut accept = std::pin::pin!(listener.accept());
+        // Poll once: the accept is submitted and waits for a client.
+        std::future::poll_fn(|cx| {
+            assert!(accept.as_mut().poll(cx).is_pending(), "nobody connected");
+            std::task::Poll::Ready(())
+        })
+        .await;
+        addr
+    });
+    // The listener and the accept future were dropped at the end of the block above.
+    match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}"),
+        Ok(_) => panic!("{addr} still accepts connections after block_on returned"),
+    }
+    drop(rt);
+}

@@ -549,6 +549,29 @@ impl Handle {
         Ok(())
     }
 
+    /// Gives what the loop's last turn left behind a few more turns that do not wait: queued
+    /// closes and submissions reach the kernel, and ops whose futures were dropped complete
+    /// and release what they held (an accept holds its listener's fd). `block_on` calls it as
+    /// it returns, when no turn may come for a while: a listener dropped inside stops
+    /// listening by the time `block_on` returns, not at the next one (the poll and IOCP
+    /// backends close on their pool: those closes are waited for). At most a few turns (the
+    /// fault layer holds a completion for up to three), the first without waiting, the others
+    /// for a millisecond at most each, ended by the first completion.
+    pub fn settle(&self) {
+        for turn in 0..SETTLE_TURNS {
+            let idle = !self.inner.deferred.get()
+                && backend!(&mut *self.inner.driver.borrow_mut(), d => d.settled());
+            let wait = if turn == 0 {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(1)
+            };
+            if idle || self.park(Some(wait)).is_err() {
+                return;
+            }
+        }
+    }
+
     /// Cancels every operation still in flight and waits until the kernel is done with them.
     /// Data released by a step is dropped between steps, and may start more work (an fd's
     /// close): shutdown ends only after a step that released nothing found nothing in flight.
@@ -568,6 +591,9 @@ impl Handle {
         }
     }
 }
+
+/// The most non-blocking turns [`Handle::settle`] takes.
+const SETTLE_TURNS: usize = 8;
 
 /// Wakers and data released by a `park`, handed out after the driver's borrow ended so that
 /// waking or dropping may re-enter the driver.

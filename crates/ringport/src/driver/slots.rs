@@ -392,6 +392,15 @@ impl Slots {
             .count()
     }
 
+    /// Ops whose future was dropped while they were in flight: their data (buffers, the fd
+    /// they use) is held until the backend completes them.
+    pub fn orphans(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| matches!(s, Slot::Ignored(_)))
+            .count()
+    }
+
     /// The keys of ops still in flight.
     pub fn pending_keys(&self) -> Vec<usize> {
         (0..self.slots.len())

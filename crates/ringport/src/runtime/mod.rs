@@ -444,6 +444,9 @@ impl Runtime {
         loop {
             if main.take() {
                 if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                    // What was dropped on the way out (a listener, an accept waiting on it) is
+                    // released now, not at the next `block_on`.
+                    self.driver.settle();
                     return out;
                 }
             }

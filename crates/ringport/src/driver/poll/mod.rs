@@ -459,6 +459,11 @@ impl Driver {
         self.ops.in_flight() + self.detached
     }
 
+    /// No dropped op still holding its data, and no close still running on the pool.
+    pub fn settled(&mut self) -> bool {
+        self.detached == 0 && self.ops.orphans() == 0
+    }
+
     /// One step of shutdown: cancel everything, then wait. `true` once nothing is in flight.
     pub fn shutdown_step(&mut self, released: &mut Released) -> bool {
         let started = *self.shutdown.get_or_insert_with(Instant::now);

@@ -436,6 +436,11 @@ impl Driver {
         self.ops.in_flight() + self.detached + usize::from(self.wake_armed)
     }
 
+    /// Nothing queued for the kernel and no dropped op still holding its data.
+    pub fn settled(&mut self) -> bool {
+        self.backlog.is_empty() && self.ring.submission().is_empty() && self.ops.orphans() == 0
+    }
+
     /// One step of shutdown: cancel everything, then wait. `true` once nothing is in flight.
     pub fn shutdown_step(&mut self, released: &mut Released) -> bool {
         let started = *self.shutdown.get_or_insert_with(Instant::now);
