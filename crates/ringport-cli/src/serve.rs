@@ -2,9 +2,10 @@
 //! Ctrl-C or SIGTERM (requests in flight finish first; a second Ctrl-C stops at once).
 //!
 //! `--threads N` runs one loop per thread, each with its own `SO_REUSEPORT` listener on the
-//! same address and its own `ServeDir`; with `--accept acceptor` loop 0 alone listens and
-//! hands each connection to the loop with the fewest open ones (`net::Acceptor`). The access
-//! log, the stop signals and the request counters are shared ([`Common`]).
+//! same address and its own `ServeDir`; with `--accept acceptor` (the only mode on Windows,
+//! which has no `SO_REUSEPORT`) loop 0 alone listens and hands each connection to the loop
+//! with the fewest open ones (`net::Acceptor`). The access log, the stop signals and the
+//! request counters are shared ([`Common`]).
 
 mod access_log;
 mod addr;
@@ -75,19 +76,25 @@ pub struct Args {
     /// The PEM private key (PKCS#8, PKCS#1 or SEC1) of the --tls-cert certificate.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// How many loops (threads) serve: each has its own ring (or epoll) and its own
-    /// SO_REUSEPORT listener on the address, and the kernel spreads connections over them.
-    /// 1 is a single loop; the default is one per CPU (1 on Windows, which has no
-    /// SO_REUSEPORT).
+    /// How many loops (threads) serve: each has its own ring (or epoll, or completion port)
+    /// and gets connections as --accept says. 1 is a single loop; the default is one per CPU.
     #[arg(long, value_name = "N", value_parser = parse_threads)]
     threads: Option<usize>,
     /// How the loops of --threads get their connections: `reuseport`, a listener per loop
     /// (the kernel spreads connections by a hash of their addresses), or `acceptor`, loop 0
     /// accepts and hands each connection to the loop with the fewest open ones (for long or
-    /// uneven connections: downloads, keep-alive clients).
-    #[arg(long, value_enum, default_value_t = Accept::Reuseport)]
+    /// uneven connections: downloads, keep-alive clients). The default is `reuseport`, and
+    /// `acceptor` on Windows (which has no SO_REUSEPORT: `reuseport` is refused there).
+    #[arg(long, value_enum, default_value_t = DEFAULT_ACCEPT)]
     accept: Accept,
 }
+
+/// `--accept`'s default: Windows has no `SO_REUSEPORT`.
+const DEFAULT_ACCEPT: Accept = if cfg!(windows) {
+    Accept::Acceptor
+} else {
+    Accept::Reuseport
+};
 
 /// `--accept`: where the loops' connections come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -100,19 +107,13 @@ fn parse_threads(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(0) => Err("0 loops cannot serve: use 1 or more".into()),
         Ok(n) if n > 1024 => Err(format!("{n} loops is too many (at most 1024)")),
-        Ok(n) if n > 1 && cfg!(windows) => {
-            Err("more than one loop is not supported on Windows yet (no SO_REUSEPORT)".into())
-        }
         Ok(n) => Ok(n),
         Err(_) => Err(format!("{s:?} is not a number of threads")),
     }
 }
 
-/// One loop per CPU this process may use (one on Windows).
+/// One loop per CPU this process may use.
 fn default_threads() -> usize {
-    if cfg!(windows) {
-        return 1;
-    }
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
@@ -159,6 +160,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     let threads = args.threads.unwrap_or_else(default_threads);
+    if cfg!(windows) && threads > 1 && args.accept == Accept::Reuseport {
+        clap::Error::raw(
+            clap::error::ErrorKind::InvalidValue,
+            "--accept reuseport needs SO_REUSEPORT, which Windows does not have: use --accept \
+             acceptor (the default there)\n",
+        )
+        .exit();
+    }
     // Before any thread starts (the loops, the log writer): SIGINT and SIGTERM are blocked,
     // so they reach loop 0's signalfd whichever thread the kernel picks.
     crate::sys::block_stop_signals().context("cannot block SIGINT and SIGTERM")?;
@@ -167,13 +176,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the I/O runtime")?;
     let log = AccessLog::start().context("cannot start the log writer")?;
-    #[cfg(unix)]
     let acceptor = (threads > 1 && args.accept == Accept::Acceptor)
         .then(|| ringport::net::Acceptor::new(threads));
     let common = Arc::new(Common {
         args,
         tls,
-        #[cfg(unix)]
         acceptor,
         log: log.clone(),
         threads,
@@ -221,7 +228,6 @@ struct Common {
     args: Args,
     tls: Option<TlsAcceptor>,
     /// `--accept acceptor` with more than one loop: loop 0 hands connections out.
-    #[cfg(unix)]
     acceptor: Option<ringport::net::Acceptor>,
     log: AccessLog,
     threads: usize,
@@ -274,10 +280,7 @@ async fn serve_loop(common: &Arc<Common>) -> anyhow::Result<End> {
         None
     };
     let many = common.threads > 1;
-    #[cfg(unix)]
     let handing = common.acceptor.is_some();
-    #[cfg(not(unix))]
-    let handing = false;
     let listener =
         if core == 0 {
             let bound = args.addr.bind(many && !handing).and_then(|l| {
@@ -312,7 +315,6 @@ async fn serve_loop(common: &Arc<Common>) -> anyhow::Result<End> {
     let dir = serve_dir(args)?;
     let tls = common.tls.clone();
     let (server, accepting): (Server, Option<ringport::JoinHandle<()>>) = match listener {
-        #[cfg(unix)]
         listener if handing => {
             let acceptor = common.acceptor.clone().expect("handing has an acceptor");
             let addr = match common.bound.get() {

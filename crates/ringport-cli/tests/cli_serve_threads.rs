@@ -1,7 +1,7 @@
 //! `ringport serve --threads N`: one loop per thread, each with its own `SO_REUSEPORT`
 //! listener; every loop answers, all of them stop on one Ctrl-C or SIGTERM, and bad values
 //! are a one-line usage error. Run on each backend (`RINGPORT_BACKEND` is inherited).
-// Unix only: Windows has no SO_REUSEPORT (serve keeps one loop there).
+// Unix only: SO_REUSEPORT, and the stops are signals. Windows (acceptor mode): cli_windows.rs.
 #![cfg(unix)]
 
 mod util;

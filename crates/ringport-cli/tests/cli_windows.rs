@@ -300,3 +300,59 @@ fn serve_follows_links_inside_and_refuses_links_out_made_on_the_host() {
         assert_eq!(status(&get(path)), 403, "{path}");
     }
 }
+
+/// `--threads 2` on Windows: loop 0 accepts and hands each connection to the loop with the
+/// fewest open ones (the only mode there), so of ten connections held open at once five live
+/// on loop 1, whose completion port adopts them at their first receive; every one is
+/// answered. `--accept reuseport` with more than one loop is a usage error.
+#[test]
+fn serve_with_two_loops_answers_every_handed_connection() {
+    use std::io::Read as _;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello.txt"), "hello, loops").unwrap();
+    let s = Serve::start(dir.path(), &["--threads", "2", "--quiet"]);
+    assert!(s.stderr().contains("from 2 loops"), "{}", s.stderr());
+    let mut held = Vec::new();
+    for i in 0..10 {
+        let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        // Twice on each connection: the second request reads on the loop it was handed to.
+        for round in 0..2 {
+            c.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !got.ends_with(b"hello, loops") {
+                let n = c.read(&mut buf).unwrap();
+                assert!(
+                    n > 0,
+                    "connection {i}, request {round}: closed after {:?}",
+                    String::from_utf8_lossy(&got)
+                );
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert!(
+                got.starts_with(b"HTTP/1.1 200"),
+                "{}",
+                String::from_utf8_lossy(&got)
+            );
+        }
+        held.push(c);
+    }
+    drop(held);
+    let out = run(ringport().arg("serve").arg(dir.path()).args([
+        "--addr",
+        "127.0.0.1:0",
+        "--threads",
+        "2",
+        "--accept",
+        "reuseport",
+    ]));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--accept acceptor"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -8,7 +8,6 @@ use crate::{Body, Limits};
 use bytes::Bytes;
 use http::{Request, Response};
 use ringport::buf::BufRing;
-#[cfg(unix)]
 use ringport::net::{Handed, LiveGuard};
 use ringport::net::{TcpIncoming, TcpListener, TcpStream, ToSocketAddrs};
 use ringport::signal::{signal, SignalKind};
@@ -56,7 +55,6 @@ pub struct Server {
 enum Source {
     Listener(TcpListener),
     /// Handed over by a `net::Acceptor` on another loop; the address it listens on.
-    #[cfg(unix)]
     Handed(Handed, SocketAddr),
 }
 
@@ -64,7 +62,6 @@ impl fmt::Debug for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::Listener(l) => l.fmt(f),
-            #[cfg(unix)]
             Source::Handed(h, addr) => write!(f, "{h:?} from {addr}"),
         }
     }
@@ -73,13 +70,11 @@ impl fmt::Debug for Source {
 /// The connections of a [`Source`], one at a time.
 enum Next<'a> {
     Listener(TcpIncoming<'a>),
-    #[cfg(unix)]
     Handed(&'a mut Handed),
 }
 
 /// What a connection's task keeps until it ends (a handed connection's live count).
 struct Holder {
-    #[cfg(unix)]
     _live: Option<LiveGuard>,
 }
 
@@ -88,13 +83,9 @@ impl Next<'_> {
     async fn next(&mut self) -> Option<io::Result<(TcpStream, Holder)>> {
         match self {
             Next::Listener(incoming) => Some(incoming.next().await.map(|s| {
-                let holder = Holder {
-                    #[cfg(unix)]
-                    _live: None,
-                };
+                let holder = Holder { _live: None };
                 (s, holder)
             })),
-            #[cfg(unix)]
             Next::Handed(handed) => {
                 let (s, guard) = handed.next().await?;
                 Some(Ok((s, Holder { _live: Some(guard) })))
@@ -129,7 +120,6 @@ impl Server {
     /// stops taking connections at its shutdown or once the acceptor is closed, then drains
     /// as [`serve_with_shutdown`](Self::serve_with_shutdown) says. Each connection counts as
     /// live on this loop until it closes, which is what the acceptor balances.
-    #[cfg(unix)]
     pub fn from_acceptor(handed: Handed, local: SocketAddr) -> Server {
         Server::from_source(Source::Handed(handed, local))
     }
@@ -148,7 +138,6 @@ impl Server {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         match &self.source {
             Source::Listener(l) => l.local_addr(),
-            #[cfg(unix)]
             Source::Handed(_, addr) => Ok(*addr),
         }
     }
@@ -254,7 +243,6 @@ impl Server {
         let mut shutdown = pin!(shutdown);
         let mut incoming = match &mut self.source {
             Source::Listener(l) => Next::Listener(l.incoming()),
-            #[cfg(unix)]
             Source::Handed(h, _) => Next::Handed(h),
         };
         loop {

@@ -1,7 +1,7 @@
 //! `Server::from_acceptor`: one loop accepts, every loop serves what a `net::Acceptor` hands
 //! it. Kept-alive connections spread evenly over the loops, each is answered by the loop it
-//! was handed to, and a shutdown ends every loop's server.
-#![cfg(unix)]
+//! was handed to, and a shutdown ends every loop's server. On every platform (Windows too:
+//! the accepting loop never touches a connection it hands on).
 
 use ringport::net::{Acceptor, TcpListener};
 use ringport_http::http::Response;

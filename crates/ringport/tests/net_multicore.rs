@@ -1,11 +1,13 @@
 //! Placing connections on the loops of a multi-loop runtime: a `SO_REUSEPORT` listener per
-//! loop, and one acceptor handing connections to the least-loaded loop. Unix only: Windows
-//! has no `SO_REUSEPORT`, and a socket stays on the completion port it was first bound to.
-#![cfg(unix)]
+//! loop (Unix: Windows has no `SO_REUSEPORT`), and one acceptor handing connections to the
+//! least-loaded loop (every platform: on Windows an accepted socket that did no I/O yet is
+//! attached to the port of the loop that adopts it).
 
 mod util;
 
-use ringport::net::{ListenOptions, TcpListener, TcpStream};
+#[cfg(unix)]
+use ringport::net::ListenOptions;
+use ringport::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,6 +16,7 @@ fn runtime(threads: usize) -> ringport::Runtime {
     util::builder().threads(threads).build().expect("runtime")
 }
 
+#[cfg(unix)]
 fn reuse_port() -> ListenOptions {
     ListenOptions {
         reuse_port: true,
@@ -25,6 +28,7 @@ fn reuse_port() -> ListenOptions {
 /// over them by their 4-tuple hash, so each listener gets some (a miss: p = 2^-63 per loop
 /// pair, or a listener that never accepted).
 #[test]
+#[cfg(unix)]
 fn every_reuseport_listener_receives_connections() {
     let loops = 2;
     let conns = 64;

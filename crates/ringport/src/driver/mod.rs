@@ -522,6 +522,16 @@ impl Handle {
         }
     }
 
+    /// The handle leaves this driver open (handed out raw, e.g. to another loop): the IOCP
+    /// backend forgets it was attached, so a new handle with the same number is attached
+    /// again.
+    #[cfg(windows)]
+    pub fn forget_fd(&self, fd: fd::RawFd) {
+        if let Ok(mut d) = self.inner.driver.try_borrow_mut() {
+            backend!(&mut *d, d => d.forget_fd(fd));
+        }
+    }
+
     /// Hands the queued closes to the backend.
     fn flush_closes(&self, d: &mut Driver) {
         self.inner.deferred.set(false);

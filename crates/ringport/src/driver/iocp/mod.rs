@@ -355,6 +355,11 @@ impl Driver {
             .submit(DETACHED, std::ptr::null_mut(), Call::Close { fd });
     }
 
+    /// The handle leaves this loop open (handed to another one).
+    pub fn forget_fd(&mut self, fd: RawFd) {
+        self.attached.remove(&fd.raw);
+    }
+
     pub fn register_buf_ring(&mut self, _ring: &crate::buf::BufRing) -> io::Result<u16> {
         // Ring buffers are picked by the driver after the zero-byte receive: nothing to tell
         // the kernel.

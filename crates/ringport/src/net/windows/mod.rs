@@ -4,12 +4,15 @@
 //! connect. Named pipes ([`NamedPipeListener`], [`NamedPipeStream`]) stand where Unix
 //! sockets do elsewhere.
 
+#[path = "../acceptor.rs"]
+mod acceptor;
 #[path = "../addr.rs"]
 mod addr;
 mod named_pipe;
 mod tcp;
 mod udp;
 
+pub use acceptor::{Acceptor, Handed, LiveGuard};
 pub use addr::{lookup_host, ToSocketAddrs};
 pub use named_pipe::{NamedPipeListener, NamedPipeStream};
 pub use std::net::Shutdown;

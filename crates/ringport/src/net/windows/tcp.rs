@@ -92,6 +92,22 @@ impl TcpListener {
         Ok(TcpListener { fd, family })
     }
 
+    /// Takes over a listening std socket (std creates its sockets overlapped, as the port
+    /// needs). Its address family is read from the bound address.
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        use std::os::windows::io::IntoRawSocket;
+        let family = if listener.local_addr()?.is_ipv4() {
+            2
+        } else {
+            23
+        }; // AF_INET, AF_INET6
+        let fd = SharedFd::new(RawFd::new(
+            listener.into_raw_socket() as usize,
+            Kind::Stream,
+        ));
+        Ok(TcpListener { fd, family })
+    }
+
     /// The address it listens on.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         sock(&self.fd)
@@ -192,6 +208,39 @@ impl TcpStream {
             inner: FdStream::socket(fd),
             shut: Cell::new((false, false)),
         }
+    }
+
+    /// Takes over a connected std stream (overlapped, as std creates its sockets). It is
+    /// attached to this loop's port at its first operation: a socket that was ever used on
+    /// another loop's port cannot be (Windows ties a handle to one port for its life).
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        use std::os::windows::io::IntoRawSocket;
+        Ok(TcpStream::from_fd(SharedFd::new(RawFd::new(
+            stream.into_raw_socket() as usize,
+            Kind::Stream,
+        ))))
+    }
+
+    /// Gives the connection back as a std stream, e.g. to hand it to another loop (the std
+    /// stream is `Send`, this one is not). Fails (`ResourceBusy`) while an operation of this
+    /// stream is still in flight. A stream that has done no I/O here (one just accepted) can
+    /// be adopted by any loop; one that has is tied to this loop's port, and would fail its
+    /// first operation on another.
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        use std::os::windows::io::FromRawSocket;
+        let fd = self.inner.fd().clone();
+        drop(self);
+        let fd = fd.try_unwrap().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                "the stream still has an operation in flight",
+            )
+        })?;
+        if let Some(driver) = crate::driver::Handle::try_current() {
+            driver.forget_fd(fd);
+        }
+        // SAFETY: `try_unwrap` handed over the only reference to this open socket.
+        Ok(unsafe { std::net::TcpStream::from_raw_socket(fd.raw as _) })
     }
 
     /// Connects (`ConnectEx`), trying each address in turn. Host names are resolved on the
