@@ -188,23 +188,11 @@ fn the_acceptor_spreads_open_connections_evenly() {
     for i in 0..10 {
         let mut c = TcpStream::connect(s.addr).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        c.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !got.ends_with(b"hello, loops") {
-            let n = c.read(&mut buf).unwrap();
-            assert!(
-                n > 0,
-                "connection {i} closed: {:?}",
-                String::from_utf8_lossy(&got)
-            );
-            got.extend_from_slice(&buf[..n]);
-        }
-        assert!(
-            got.starts_with(b"HTTP/1.1 200"),
-            "{}",
-            String::from_utf8_lossy(&got)
+        util::get_kept_alive(
+            &mut c,
+            "/hello.txt",
+            b"hello, loops",
+            &format!("connection {i}"),
         );
         held.push(c);
     }

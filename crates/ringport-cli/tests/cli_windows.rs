@@ -307,7 +307,6 @@ fn serve_follows_links_inside_and_refuses_links_out_made_on_the_host() {
 /// answered. `--accept reuseport` with more than one loop is a usage error.
 #[test]
 fn serve_with_two_loops_answers_every_handed_connection() {
-    use std::io::Read as _;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("hello.txt"), "hello, loops").unwrap();
     let s = Serve::start(dir.path(), &["--threads", "2", "--quiet"]);
@@ -319,24 +318,8 @@ fn serve_with_two_loops_answers_every_handed_connection() {
             .unwrap();
         // Twice on each connection: the second request reads on the loop it was handed to.
         for round in 0..2 {
-            c.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
-                .unwrap();
-            let mut got = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !got.ends_with(b"hello, loops") {
-                let n = c.read(&mut buf).unwrap();
-                assert!(
-                    n > 0,
-                    "connection {i}, request {round}: closed after {:?}",
-                    String::from_utf8_lossy(&got)
-                );
-                got.extend_from_slice(&buf[..n]);
-            }
-            assert!(
-                got.starts_with(b"HTTP/1.1 200"),
-                "{}",
-                String::from_utf8_lossy(&got)
-            );
+            let what = format!("connection {i}, request {round}");
+            util::get_kept_alive(&mut c, "/hello.txt", b"hello, loops", &what);
         }
         held.push(c);
     }

@@ -181,6 +181,29 @@ pub fn raw_request(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Sends `GET path` on a kept-alive connection and reads until the answer ends with `body`;
+/// panics on an early close or a status other than 200. `what` names the request in messages.
+pub fn get_kept_alive(c: &mut TcpStream, path: &str, body: &[u8], what: &str) {
+    c.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.ends_with(body) {
+        let n = c.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "{what}: closed after {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{what}: {}",
+        String::from_utf8_lossy(&got)
+    );
+}
+
 /// Sends one raw request (with `Connection: close`) and returns the whole answer as text.
 pub fn raw(addr: SocketAddr, request_line: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
