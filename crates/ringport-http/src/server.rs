@@ -73,22 +73,15 @@ enum Next<'a> {
     Handed(&'a mut Handed),
 }
 
-/// What a connection's task keeps until it ends (a handed connection's live count).
-struct Holder {
-    _live: Option<LiveGuard>,
-}
-
 impl Next<'_> {
     /// The next connection; `None` when no more can come (the acceptor closed).
-    async fn next(&mut self) -> Option<io::Result<(TcpStream, Holder)>> {
+    /// A handed connection comes with the guard that counts it live until it closes.
+    async fn next(&mut self) -> Option<io::Result<(TcpStream, Option<LiveGuard>)>> {
         match self {
-            Next::Listener(incoming) => Some(incoming.next().await.map(|s| {
-                let holder = Holder { _live: None };
-                (s, holder)
-            })),
+            Next::Listener(incoming) => Some(incoming.next().await.map(|s| (s, None))),
             Next::Handed(handed) => {
                 let (s, guard) = handed.next().await?;
-                Some(Ok((s, Holder { _live: Some(guard) })))
+                Some(Ok((s, Some(guard))))
             }
         }
     }
@@ -248,7 +241,7 @@ impl Server {
         loop {
             match race(shutdown.as_mut(), incoming.next()).await {
                 Either::Left(()) | Either::Right(None) => break,
-                Either::Right(Some(Ok((stream, holder)))) => {
+                Either::Right(Some(Ok((stream, live)))) => {
                     if conns.len() >= prune_at {
                         conns.retain(|c| !c.is_finished());
                         prune_at = (conns.len() * 2).max(64);
@@ -258,7 +251,7 @@ impl Server {
                     };
                     // Responses are written whole, so there is nothing for Nagle to merge.
                     let _ = stream.set_nodelay(true);
-                    let task = handshake_then_serve(wrap(stream), peer, shared.clone(), holder);
+                    let task = handshake_then_serve(wrap(stream), peer, shared.clone(), live);
                     conns.push(ringport::spawn(task));
                 }
                 // Accept errors are the client's (reset, aborted) or passing (out of fds: the
@@ -285,14 +278,14 @@ impl Server {
 /// One connection's task: the transport's handshake (within the header timeout), then the
 /// connection itself.
 ///
-/// `_holder` is kept to the end (a handed connection's live count); an argument rather than a
+/// `_live` is kept to the end (a handed connection's live count); an argument rather than a
 /// wrapping `async` block, which would hold this future twice (its captured copy and the one
 /// it awaits: 2,272 instead of ~1,100 bytes per idle connection, `http_idle_memory.rs`).
 async fn handshake_then_serve<WF, T, H, F>(
     wrapped: WF,
     peer: SocketAddr,
     shared: Rc<Shared<H>>,
-    _holder: Holder,
+    _live: Option<LiveGuard>,
 ) where
     WF: Future<Output = io::Result<T>>,
     T: Transport,

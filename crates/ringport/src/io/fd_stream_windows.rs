@@ -33,6 +33,10 @@ impl FdStream {
         &self.fd
     }
 
+    pub fn into_fd(self) -> SharedFd {
+        self.fd
+    }
+
     pub fn is_socket(&self) -> bool {
         self.socket
     }

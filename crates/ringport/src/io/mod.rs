@@ -48,6 +48,14 @@ use crate::buf::{BufResult, IoBuf, IoBufMut, Slice};
 use std::future::Future;
 use std::io;
 
+/// Why a stream cannot give its fd away: an operation in flight still holds it.
+pub(crate) fn fd_in_flight() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ResourceBusy,
+        "the stream still has an operation in flight",
+    )
+}
+
 /// A source of bytes read into owned buffers.
 pub trait AsyncRead {
     /// Reads up to the buffer's capacity; `Ok(0)` at end of stream.

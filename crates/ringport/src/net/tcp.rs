@@ -321,12 +321,11 @@ impl TcpStream {
     /// the std stream is `Send`, this one is not. Fails (`ResourceBusy`) while an operation
     /// of this stream is still in flight.
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
-        let fd = self.inner.into_fd().try_unwrap().map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::ResourceBusy,
-                "the stream still has an operation in flight",
-            )
-        })?;
+        let fd = self
+            .inner
+            .into_fd()
+            .try_unwrap()
+            .map_err(|_| crate::io::fd_in_flight())?;
         if let Some(driver) = crate::driver::Handle::try_current() {
             driver.forget_fd(fd);
         }

@@ -88,7 +88,7 @@ impl TcpListener {
         }
         s.bind(&SockAddr::from(addr))?;
         s.listen(opts.backlog)?;
-        let family = if addr.is_ipv4() { 2 } else { 23 }; // AF_INET, AF_INET6
+        let family = family_of(&addr);
         Ok(TcpListener { fd, family })
     }
 
@@ -96,11 +96,7 @@ impl TcpListener {
     /// needs). Its address family is read from the bound address.
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         use std::os::windows::io::IntoRawSocket;
-        let family = if listener.local_addr()?.is_ipv4() {
-            2
-        } else {
-            23
-        }; // AF_INET, AF_INET6
+        let family = family_of(&listener.local_addr()?);
         let fd = SharedFd::new(RawFd::new(
             listener.into_raw_socket() as usize,
             Kind::Stream,
@@ -142,6 +138,15 @@ impl TcpListener {
             listener: self,
             queued: Vec::with_capacity(QUEUED_ACCEPTS),
         }
+    }
+}
+
+/// The address family `AcceptEx`'s socket is made in: AF_INET or AF_INET6.
+fn family_of(addr: &SocketAddr) -> u16 {
+    if addr.is_ipv4() {
+        2
+    } else {
+        23
     }
 }
 
@@ -228,14 +233,11 @@ impl TcpStream {
     /// first operation on another.
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
         use std::os::windows::io::FromRawSocket;
-        let fd = self.inner.fd().clone();
-        drop(self);
-        let fd = fd.try_unwrap().map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::ResourceBusy,
-                "the stream still has an operation in flight",
-            )
-        })?;
+        let fd = self
+            .inner
+            .into_fd()
+            .try_unwrap()
+            .map_err(|_| crate::io::fd_in_flight())?;
         if let Some(driver) = crate::driver::Handle::try_current() {
             driver.forget_fd(fd);
         }
