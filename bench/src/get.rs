@@ -108,6 +108,19 @@ fn tools(conns: usize) -> Vec<Tool> {
             },
         },
         Tool {
+            name: "ringport get --threads 2",
+            cmd: |urls, out, _| {
+                let mut c = Command::new(ringport_bin());
+                c.arg("get")
+                    .args(urls)
+                    .arg("-o")
+                    .arg(out)
+                    .args(["--threads", "2", "-q"])
+                    .args(ca_args(urls, "--cacert"));
+                c
+            },
+        },
+        Tool {
             name: "aria2c",
             cmd: |urls, out, n| {
                 let mut c = Command::new("aria2c");
@@ -1118,7 +1131,13 @@ fn cell_t(opts: &Opts, root: &Path, out_dir: &Path) -> Result<Section, String> {
     let nginx = Nginx::start_with(root, &[(port, None)], false, Some(&files))?;
     let worker = nginx.worker();
     let urls = vec![format!("https://localhost:{port}/f.bin")];
-    let names = ["ringport get (auto)", "ringport get -n N", "curl", "aria2c"];
+    let names = [
+        "ringport get (auto)",
+        "ringport get -n N",
+        "ringport get --threads 2",
+        "curl",
+        "aria2c",
+    ];
     let all = tools(1);
     let chosen: Vec<&Tool> = names
         .iter()
@@ -1227,12 +1246,13 @@ fn cell_t(opts: &Opts, root: &Path, out_dir: &Path) -> Result<Section, String> {
         for (name, target) in [
             ("ringport get (auto)", Target::AtMost(1.0)),
             ("ringport get -n N", Target::None),
+            ("ringport get --threads 2", Target::None),
         ] {
             if let Some(&ours) = cpu_of.get(name) {
-                let how = if name == "ringport get -n N" {
-                    ", -n 1"
-                } else {
-                    ""
+                let how = match name {
+                    "ringport get -n N" => ", -n 1",
+                    "ringport get --threads 2" => ", --threads 2",
+                    _ => "",
                 };
                 checks.push(Check {
                     what: format!("T ({place}{how}): HTTPS, CPU-s per GiB vs curl"),
@@ -1242,6 +1262,20 @@ fn cell_t(opts: &Opts, root: &Path, out_dir: &Path) -> Result<Section, String> {
                     target,
                 });
             }
+        }
+        // The multi-loop machinery's cost (#13): both loops on the downloader's one CPU here,
+        // so this is what spreading lanes costs, not what a second core gains.
+        if let (Some(&two), Some(&one)) = (
+            cpu_of.get("ringport get --threads 2"),
+            cpu_of.get("ringport get (auto)"),
+        ) {
+            checks.push(Check {
+                what: format!("T ({place}): HTTPS, CPU-s per GiB, --threads 2 vs 1 loop"),
+                ours: format!("{two:.2}"),
+                peer: format!("{one:.2}"),
+                ratio: Some(two / one),
+                target: Target::AtMost(1.05),
+            });
         }
         if let (Some(&w), Some(&c)) = (wall_of.get("ringport get (auto)"), wall_of.get("curl")) {
             checks.push(Check {

@@ -89,6 +89,75 @@ fn segmented_download_is_exact_and_leaves_only_the_file() {
     }
 }
 
+/// The loops each lane of `--json`'s "lane" events ran on.
+fn lane_loops(events: &str) -> Vec<u64> {
+    events
+        .lines()
+        .filter(|l| l.contains("\"event\":\"lane\""))
+        .map(|l| {
+            let at = l.find("\"loop\":").expect("a lane event names its loop") + 7;
+            let digits: String = l[at..].chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn lanes_spread_over_the_loops_of_threads_and_the_file_is_exact() {
+    let body = data(6 << 20, 2);
+    let faults = Faults {
+        rate: Some(24 << 20),
+        ..Faults::default()
+    };
+    let origin = Origin::start(body.clone(), vec![], faults);
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(
+        dir.path(),
+        &[
+            &origin.url("/file"),
+            "-o",
+            "out.bin",
+            "-n",
+            "4",
+            "--threads",
+            "2",
+            "--json",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(std::fs::read(dir.path().join("out.bin")).unwrap(), body);
+    assert_clean(dir.path(), "out.bin");
+    let events = String::from_utf8_lossy(&o.stdout);
+    let loops = lane_loops(&events);
+    // Lane 0 (the first response's connection) stays on loop 0; the next goes to the loop
+    // with fewer lanes.
+    assert_eq!(loops.first(), Some(&0), "{events}");
+    assert_eq!(loops.get(1), Some(&1), "{events}");
+    let on = |l: u64| loops.iter().filter(|&&x| x == l).count();
+    assert!(on(0) >= 2 && on(1) >= 2, "{loops:?}");
+    assert!(loops.iter().all(|&l| l < 2), "{loops:?}");
+    assert!(
+        events.contains(&format!("\"sha256\":\"{}\"", sha(&body))),
+        "{events}"
+    );
+    // One loop (the default) keeps every lane on it.
+    let o = run(
+        dir.path(),
+        &[&origin.url("/file"), "-o", "one.bin", "-n", "3", "--json"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let loops = lane_loops(&String::from_utf8_lossy(&o.stdout));
+    assert!(
+        loops.len() >= 3 && loops.iter().all(|&l| l == 0),
+        "{loops:?}"
+    );
+    for bad in ["0", "65", "two"] {
+        let o = run(dir.path(), &[&origin.url("/file"), "--threads", bad]);
+        assert_eq!(code(&o), 2, "--threads {bad}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--threads"), "{}", stderr(&o));
+    }
+}
+
 #[test]
 fn names_headers_redirects_and_status_codes() {
     let body = data(200_000, 2);
@@ -439,6 +508,13 @@ fn kill_9_at_random_moments_then_resume_gives_the_right_file() {
 
 #[test]
 fn ctrl_c_keeps_the_part_and_journal_and_resumes() {
+    // With lanes on a second loop too: every lane stops before the journal's last commit.
+    for threads in ["1", "2"] {
+        ctrl_c_then_resume(threads);
+    }
+}
+
+fn ctrl_c_then_resume(threads: &str) {
     let body = data(4 << 20, 11);
     let faults = Faults {
         rate: Some(2 << 20),
@@ -447,10 +523,13 @@ fn ctrl_c_keeps_the_part_and_journal_and_resumes() {
     let origin = Origin::start(body.clone(), vec![], faults);
     let dir = tempfile::tempdir().unwrap();
     let url = origin.url("/file");
-    let child = get(dir.path(), &[&url, "-o", "f", "-n", "2"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = get(
+        dir.path(),
+        &[&url, "-o", "f", "-n", "2", "--threads", threads],
+    )
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     std::thread::sleep(Duration::from_millis(700));
     // SAFETY: the pid is our own child's, still running (not reaped).
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };

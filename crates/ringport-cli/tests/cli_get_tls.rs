@@ -70,12 +70,13 @@ fn one_error_line(o: &Output) -> String {
 #[test]
 fn https_segmented_download_keeps_every_guarantee_and_resumes_sessions() {
     let pki = Pki::new();
-    for tls12 in [false, true] {
-        segmented_over(&pki, tls12);
+    // The third run spreads its lanes over two loops, whose clients share one session cache.
+    for (tls12, threads) in [(false, "1"), (true, "1"), (false, "2")] {
+        segmented_over(&pki, tls12, threads);
     }
 }
 
-fn segmented_over(pki: &Pki, tls12: bool) {
+fn segmented_over(pki: &Pki, tls12: bool, threads: &str) {
     let body = data(3 << 20, 21);
     let config = if tls12 {
         pki.server_only(&ringport_tls::rustls::version::TLS12)
@@ -96,12 +97,16 @@ fn segmented_over(pki: &Pki, tls12: bool) {
             "--json",
             "--cacert",
             path(&pki.ca),
+            "--threads",
+            threads,
         ],
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(std::fs::read(dir.path().join("out.bin")).unwrap(), body);
     let events = String::from_utf8_lossy(&o.stdout);
     assert!(events.contains("\"event\":\"steal\""), "{events}");
+    let second_loop = events.contains("\"event\":\"lane\",\"lane\":1,\"loop\":1");
+    assert_eq!(second_loop, threads == "2", "{events}");
     assert!(events.contains("\"ranges\":\"yes\""), "{events}");
     let seen = origin.seen();
     assert!(seen.len() >= 4, "{} requests", seen.len());

@@ -258,6 +258,25 @@ fn get_downloads_from_serve() {
     ]));
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(std::fs::read(top.path().join("got.bin")).unwrap(), data);
+    // Lanes on a second loop: each opens the part file on its own completion port.
+    let out = run(ringport().current_dir(top.path()).args([
+        "get",
+        &s.url("/file.bin"),
+        "-o",
+        "got2.bin",
+        "-n",
+        "4",
+        "--threads",
+        "2",
+        "--json",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        events.contains("\"event\":\"lane\",\"lane\":1,\"loop\":1"),
+        "{events}"
+    );
+    assert_eq!(std::fs::read(top.path().join("got2.bin")).unwrap(), data);
 }
 
 /// Links made on the Unix side (scripts/wine-test.sh makes them, since Wine 8 cannot):

@@ -5,14 +5,14 @@ use super::journal::{Header, Journal};
 use super::lane::{self, Source};
 use super::plan::Plan;
 use super::ui::{Display, Events, Mode, Value};
-use super::util::{backoff, race, retry_after, Either, Limiter, Notify};
+use super::util::{backoff, race, retry_after, Count, Either, Limiter, Locked, Notify};
 use super::{name, Connections, Failure, GetError, HttpClient, Opts, Outcome, Stream};
 use ringport::buf::{BufResult, IoBuf};
 use ringport::fs::{File, OpenOptions};
 use ringport::io::{Progress, ProgressRecorder};
 use ringport::signal::Signal;
 use ringport::JoinHandle;
-use ringport_http::client::{redirect::Policy, Kind, Response, Scheme};
+use ringport_http::client::{redirect::Policy, HttpsConnector, Kind, Response, Scheme};
 use ringport_http::http::header;
 use ringport_http::http::StatusCode;
 use ringport_http::parse::ContentRange;
@@ -21,6 +21,8 @@ use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -170,13 +172,11 @@ async fn attempt(
     fresh: bool,
 ) -> Result<Outcome, GetError> {
     let started = Instant::now();
-    let client = ringport_http::Client::builder()
-        .connector(opts.connector.clone())
-        .connect_timeout(opts.connect_timeout)
-        .read_timeout(opts.read_timeout)
-        .redirect(Policy::limited(opts.max_redirects))
-        .max_connections_per_host(64 + 2)
-        .build();
+    let client = lane_client(
+        opts.connector.clone(),
+        (opts.connect_timeout, opts.read_timeout),
+        opts.max_redirects,
+    );
     let first = match race(first_response(&client, opts, events), stop.wait()).await {
         Either::Left(r) => r?,
         Either::Right(()) => {
@@ -554,58 +554,64 @@ fn block_size(total: u64) -> u64 {
     (total / 64).next_power_of_two().clamp(64 << 10, 1 << 20)
 }
 
-/// The state every lane shares.
+/// The state every lane shares, on whichever loop it runs: `Send + Sync`. What belongs to a
+/// loop (a lane's client and its connections, its handle on the part file) is in
+/// [`lane::Local`].
 pub struct Shared {
     pub opts: Opts,
-    pub client: HttpClient,
     pub events: Events,
     pub rec: ProgressRecorder,
     pub total: u64,
-    pub file: File,
     pub part: PathBuf,
-    pub plan: RefCell<Plan>,
-    pub sources: RefCell<Vec<Source>>,
+    pub plan: Locked<Plan>,
+    pub sources: Locked<Vec<Source>>,
     /// Finished blocks (index, CRC32C) not in the journal yet.
-    pub finished: RefCell<Vec<(u64, u32)>>,
+    pub finished: Locked<Vec<(u64, u32)>>,
     pub commit: Notify,
-    pub limiter: Option<RefCell<Limiter>>,
-    pub rates: RefCell<Vec<f64>>,
-    pub live: Cell<usize>,
-    pub allowed: Cell<usize>,
-    pub strikes: Cell<u32>,
-    pub fatal: RefCell<Option<GetError>>,
+    pub limiter: Option<Locked<Limiter>>,
+    pub rates: Locked<Vec<f64>>,
+    /// Lanes running (counted until a lane's future is dropped, aborted or not).
+    pub live: Count,
+    /// Lanes running on each loop, for placing the next one.
+    pub per_loop: Vec<Count>,
+    pub allowed: Count,
+    pub strikes: Count,
+    pub fatal: Locked<Option<GetError>>,
     pub wake: Notify,
-    pub fetched: Cell<u64>,
+    pub fetched: AtomicU64,
     pub min_steal: u64,
     /// When the budget last shrank (503, 429, a reset).
-    pub shrunk_at: Cell<Option<Instant>>,
+    pub shrunk_at: Locked<Option<Instant>>,
 }
 
 impl Shared {
     /// Records a fatal error (the first one wins) and wakes the controller.
     pub fn fail(&self, e: GetError) {
-        self.fatal.borrow_mut().get_or_insert(e);
+        self.fatal.lock().get_or_insert(e);
         self.wake.notify();
     }
 
     /// Fewer connections after the server pushed back.
     pub fn shrink(&self) {
-        let now = self.allowed.get();
-        self.allowed.set((now / 2).max(1));
-        self.shrunk_at.set(Some(Instant::now()));
+        self.allowed.update(|now| (now / 2).max(1));
+        *self.shrunk_at.lock() = Some(Instant::now());
     }
 
     /// A lane's recent rate, when it has one.
     pub fn rate_of(&self, lane: usize) -> Option<f64> {
-        self.rates.borrow().get(lane).copied().filter(|r| *r > 0.0)
+        self.rates.lock().get(lane).copied().filter(|r| *r > 0.0)
     }
 
     pub fn set_rate(&self, lane: usize, rate: f64) {
-        let mut rates = self.rates.borrow_mut();
+        let mut rates = self.rates.lock();
         if rates.len() <= lane {
             rates.resize(lane + 1, 0.0);
         }
         rates[lane] = rate;
+    }
+
+    pub fn fetched(&self) -> u64 {
+        self.fetched.load(Ordering::Relaxed)
     }
 }
 
@@ -647,36 +653,41 @@ async fn segmented(
         Connections::Fixed(n) => n,
         Connections::Auto => 1,
     };
-    let shared = Rc::new(Shared {
+    let shared = Arc::new(Shared {
         opts: opts.clone(),
-        client: client.clone(),
         events: events.clone(),
         rec,
         total,
-        file,
         part: part.clone(),
-        plan: RefCell::new(plan),
-        sources: RefCell::new(sources),
-        finished: RefCell::new(Vec::new()),
+        plan: Locked::new(plan),
+        sources: Locked::new(sources),
+        finished: Locked::new(Vec::new()),
         commit: Notify::default(),
-        limiter: opts.limit_rate.map(|r| RefCell::new(Limiter::new(r))),
-        rates: RefCell::new(Vec::new()),
-        live: Cell::new(0),
-        allowed: Cell::new(allowed),
-        strikes: Cell::new(0),
-        fatal: RefCell::new(None),
+        limiter: opts.limit_rate.map(|r| Locked::new(Limiter::new(r))),
+        rates: Locked::new(Vec::new()),
+        live: Count::new(0),
+        per_loop: (0..ringport::cores()).map(|_| Count::new(0)).collect(),
+        allowed: Count::new(allowed),
+        strikes: Count::new(0),
+        fatal: Locked::new(None),
         wake: Notify::default(),
-        fetched: Cell::new(0),
+        fetched: AtomicU64::new(0),
         min_steal: block.max(256 << 10),
-        shrunk_at: Cell::new(None),
+        shrunk_at: Locked::new(None),
     });
+    let file = Rc::new(file);
+    // Lanes on this loop share the first request's client (and its pooled connection).
+    let here = lane::Local {
+        client: client.clone(),
+        file: file.clone(),
+    };
     events.emit(
         "plan",
         &[
             ("length", total.into()),
             ("block", block.into()),
             ("resumed", resumed.into()),
-            ("segments", shared.plan.borrow().segments().len().into()),
+            ("segments", shared.plan.lock().segments().len().into()),
             (
                 "connections",
                 match opts.connections {
@@ -686,31 +697,37 @@ async fn segmented(
             ),
         ],
     );
-    let mut lanes = LaneSet::default();
+    let mut lanes = LaneSet::new(here);
     // The first response goes on as lane 0 when its range is still needed.
-    let first_seg = shared.plan.borrow_mut().claim_at(0, 0);
+    let first_seg = shared.plan.lock().claim_at(0, 0);
     match first_seg {
         Some(seg) => lanes.spawn(&shared, Some((res, seg))),
         None => drop(res),
     }
     let stopped = Rc::new(Cell::new(false));
-    let committer = ringport::spawn(committer(shared.clone(), journal.take(), stopped.clone()));
+    let committer = ringport::spawn(committer(
+        shared.clone(),
+        file.clone(),
+        journal.take(),
+        stopped.clone(),
+    ));
     let outcome = control(&shared, &mut lanes, stop).await;
-    // Every lane stops where it is; finished blocks go into the journal.
+    // Every lane stops where it is (those on other loops a moment later: waited for, so that
+    // no lane writes after this); finished blocks go into the journal.
     lanes.abort_all();
-    shared
-        .events
-        .live
-        .store(0, std::sync::atomic::Ordering::Release);
+    while shared.live.get() > 0 {
+        shared.wake.wait().await;
+    }
+    shared.events.live.store(0, Ordering::Release);
     stopped.set(true);
     shared.commit.notify();
     let _ = committer.await;
-    let fetched = shared.fetched.get();
+    let fetched = shared.fetched();
     let connections = lanes.next;
     match outcome {
         Control::Interrupted => {
-            let _ = shared.file.sync_data().await;
-            let done = shared.plan.borrow().done_bytes();
+            let _ = file.sync_data().await;
+            let done = shared.plan.lock().done_bytes();
             return Ok(Outcome::Interrupted(format!(
                 "interrupted with {done} of {total} bytes on disk; the same command resumes (kept {} and its journal)",
                 part.display()
@@ -733,9 +750,7 @@ async fn segmented(
         }
         Control::Complete => {}
     }
-    shared
-        .file
-        .sync_all()
+    file.sync_all()
         .await
         .map_err(|e| GetError::disk(&format!("flushing {}", part.display()), &e))?;
     let sha = if opts.hash {
@@ -764,16 +779,21 @@ async fn segmented(
 
 /// Appends finished blocks to the journal as they come (data flushed first), until told to
 /// stop; then writes what is left.
-async fn committer(shared: Rc<Shared>, mut journal: Option<Journal>, stopped: Rc<Cell<bool>>) {
+async fn committer(
+    shared: Arc<Shared>,
+    file: Rc<File>,
+    mut journal: Option<Journal>,
+    stopped: Rc<Cell<bool>>,
+) {
     loop {
-        let batch = std::mem::take(&mut *shared.finished.borrow_mut());
+        let batch = std::mem::take(&mut *shared.finished.lock());
         if let Some(j) = journal.as_mut() {
-            if let Err(e) = j.commit(&shared.file, &batch).await {
+            if let Err(e) = j.commit(&file, &batch).await {
                 shared.fail(GetError::disk("writing the journal", &e));
                 return;
             }
         }
-        if stopped.get() && shared.finished.borrow().is_empty() {
+        if stopped.get() && shared.finished.lock().is_empty() {
             return;
         }
         shared.commit.wait().await;
@@ -891,7 +911,7 @@ enum Control {
 
 /// Watches the lanes until every block is done, a lane fails for good, or Ctrl-C: spawns
 /// lanes up to the budget, and on `-n auto` doubles the budget while that raises the rate.
-async fn control(shared: &Rc<Shared>, lanes: &mut LaneSet, stop: &Stop) -> Control {
+async fn control(shared: &Arc<Shared>, lanes: &mut LaneSet, stop: &Stop) -> Control {
     let auto = shared.opts.connections == Connections::Auto;
     let cap = match shared.opts.connections {
         Connections::Fixed(n) => n,
@@ -902,26 +922,28 @@ async fn control(shared: &Rc<Shared>, lanes: &mut LaneSet, stop: &Stop) -> Contr
         if stop.fired() {
             return Control::Interrupted;
         }
-        if let Some(e) = shared.fatal.borrow_mut().take() {
+        let fatal = shared.fatal.lock().take();
+        if let Some(e) = fatal {
             return Control::Failed(e);
         }
-        if shared.plan.borrow().complete() {
+        if shared.plan.lock().complete() {
             return Control::Complete;
         }
         growth.tick(shared, cap);
         // After a push-back, one more connection every two quiet seconds.
-        if let Some(at) = shared.shrunk_at.get() {
+        let shrunk_at = *shared.shrunk_at.lock();
+        if let Some(at) = shrunk_at {
             if at.elapsed() > Duration::from_secs(2) && shared.allowed.get() < cap {
-                shared.allowed.set(shared.allowed.get() + 1);
-                shared.shrunk_at.set(Some(Instant::now()));
+                shared.allowed.add(1);
+                *shared.shrunk_at.lock() = Some(Instant::now());
             }
         }
         while shared.live.get() < shared.allowed.get()
-            && shared.plan.borrow().has_work(shared.min_steal)
+            && shared.plan.lock().has_work(shared.min_steal)
         {
             lanes.spawn(shared, None);
         }
-        if shared.live.get() == 0 && !shared.plan.borrow().has_work(0) {
+        if shared.live.get() == 0 && !shared.plan.lock().has_work(0) {
             // Nothing running and nothing to give out, yet not complete: blocks were lost.
             return Control::Failed(GetError::new(
                 Failure::Other,
@@ -953,7 +975,7 @@ impl Growth {
         if !self.on {
             return;
         }
-        let fetched = shared.fetched.get();
+        let fetched = shared.fetched();
         let Some((since, bytes)) = self.measured_from else {
             if fetched > 0 {
                 self.measured_from = Some((Instant::now(), fetched));
@@ -965,12 +987,10 @@ impl Growth {
             return;
         }
         let rate = (fetched - bytes) as f64 / dt;
-        let left = shared
-            .total
-            .saturating_sub(shared.plan.borrow().done_bytes()) as f64;
+        let left = shared.total.saturating_sub(shared.plan.lock().done_bytes()) as f64;
         let worth = rate > 0.0 && left / rate > 1.0;
         if self.last_rate == 0.0 || rate > self.last_rate * 1.16 {
-            if worth && shared.allowed.get() < cap && shared.shrunk_at.get().is_none() {
+            if worth && shared.allowed.get() < cap && shared.shrunk_at.lock().is_none() {
                 let next = (shared.allowed.get() * 2).min(cap);
                 shared.allowed.set(next);
                 shared.events.emit(
@@ -995,25 +1015,73 @@ impl Growth {
     }
 }
 
-/// The lane tasks; dropping the set aborts them (their I/O is cancelled).
-#[derive(Default)]
+/// The lane tasks, spread over the runtime's loops; dropping the set aborts them (their I/O
+/// is cancelled, each on its own loop).
 pub struct LaneSet {
     handles: Vec<JoinHandle<()>>,
     next: usize,
+    /// What lanes on this loop (loop 0) use.
+    here: lane::Local,
 }
 
 impl LaneSet {
-    fn spawn(&mut self, shared: &Rc<Shared>, first: Option<(Response<Stream>, u64)>) {
+    fn new(here: lane::Local) -> LaneSet {
+        LaneSet {
+            handles: Vec::new(),
+            next: 0,
+            here,
+        }
+    }
+
+    /// Starts lane `next` on the loop with the fewest lanes (ties to the lowest, so one loop
+    /// runs everything when there is one): the first response's lane always here, where its
+    /// connection is.
+    fn spawn(&mut self, shared: &Arc<Shared>, first: Option<(Response<Stream>, u64)>) {
         let id = self.next;
         self.next += 1;
-        shared.live.set(shared.live.get() + 1);
+        let core = if first.is_some() {
+            0
+        } else {
+            (0..shared.per_loop.len())
+                .min_by_key(|&c| shared.per_loop[c].get())
+                .unwrap_or(0)
+        };
+        // Counted before it starts, uncounted when its future is dropped (lane::Running).
+        let live = shared.live.add(1);
+        shared.per_loop[core].add(1);
+        shared.events.live.store(live, Ordering::Release);
         shared
             .events
-            .live
-            .store(shared.live.get(), std::sync::atomic::Ordering::Release);
+            .emit("lane", &[("lane", id.into()), ("loop", core.into())]);
         self.handles.retain(|h| !h.is_finished());
-        self.handles
-            .push(ringport::spawn(lane::run(shared.clone(), id, first)));
+        let running = lane::Running::new(shared.clone(), core);
+        let handle = if core == ringport::current_core() {
+            let local = self.here.clone();
+            ringport::spawn(lane::run(running, local, id, first))
+        } else {
+            let opts = &shared.opts;
+            let (connector, timeouts) = (
+                opts.connector.clone(),
+                (opts.connect_timeout, opts.read_timeout),
+            );
+            let redirects = opts.max_redirects;
+            let part = shared.part.clone();
+            ringport::spawn_on(core, move || async move {
+                // This loop's own client (its sockets are this loop's) over the shared
+                // connector (one TLS session cache), and its own handle on the part file.
+                let client = lane_client(connector, timeouts, redirects);
+                let file = match OpenOptions::new().write(true).open(&part).await {
+                    Ok(f) => Rc::new(f),
+                    Err(e) => {
+                        let what = format!("opening {} on loop {core}", part.display());
+                        running.shared().fail(GetError::disk(&what, &e));
+                        return;
+                    }
+                };
+                lane::run(running, lane::Local { client, file }, id, None).await
+            })
+        };
+        self.handles.push(handle);
     }
 
     fn abort_all(&mut self) {
@@ -1030,7 +1098,21 @@ impl Drop for LaneSet {
     }
 }
 
-/// `--checksum`: the SHA-256 must match.
+/// The client the download makes its requests with: `get`'s timeouts and redirect limit.
+fn lane_client(
+    connector: HttpsConnector,
+    (connect, read): (Duration, Duration),
+    redirects: usize,
+) -> HttpClient {
+    ringport_http::Client::builder()
+        .connector(connector)
+        .connect_timeout(connect)
+        .read_timeout(read)
+        .redirect(Policy::limited(redirects))
+        .max_connections_per_host(64 + 2)
+        .build()
+}
+
 fn verify_checksum(opts: &Opts, sha: Option<&str>, part: &Path) -> Result<(), GetError> {
     let (Some(want), Some(got)) = (opts.checksum, sha) else {
         return Ok(());

@@ -7,13 +7,16 @@ use super::engine::{client_error, retryable_status, status_error, Shared};
 use super::plan::LaneId;
 use super::ui::Value;
 use super::util::{backoff, retry_after};
-use super::{Failure, GetError, Stream};
+use super::{Failure, GetError, HttpClient, Stream};
 use ringport::buf::{BufResult, IoBuf};
+use ringport::fs::File;
 use ringport_http::client::Response;
 use ringport_http::http::header;
 use ringport_http::http::StatusCode;
 use ringport_http::parse::ContentRange;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Bytes asked of the socket per read.
@@ -110,12 +113,55 @@ impl Failed {
     }
 }
 
+/// What a lane uses that belongs to the loop it runs on.
+#[derive(Clone)]
+pub struct Local {
+    /// Requests go through this loop's client: its connections are this loop's sockets.
+    pub client: HttpClient,
+    /// The part file, opened on this loop.
+    pub file: Rc<File>,
+}
+
+/// A running lane, counted in `live` and in its loop's count from before it starts until its
+/// future is dropped: at its end, or when it is aborted (on its loop, perhaps a moment after
+/// the abort), so the controller can wait until no lane can write any more.
+pub struct Running {
+    shared: Arc<Shared>,
+    core: usize,
+}
+
+impl Running {
+    /// Takes over the counts the spawner added for a lane on loop `core`.
+    pub fn new(shared: Arc<Shared>, core: usize) -> Running {
+        Running { shared, core }
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shared.per_loop[self.core].sub(1);
+        let live = self.shared.live.sub(1);
+        self.shared.events.live.store(live, Ordering::Release);
+        self.shared.wake.notify();
+    }
+}
+
 /// Runs lane `id` until there is no work, the budget shrinks below it, or the download fails.
-pub async fn run(shared: Rc<Shared>, id: LaneId, mut first: Option<(Response<Stream>, u64)>) {
+pub async fn run(
+    running: Running,
+    local: Local,
+    id: LaneId,
+    mut first: Option<(Response<Stream>, u64)>,
+) {
+    let shared = running.shared();
     let mut fails = 0u32;
     let mut buf = Vec::with_capacity(READ_BUF);
     loop {
-        if shared.fatal.borrow().is_some() {
+        if shared.fatal.lock().is_some() {
             break;
         }
         if first.is_none() && shared.live.get() > shared.allowed.get() {
@@ -123,15 +169,15 @@ pub async fn run(shared: Rc<Shared>, id: LaneId, mut first: Option<(Response<Str
         }
         let (seg, res) = match first.take() {
             Some((res, seg)) => (seg, Some(res)),
-            None => match claim(&shared, id) {
+            None => match claim(shared, id) {
                 Some(seg) => (seg, None),
                 None => break,
             },
         };
-        let mut written = shared.plan.borrow().seg(seg).map_or(0, |s| s.start);
+        let mut written = shared.plan.lock().seg(seg).map_or(0, |s| s.start);
         let before = written;
         let began = Instant::now();
-        let result = fetch(&shared, id, seg, res, &mut written, &mut buf).await;
+        let result = fetch(shared, &local, id, seg, res, &mut written, &mut buf).await;
         // The lane's rate over this whole request too (short ones never fill a window).
         let secs = began.elapsed().as_secs_f64();
         if written > before && secs > 0.0 {
@@ -141,11 +187,11 @@ pub async fn run(shared: Rc<Shared>, id: LaneId, mut first: Option<(Response<Str
         }
         match result {
             Ok(()) => {
-                shared.plan.borrow_mut().finish(seg);
+                shared.plan.lock().finish(seg);
                 fails = 0;
             }
             Err(f) => {
-                shared.plan.borrow_mut().release(seg, written);
+                shared.plan.lock().release(seg, written);
                 if let Some(e) = f.fatal {
                     shared.fail(e);
                     break;
@@ -154,8 +200,7 @@ pub async fn run(shared: Rc<Shared>, id: LaneId, mut first: Option<(Response<Str
                     fails = 0;
                 }
                 fails += 1;
-                let strikes = shared.strikes.get() + 1;
-                shared.strikes.set(strikes);
+                let strikes = shared.strikes.add(1) as u32;
                 if f.shrink {
                     shared.shrink();
                 }
@@ -187,24 +232,19 @@ pub async fn run(shared: Rc<Shared>, id: LaneId, mut first: Option<(Response<Str
             }
         }
     }
-    shared.live.set(shared.live.get() - 1);
-    shared
-        .events
-        .live
-        .store(shared.live.get(), std::sync::atomic::Ordering::Release);
-    shared.wake.notify();
+    // `running` goes here: the lane is no longer counted.
 }
 
 /// A waiting range, or the tail of the one expected to finish last.
 fn claim(shared: &Shared, id: LaneId) -> Option<u64> {
-    let mut plan = shared.plan.borrow_mut();
+    let mut plan = shared.plan.lock();
     if let Some(seg) = plan.claim_waiting(id) {
         return Some(seg);
     }
     let own = shared.rate_of(id);
     let others: Vec<f64> = shared
         .rates
-        .borrow()
+        .lock()
         .iter()
         .copied()
         .filter(|r| *r > 0.0)
@@ -232,7 +272,7 @@ fn claim(shared: &Shared, id: LaneId) -> Option<u64> {
 
 /// Which source lane `id` asks: the lanes spread over the usable ones.
 fn pick_source(shared: &Shared, id: LaneId) -> Option<usize> {
-    let sources = shared.sources.borrow();
+    let sources = shared.sources.lock();
     let usable: Vec<usize> = (0..sources.len())
         .filter(|&i| !sources[i].disabled)
         .collect();
@@ -242,7 +282,8 @@ fn pick_source(shared: &Shared, id: LaneId) -> Option<usize> {
 /// Fetches segment `seg` into the part file, from its start (a block boundary) to its end
 /// (which a steal may lower meanwhile). `written` follows what is on disk.
 async fn fetch(
-    shared: &Rc<Shared>,
+    shared: &Shared,
+    local: &Local,
     id: LaneId,
     seg: u64,
     first: Option<Response<Stream>>,
@@ -250,26 +291,29 @@ async fn fetch(
     buf: &mut Vec<u8>,
 ) -> Result<(), Failed> {
     let start = *written;
-    let block = shared.plan.borrow().block();
+    let block = shared.plan.lock().block();
     if reached_done(shared, seg, start, block) {
         return Ok(());
     }
     let mut res = match first {
         Some(res) => res,
-        None => request(shared, id, seg, start).await?,
+        None => request(shared, &local.client, id, seg, start).await?,
     };
     let mut pos = start;
     let mut crc = 0u32;
     let mut window = (Instant::now(), 0u64);
     loop {
-        let end = shared.plan.borrow().end_of(seg);
+        let end = shared.plan.lock().end_of(seg);
         if pos >= end || reached_done(shared, seg, pos, block) {
             return Ok(());
         }
         let mut want = ((end - pos) as usize).min(READ_BUF);
         if let Some(l) = &shared.limiter {
-            want = want.min(l.borrow().chunk());
-            let wait = l.borrow_mut().take(want);
+            let wait = {
+                let mut l = l.lock();
+                want = want.min(l.chunk());
+                l.take(want)
+            };
             if !wait.is_zero() {
                 ringport::time::sleep(wait).await;
             }
@@ -300,7 +344,7 @@ async fn fetch(
             .map_or(0, |r| (r * BATCH_SECS) as usize)
             .min(want);
         let mut failed = None;
-        while n < min && pos + (n as u64) < shared.plan.borrow().end_of(seg) {
+        while n < min && pos + (n as u64) < shared.plan.lock().end_of(seg) {
             let BufResult(r, slice) = res.read(b.slice(n..want)).await;
             b = slice.into_inner();
             match r {
@@ -313,14 +357,14 @@ async fn fetch(
             }
         }
         // A steal may have lowered the end while the read was out: keep only our bytes.
-        let end = shared.plan.borrow().end_of(seg);
+        let end = shared.plan.lock().end_of(seg);
         let n = n.min((end.saturating_sub(pos)) as usize);
         if n == 0 {
             *buf = b;
             return Ok(());
         }
         b.truncate(n);
-        shared.plan.borrow_mut().set_claimed(seg, pos + n as u64);
+        shared.plan.lock().set_claimed(seg, pos + n as u64);
         // Checksums of the blocks this piece finishes (blocks start where segments do).
         let mut finished = Vec::new();
         let mut at = 0usize;
@@ -336,7 +380,7 @@ async fn fetch(
                 crc = 0;
             }
         }
-        let BufResult(w, b) = shared.file.write_all_at(b, pos).await;
+        let BufResult(w, b) = local.file.write_all_at(b, pos).await;
         *buf = b;
         if let Err(e) = w {
             let what = format!("writing {}", shared.part.display());
@@ -344,10 +388,10 @@ async fn fetch(
         }
         pos += n as u64;
         *written = pos;
-        shared.fetched.set(shared.fetched.get() + n as u64);
+        shared.fetched.fetch_add(n as u64, Ordering::Relaxed);
         if !finished.is_empty() {
             // Committed once: a block a hedge finished first is not recorded again.
-            let mut plan = shared.plan.borrow_mut();
+            let mut plan = shared.plan.lock();
             finished.retain(|&(i, _)| plan.mark_done(i as usize));
             let bytes: u64 = finished
                 .iter()
@@ -358,7 +402,7 @@ async fn fetch(
                 .sum();
             drop(plan);
             shared.rec.add(bytes);
-            shared.finished.borrow_mut().extend(finished);
+            shared.finished.lock().extend(finished);
             shared.strikes.set(0);
             shared.commit.notify();
         }
@@ -391,7 +435,7 @@ fn read_failed(e: std::io::Error) -> Failed {
 
 /// At a block boundary whose block is done (a hedge got there first): the segment ends here.
 fn reached_done(shared: &Shared, seg: u64, pos: u64, block: u64) -> bool {
-    let mut plan = shared.plan.borrow_mut();
+    let mut plan = shared.plan.lock();
     if pos % block == 0 && plan.is_done((pos / block) as usize) {
         plan.cut(seg, pos);
         return true;
@@ -401,7 +445,8 @@ fn reached_done(shared: &Shared, seg: u64, pos: u64, block: u64) -> bool {
 
 /// Asks a source for `start..end` of segment `seg` and checks the answer.
 async fn request(
-    shared: &Rc<Shared>,
+    shared: &Shared,
+    client: &HttpClient,
     id: LaneId,
     seg: u64,
     start: u64,
@@ -412,10 +457,9 @@ async fn request(
             "no URL left that serves the same file",
         )));
     };
-    let source = shared.sources.borrow()[si].clone();
-    let end = shared.plan.borrow().end_of(seg);
-    let mut req = shared
-        .client
+    let source = shared.sources.lock()[si].clone();
+    let end = shared.plan.lock().end_of(seg);
+    let mut req = client
         .get(&source.url)
         .headers(shared.opts.headers.clone())
         .header(header::ACCEPT_ENCODING, "identity")
@@ -525,7 +569,7 @@ async fn request(
         }
     } else {
         // A mirror's first answer: from now on its own validators guard its ranges.
-        let mut sources = shared.sources.borrow_mut();
+        let mut sources = shared.sources.lock();
         let s = &mut sources[si];
         s.if_range = validator(etag.as_deref(), res.last_modified());
         s.etag = etag;
@@ -537,7 +581,7 @@ async fn request(
 /// A source that no longer serves the file: a mirror is dropped (the others go on); the
 /// primary, or the last source, stops the download.
 fn changed(shared: &Shared, si: usize, url: &str, why: String) -> Failed {
-    let mut sources = shared.sources.borrow_mut();
+    let mut sources = shared.sources.lock();
     if sources[si].disabled {
         // Another lane found it out first.
         return Failed::retry(format!("{url}: {why}"));

@@ -116,6 +116,20 @@ pub struct Args {
     /// testing only: anyone on the path can read and change the download. Warns on stderr.
     #[arg(short = 'k', long, conflicts_with = "cacert")]
     insecure: bool,
+    /// Loops (threads) the connections are spread over, each with its own ring (or epoll, or
+    /// completion port): more than one helps when one core cannot keep up, as with TLS at
+    /// high rates. The default is 1.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_threads)]
+    threads: usize,
+}
+
+fn parse_threads(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("at least 1 loop is needed".into()),
+        Ok(n) if n > 64 => Err(format!("{n} loops is too many (at most 64)")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a number of threads")),
+    }
 }
 
 /// The client `get` uses: `http://` and `https://`, one TLS session cache.
@@ -314,9 +328,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ui::Mode::Bar
     };
-    let rt = Runtime::new().context("cannot start the I/O runtime")?;
+    // Before any thread starts (the loops of --threads): SIGINT and SIGTERM are blocked, so
+    // they reach loop 0's signalfd whichever thread the kernel picks.
+    crate::sys::block_stop_signals().context("cannot block SIGINT and SIGTERM")?;
+    let rt = Runtime::builder()
+        .threads(args.threads)
+        .build()
+        .context("cannot start the I/O runtime")?;
     let outcome = rt.block_on(async {
-        // Before any thread starts: SIGINT and SIGTERM become requests to stop.
+        // SIGINT and SIGTERM become requests to stop.
         let sigint = signal(SignalKind::interrupt()).context("cannot watch for Ctrl-C")?;
         let sigterm = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
         let mut stop = engine::Stop::new(sigint, sigterm);

@@ -1,36 +1,100 @@
-//! Small pieces of `ringport get`: a one-waiter notification, the `--limit-rate` token bucket,
+//! Small pieces of `ringport get`: a one-waiter notification and a lock for what loops share, the `--limit-rate` token bucket,
 //! retry delays (exponential with jitter, `Retry-After`), and racing two futures.
 
-use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
-/// Wakes one waiting task; a notification sent while nobody waits is kept for the next wait.
+/// Wakes one waiting task, from any loop or thread; a notification sent while nobody waits
+/// is kept for the next wait.
 #[derive(Debug, Default)]
 pub struct Notify {
-    flag: Cell<bool>,
-    waker: RefCell<Option<Waker>>,
+    /// Notified, and the waiter to wake.
+    state: Locked<(bool, Option<Waker>)>,
 }
 
 impl Notify {
     pub fn notify(&self) {
-        self.flag.set(true);
-        if let Some(w) = self.waker.borrow_mut().take() {
+        let waker = {
+            let mut st = self.state.lock();
+            st.0 = true;
+            st.1.take()
+        };
+        // Woken outside the lock: a waker of another loop pushes to that loop's inbox.
+        if let Some(w) = waker {
             w.wake();
         }
     }
 
     pub async fn wait(&self) {
         std::future::poll_fn(|cx| {
-            if self.flag.replace(false) {
+            let mut st = self.state.lock();
+            if std::mem::take(&mut st.0) {
                 return Poll::Ready(());
             }
-            *self.waker.borrow_mut() = Some(cx.waker().clone());
+            match &mut st.1 {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
+            }
             Poll::Pending
         })
         .await
+    }
+}
+
+/// State the lanes of several loops share, behind a mutex that is held only between two
+/// awaits (never across one). A panic while it is held cannot leave the plan half-changed in
+/// a way later code relies on, so a poisoned lock is used as it is.
+#[derive(Debug, Default)]
+pub struct Locked<T>(Mutex<T>);
+
+impl<T> Locked<T> {
+    pub fn new(value: T) -> Locked<T> {
+        Locked(Mutex::new(value))
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A number the lanes of several loops change: every change is one atomic step.
+#[derive(Debug, Default)]
+pub struct Count(AtomicUsize);
+
+impl Count {
+    pub fn new(n: usize) -> Count {
+        Count(AtomicUsize::new(n))
+    }
+
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+
+    pub fn set(&self, n: usize) {
+        self.0.store(n, Ordering::Release);
+    }
+
+    /// Adds `n` and gives the new value.
+    pub fn add(&self, n: usize) -> usize {
+        self.0.fetch_add(n, Ordering::AcqRel) + n
+    }
+
+    /// Subtracts `n` and gives the new value.
+    pub fn sub(&self, n: usize) -> usize {
+        self.0.fetch_sub(n, Ordering::AcqRel) - n
+    }
+
+    /// Sets `f(old)` and gives it.
+    pub fn update(&self, f: impl Fn(usize) -> usize) -> usize {
+        let old = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| Some(f(v)))
+            .unwrap_or_else(|v| v);
+        f(old)
     }
 }
 

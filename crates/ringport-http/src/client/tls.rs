@@ -11,11 +11,10 @@ use ringport::buf::{BufResult, IoBuf, IoBufMut};
 use ringport::io::{AsyncRead, AsyncWrite};
 use ringport::net::TcpStream;
 use ringport_tls::{config, server_name, TlsConnector, TlsError, TlsErrorKind, TlsStream};
-use std::cell::OnceCell;
 use std::fmt;
 use std::io;
 use std::path::Path;
-use std::rc::Rc;
+use std::sync::{Arc, OnceLock};
 
 /// The one application protocol this client speaks, offered by ALPN.
 pub const ALPN_HTTP11: &[u8] = b"http/1.1";
@@ -27,7 +26,8 @@ const RECEIVE_BUFFER: usize = 64 * 1024;
 /// Connects `http://` over plain TCP and `https://` over TLS, checking the server's
 /// certificate against the system's roots ([`new`](Self::new)), a CA file
 /// ([`with_ca_file`](Self::with_ca_file)), or a configuration of the caller's
-/// ([`with_tls`](Self::with_tls)). Cheap to clone; clones share one session cache.
+/// ([`with_tls`](Self::with_tls)). Cheap to clone; clones share one session cache. `Send` and
+/// `Sync`: the clients of several loops may share one connector (and so one session cache).
 ///
 /// ```no_run
 /// use ringport_http::client::{Client, HttpsConnector};
@@ -42,14 +42,14 @@ const RECEIVE_BUFFER: usize = 64 * 1024;
 /// ```
 #[derive(Clone)]
 pub struct HttpsConnector {
-    tls: Rc<Roots>,
+    tls: Arc<Roots>,
 }
 
 enum Roots {
     Given(TlsConnector),
     /// The system's roots, read at the first `https://` connection, so that a client that
     /// only ever speaks plain HTTP never reads the trust store. A failure is kept.
-    Platform(OnceCell<Result<TlsConnector, TlsError>>),
+    Platform(OnceLock<Result<TlsConnector, TlsError>>),
 }
 
 impl HttpsConnector {
@@ -58,7 +58,7 @@ impl HttpsConnector {
     /// at the first `https://` connection, on the blocking pool.
     pub fn new() -> HttpsConnector {
         HttpsConnector {
-            tls: Rc::new(Roots::Platform(OnceCell::new())),
+            tls: Arc::new(Roots::Platform(OnceLock::new())),
         }
     }
 
@@ -66,7 +66,7 @@ impl HttpsConnector {
     /// offer ALPN `http/1.1` or nothing: a server that picks another protocol is refused.
     pub fn with_tls(tls: TlsConnector) -> HttpsConnector {
         HttpsConnector {
-            tls: Rc::new(Roots::Given(tls)),
+            tls: Arc::new(Roots::Given(tls)),
         }
     }
 
