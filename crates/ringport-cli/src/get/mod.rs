@@ -36,6 +36,10 @@
 //! `SSL_CERT_DIR` honoured), or only the CAs of `--cacert FILE`; `--insecure` checks nothing
 //! and says so on stderr, even with `--quiet`. All connections share one TLS session cache,
 //! so the second connection to a server resumes the first one's session.
+//!
+//! `--threads N` spreads the connections over N loops (lane 0, the first response's, stays
+//! on loop 0 with the controller and the journal); every loop's client shares the one
+//! connector and so the one session cache.
 
 mod engine;
 mod journal;
