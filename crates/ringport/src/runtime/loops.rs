@@ -335,8 +335,64 @@ pub(crate) fn allowed_cpus() -> Vec<usize> {
         .collect()
 }
 
-/// Pinning is not implemented on the BSDs and macOS (macOS has no hard affinity at all).
-#[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
+/// Pins the calling thread to one CPU (`cpuset_setaffinity` on the thread, id -1 = the
+/// caller). Type-checked in CI, not run: no FreeBSD host.
+#[cfg(target_os = "freebsd")]
+pub(crate) fn pin_to(cpu: usize) -> std::io::Result<()> {
+    // The set's bits, whatever the FreeBSD version's CPU_SETSIZE (the struct is opaque).
+    let bits = std::mem::size_of::<libc::cpuset_t>() * 8;
+    if cpu >= bits {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("cannot pin to CPU {cpu}"),
+        ));
+    }
+    // SAFETY: a zeroed cpuset_t is an empty set; CPU_SET writes within it (checked above);
+    // the kernel reads `size_of` bytes of the local set.
+    unsafe {
+        let mut set: libc::cpuset_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        let rc = libc::cpuset_setaffinity(
+            libc::CPU_LEVEL_WHICH,
+            libc::CPU_WHICH_TID,
+            -1,
+            std::mem::size_of::<libc::cpuset_t>(),
+            &set,
+        );
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The CPUs this process may run on, in order (its cpuset).
+#[cfg(target_os = "freebsd")]
+pub(crate) fn allowed_cpus() -> Vec<usize> {
+    let bits = std::mem::size_of::<libc::cpuset_t>() * 8;
+    // SAFETY: cpuset_getaffinity fills a zeroed, correctly sized local set; CPU_ISSET reads
+    // bits within it.
+    unsafe {
+        let mut set: libc::cpuset_t = std::mem::zeroed();
+        let rc = libc::cpuset_getaffinity(
+            libc::CPU_LEVEL_WHICH,
+            libc::CPU_WHICH_PID,
+            -1,
+            std::mem::size_of::<libc::cpuset_t>(),
+            &mut set,
+        );
+        if rc != 0 {
+            return Vec::new();
+        }
+        (0..bits).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
+    }
+}
+
+/// Pinning is not implemented on macOS and the other BSDs (macOS has no hard affinity at all).
+#[cfg(all(
+    unix,
+    not(any(target_os = "linux", target_os = "android", target_os = "freebsd"))
+))]
 pub(crate) fn pin_to(_cpu: usize) -> std::io::Result<()> {
     Err(std::io::Error::new(
         std::io::ErrorKind::Unsupported,
@@ -345,7 +401,10 @@ pub(crate) fn pin_to(_cpu: usize) -> std::io::Result<()> {
 }
 
 /// Every CPU (pinning fails here anyway, see [`pin_to`]).
-#[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
+#[cfg(all(
+    unix,
+    not(any(target_os = "linux", target_os = "android", target_os = "freebsd"))
+))]
 pub(crate) fn allowed_cpus() -> Vec<usize> {
     (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect()
 }
