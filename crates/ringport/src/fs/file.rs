@@ -74,6 +74,8 @@ impl File {
     pub fn from_std(file: std::fs::File) -> File {
         // SAFETY: the fd comes out of a File that gives up ownership.
         let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+        // macOS has no O_DIRECT (the mask is 0 there: never direct).
+        #[allow(clippy::bad_bit_mask)]
         let direct = flags >= 0 && flags & libc::O_DIRECT != 0;
         File::from_fd(file.into_raw_fd(), direct)
     }

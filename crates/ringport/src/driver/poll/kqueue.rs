@@ -138,7 +138,7 @@ impl Kqueue {
                 self.woken.store(false, Ordering::SeqCst);
                 continue;
             }
-            let fault = ev.flags & (libc::EV_EOF | libc::EV_ERROR) as u16 != 0;
+            let fault = ev.flags & (libc::EV_EOF | libc::EV_ERROR) != 0;
             out.push(Ready {
                 fd: ev.ident as RawFd,
                 readable: fault || ev.filter == libc::EVFILT_READ as _,
