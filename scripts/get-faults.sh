@@ -46,10 +46,12 @@ for backend in "${backends[@]}"; do
     for seed in $(seq 1 "$seeds"); do
         value="seed=$seed,rate=$rate"
         [ -n "${SERVER_FAULTS:-}" ] && serve "$backend" "seed=$((seed + 1000)),rate=$rate"
-        # Segmented (4 connections, journal) and one connection, for the big file; the small one.
-        for what in big4 big1 small; do
+        # Segmented (4 connections, journal; on one loop and spread over two), and one
+        # connection, for the big file; the small one.
+        for what in big4 big4t2 big1 small; do
             case $what in
                 big4) file=big; args=(-n 4) ;;
+                big4t2) file=big; args=(-n 4 --threads 2) ;;
                 big1) file=big; args=(-n 1) ;;
                 small) file=small; args=() ;;
             esac
