@@ -213,6 +213,60 @@ mod tests {
     }
 
     #[test]
+    fn a_notify_from_other_threads_wakes_the_waiting_loop_every_time() {
+        // Lanes on other loops notify the controller on loop 0: each of many notifications
+        // sent while it sleeps (or before it waits) must end one wait; none may be lost.
+        let notify = std::sync::Arc::new(Notify::default());
+        let count = std::sync::Arc::new(Count::new(0));
+        const ROUNDS: usize = 2_000;
+        let (n, c, seen) = (notify.clone(), count.clone(), count.clone());
+        let rt = ringport::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let producer = std::thread::spawn(move || {
+                for i in 1..=ROUNDS {
+                    // Wait until the consumer saw the last round, then notify again.
+                    while c.get() + 1 < i {
+                        std::hint::spin_loop();
+                    }
+                    n.notify();
+                }
+            });
+            for _ in 0..ROUNDS {
+                let woke = race(
+                    notify.wait(),
+                    ringport::time::sleep(Duration::from_secs(10)),
+                )
+                .await;
+                assert!(matches!(woke, Either::Left(())), "a notification was lost");
+                seen.add(1);
+            }
+            producer.join().unwrap();
+        });
+        assert_eq!(count.get(), ROUNDS);
+    }
+
+    #[test]
+    fn counts_change_atomically_from_many_threads() {
+        let count = std::sync::Arc::new(Count::new(0));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let c = count.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..10_000 {
+                        c.add(2);
+                        c.sub(1);
+                        c.update(|v| v + 1);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(count.get(), 4 * 10_000 * 2);
+    }
+
+    #[test]
     fn the_limiter_keeps_the_average() {
         let mut l = Limiter::new(1000);
         // Ten reads of 500 bytes at once: the last may start only when 5000 bytes' worth of
