@@ -122,7 +122,7 @@ pub struct Args {
     insecure: bool,
     /// Loops (threads) the connections are spread over, each with its own ring (or epoll, or
     /// completion port): more than one helps when one core cannot keep up, as with TLS at
-    /// high rates. The default is 1.
+    /// high rates.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_threads)]
     threads: usize,
 }
