@@ -53,7 +53,8 @@ impl From<Gone> for Fail {
 /// What the access log needs of a request, taken before the handler gets it.
 struct Line {
     method: Method,
-    uri: Uri,
+    /// Only when a log is kept.
+    uri: Option<Uri>,
     version: Version,
     received: SystemTime,
     referer: Option<HeaderValue>,
@@ -102,7 +103,8 @@ where
             Ok(Some(head)) => head,
             Ok(None) => break,
             Err(e) => {
-                Box::pin(conn.refuse(e, None, Instant::now())).await;
+                let start = conn.log_start();
+                Box::pin(conn.refuse(e, None, start)).await;
                 break;
             }
         };
@@ -131,21 +133,29 @@ where
     async fn read_head(&mut self, first: bool) -> Result<Option<RequestHead>, ParseError> {
         let shared = self.shared.clone();
         let limits = &shared.limits;
-        let start = Instant::now();
         // A first request must arrive within the header timeout; a later one may be awaited
         // for the keep-alive timeout, and then has the header timeout from its first byte.
-        let mut deadline = first.then(|| start + limits.header_timeout);
+        // The clock is read only to set or check the header deadline: a keep-alive request
+        // whose head comes in one read costs no reading here beyond the timeout's own.
+        let mut deadline: Option<Instant> = None;
+        let mut idle_wait = !first;
         loop {
             if !self.buf.data().is_empty() {
                 if let Some((head, used)) = parse_head(self.buf.data(), limits)? {
                     self.buf.consume(used);
                     return Ok(Some(head));
                 }
-                deadline.get_or_insert_with(|| Instant::now() + limits.header_timeout);
+                idle_wait = false;
             }
             let idle = self.buf.data().is_empty();
-            let until = deadline.unwrap_or_else(|| Instant::now() + limits.keep_alive_timeout);
-            let left = until.saturating_duration_since(Instant::now());
+            let left = match deadline {
+                _ if idle_wait => limits.keep_alive_timeout,
+                Some(until) => until.saturating_duration_since(Instant::now()),
+                None => {
+                    deadline = Some(Instant::now() + limits.header_timeout);
+                    limits.header_timeout
+                }
+            };
             // The read is built inside each branch, not once before them: a future moved into
             // another one would have its room taken twice in this one's state (which every
             // idle connection holds).
@@ -170,7 +180,7 @@ where
     async fn exchange(&mut self, head: RequestHead) -> bool {
         let shared = self.shared.clone();
         let _busy = Busy::new(&shared.busy);
-        let start = Instant::now();
+        let start = self.log_start();
         let line = self.line(&head.request);
         let body = match self.read_body(&head).await {
             Ok(body) => body,
@@ -199,7 +209,7 @@ where
         let field = |name| logged.then(|| req.headers().get(name).cloned()).flatten();
         Line {
             method: req.method().clone(),
-            uri: req.uri().clone(),
+            uri: logged.then(|| req.uri().clone()),
             version: req.version(),
             received: if logged {
                 SystemTime::now()
@@ -281,7 +291,7 @@ where
     }
 
     /// Answers `e` with its status and closes.
-    async fn refuse(&mut self, e: ParseError, line: Option<Line>, start: Instant) {
+    async fn refuse(&mut self, e: ParseError, line: Option<Line>, start: Option<Instant>) {
         let response = error_head(e.status(), &e.to_string());
         let ok = self.writer().all(response).await.is_ok();
         self.log(line, e.status(), 0, start);
@@ -290,14 +300,20 @@ where
         }
     }
 
-    fn log(&self, line: Option<Line>, status: StatusCode, body_bytes: u64, start: Instant) {
-        let Some(hook) = &self.shared.on_response else {
+    /// When an exchange started, for the access log's elapsed time: only read when a log is
+    /// kept (the clock is not free, and a keep-alive request reads it little enough already).
+    fn log_start(&self) -> Option<Instant> {
+        self.shared.on_response.is_some().then(Instant::now)
+    }
+
+    fn log(&self, line: Option<Line>, status: StatusCode, body_bytes: u64, start: Option<Instant>) {
+        let (Some(hook), Some(start)) = (&self.shared.on_response, start) else {
             return;
         };
         let (method, uri, version, received, referer, user_agent) = match line {
             Some(l) => (
                 Some(l.method),
-                Some(l.uri),
+                l.uri,
                 Some(l.version),
                 l.received,
                 l.referer,

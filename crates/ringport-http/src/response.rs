@@ -59,6 +59,9 @@ pub(crate) fn prepare(response: Response<Body>, asked: Asked) -> Prepared {
     let status = parts.status;
     let h = &mut parts.headers;
     let mut keep_alive = asked.keep_alive && !says_close(h);
+    // A length the server sets is written straight into the head: a `HeaderValue` of digits
+    // would be an allocation per response.
+    let mut length = None;
     let bodiless = status.is_informational() || status == StatusCode::NO_CONTENT;
     let payload = if bodiless || status == StatusCode::NOT_MODIFIED {
         h.remove(header::TRANSFER_ENCODING);
@@ -77,11 +80,11 @@ pub(crate) fn prepare(response: Response<Body>, asked: Asked) -> Prepared {
                 Payload::None
             }
             Kind::Bytes(b) => {
-                h.insert(header::CONTENT_LENGTH, HeaderValue::from(b.len()));
+                length = Some(b.len() as u64);
                 Payload::Bytes(b)
             }
             Kind::File { file, offset, len } => {
-                h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+                length = Some(len);
                 Payload::File { file, offset, len }
             }
             Kind::Stream(s) if asked.version == Version::HTTP_11 => {
@@ -103,7 +106,7 @@ pub(crate) fn prepare(response: Response<Body>, asked: Asked) -> Prepared {
         h.insert(header::DATE, date_now());
     }
     Prepared {
-        head: head_bytes(status, h),
+        head: head_bytes(status, h, length),
         payload,
         keep_alive,
         status,
@@ -125,14 +128,20 @@ fn connection_header(h: &mut HeaderMap, version: Version, keep_alive: bool) {
     }
 }
 
-/// `HTTP/1.1 <code> <reason>`, the fields, and the empty line, in a pooled buffer.
-pub(crate) fn head_bytes(status: StatusCode, headers: &HeaderMap) -> Vec<u8> {
+/// `HTTP/1.1 <code> <reason>`, the fields (`content-length` first when `length` is given), and
+/// the empty line, in a pooled buffer.
+pub(crate) fn head_bytes(status: StatusCode, headers: &HeaderMap, length: Option<u64>) -> Vec<u8> {
     let mut out = bufpool::take(256);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
+    if let Some(n) = length {
+        out.extend_from_slice(b"content-length: ");
+        push_decimal(&mut out, n);
+        out.extend_from_slice(b"\r\n");
+    }
     for (name, value) in headers {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
@@ -143,6 +152,21 @@ pub(crate) fn head_bytes(status: StatusCode, headers: &HeaderMap) -> Vec<u8> {
     out
 }
 
+/// `n` in decimal digits.
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 /// A short response the server writes itself (errors, `100 Continue` excluded).
 pub(crate) fn error_head(status: StatusCode, reason: &str) -> Vec<u8> {
     let body = format!("{status}: {reason}\n");
@@ -151,7 +175,7 @@ pub(crate) fn error_head(status: StatusCode, reason: &str) -> Vec<u8> {
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     h.insert(header::DATE, date_now());
-    let mut out = head_bytes(status, &h);
+    let mut out = head_bytes(status, &h, None);
     out.extend_from_slice(body.as_bytes());
     out
 }
@@ -161,9 +185,30 @@ thread_local! {
     static DATE: RefCell<(u64, Option<HeaderValue>)> = const { RefCell::new((0, None)) };
 }
 
+/// The wall clock to the last kernel tick (a few ms): enough for a `Date` of whole seconds,
+/// and on Linux a plain load from the vDSO page instead of a clock-source read per response.
+#[cfg(target_os = "linux")]
+fn coarse_now() -> SystemTime {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write; CLOCK_REALTIME_COARSE exists since Linux 2.6.32.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+    match u64::try_from(ts.tv_sec) {
+        Ok(secs) if rc == 0 => UNIX_EPOCH + std::time::Duration::new(secs, ts.tv_nsec as u32),
+        _ => SystemTime::now(),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn coarse_now() -> SystemTime {
+    SystemTime::now()
+}
+
 /// The current time as an IMF-fixdate `Date` value.
 pub(crate) fn date_now() -> HeaderValue {
-    let now = SystemTime::now();
+    let now = coarse_now();
     let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     DATE.with(|cell| {
         let mut cached = cell.borrow_mut();
@@ -177,4 +222,45 @@ pub(crate) fn date_now() -> HeaderValue {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_lengths_are_written_exactly() {
+        for n in [0u64, 7, 10, 13, 65_536, 1 << 30, u64::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn a_bytes_body_gets_its_length_in_the_head_once() {
+        let response = Response::new(Body::from("Hello, World!"));
+        let asked = Asked::new(&Method::GET, Version::HTTP_11, true);
+        let prepared = prepare(response, asked);
+        let head = String::from_utf8(prepared.head).unwrap();
+        assert_eq!(head.matches("content-length: 13\r\n").count(), 1, "{head}");
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(head.ends_with("\r\n\r\n"), "{head}");
+    }
+
+    #[test]
+    fn the_date_is_now_to_the_second() {
+        let before = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let date = date_now();
+        let parsed = httpdate::parse_http_date(date.to_str().unwrap()).unwrap();
+        let secs = parsed.duration_since(UNIX_EPOCH).unwrap().as_secs();
+        // The coarse clock may lag by a tick, so across a second's edge it reads the one before.
+        assert!(
+            secs + 1 >= before && secs <= before + 1,
+            "{secs} against {before}"
+        );
+    }
 }
