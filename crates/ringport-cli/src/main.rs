@@ -2,6 +2,7 @@
 //!
 //! `main -> run(parse) -> ExitCode`: arguments become a validated command before any I/O.
 
+mod args;
 mod copy;
 mod get;
 mod info;

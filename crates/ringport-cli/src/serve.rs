@@ -104,12 +104,7 @@ enum Accept {
 }
 
 fn parse_threads(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(0) => Err("0 loops cannot serve: use 1 or more".into()),
-        Ok(n) if n > 1024 => Err(format!("{n} loops is too many (at most 1024)")),
-        Ok(n) => Ok(n),
-        Err(_) => Err(format!("{s:?} is not a number of threads")),
-    }
+    crate::args::loop_count(s, 1024, "0 loops cannot serve: use 1 or more")
 }
 
 /// One loop per CPU this process may use.

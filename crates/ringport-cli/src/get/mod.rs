@@ -128,12 +128,7 @@ pub struct Args {
 }
 
 fn parse_threads(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(0) => Err("at least 1 loop is needed".into()),
-        Ok(n) if n > 64 => Err(format!("{n} loops is too many (at most 64)")),
-        Ok(n) => Ok(n),
-        Err(_) => Err(format!("{s:?} is not a number of threads")),
-    }
+    crate::args::loop_count(s, 64, "at least 1 loop is needed")
 }
 
 /// The client `get` uses: `http://` and `https://`, one TLS session cache.
