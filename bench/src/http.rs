@@ -385,6 +385,7 @@ pub fn run_hello(opts: &Opts) -> Result<Section, String> {
             target,
         ));
     }
+    // Issue 10's target: ringport-http's server CPU per request at most 0.85x of each peer's.
     for i in [1, 2] {
         checks.push(check(
             format!("server CPU per request vs {}", HELLO_SERVERS[i]),
@@ -392,7 +393,7 @@ pub fn run_hello(opts: &Opts) -> Result<Section, String> {
             best[i].as_ref(),
             Run::us_per_req,
             us,
-            Target::None,
+            Target::AtMost(0.85),
         ));
     }
     let (wrk, nginx) = versions();
