@@ -28,7 +28,24 @@ x86_64-w64-mingw32-gcc -O2 -shared -s -o "$work/shim/bcryptprimitives.dll" \
     scripts/wine/bcryptprimitives.c -ladvapi32
 
 export WINEPREFIX=$work/prefix WINEDEBUG=-all WINEPATH=$work/shim
-export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=$runner
+# Test binaries run through a wrapper: Wine can fail to start a program, which then exits 1
+# before the test harness prints a line (seen once, 2026-12-03, a test binary that then passed
+# 30 runs of 30). Such a run
+# (non-zero exit and no "running N tests" line) is tried once more and said so on stderr; a
+# harness that started and then failed is never retried.
+cat >"$work/run" <<WRAP
+#!/usr/bin/env bash
+out=\$(mktemp "$work/out.XXXXXX")
+"$runner" "\$@" >"\$out"; rc=\$?
+if [[ \$rc -ne 0 ]] && ! grep -qE '^running [0-9]+ tests?\$' "\$out"; then
+    echo "wine-test: \${1##*/} exited \$rc before its test harness started (a Wine start-up failure): running it once more" >&2
+    "$runner" "\$@" >"\$out"; rc=\$?
+fi
+cat "\$out"; rm -f "\$out"
+exit \$rc
+WRAP
+chmod +x "$work/run"
+export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=$work/run
 # Windows has one backend; a RINGPORT_BACKEND=uring|poll left from a Linux run would refuse it.
 export RINGPORT_BACKEND=iocp
 # Create the prefix up front (about 5 s), and keep one Wine program open (a `cmd` reading a
