@@ -20,7 +20,7 @@ fn pattern(len: usize) -> Vec<u8> {
 }
 
 fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap()
+    util::start_retrying(cmd, Command::output).unwrap()
 }
 
 fn stderr(out: &Output) -> String {
@@ -81,13 +81,12 @@ fn copy_standard_input_and_output() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(out.stdout, data);
     // Standard input to a file.
-    let mut child = ringport()
-        .current_dir(dir.path())
+    let mut cmd = ringport();
+    cmd.current_dir(dir.path())
         .args(["copy", "-", "in.bin"])
         .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    let mut child = util::start_retrying(&mut cmd, Command::spawn).unwrap();
     child.stdin.take().unwrap().write_all(&data).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));

@@ -20,6 +20,32 @@ pub fn ringport() -> Command {
     cmd
 }
 
+/// Wine 8 sometimes fails `CreateProcess` with `ERROR_INTERNAL_ERROR` (1359) for a program
+/// that starts fine the next time (seen in CI on 2026-12-03). A start that fails so is tried
+/// again, up to three times, and said on stderr; every other error is returned at once.
+pub fn start_retrying<T>(
+    cmd: &mut Command,
+    start: impl Fn(&mut Command) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    const WINE_INTERNAL_ERROR: i32 = 1359;
+    let mut tries = 1;
+    loop {
+        match start(cmd) {
+            Err(e)
+                if cfg!(windows) && e.raw_os_error() == Some(WINE_INTERNAL_ERROR) && tries < 4 =>
+            {
+                eprintln!(
+                    "starting {:?} failed with {e} (try {tries}): trying again",
+                    cmd.get_program()
+                );
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// A running `ringport serve`; killed when dropped.
 pub struct Serve {
     pub child: Child,
@@ -44,7 +70,7 @@ impl Serve {
 
     /// Starts a prepared `ringport serve` command and waits for the URL it prints.
     pub fn spawn(cmd: &mut Command) -> Serve {
-        let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = start_retrying(cmd.stderr(Stdio::piped()), Command::spawn).unwrap();
         let stderr = Arc::new(Mutex::new(String::new()));
         let eof = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (sink, done) = (stderr.clone(), eof.clone());
