@@ -138,19 +138,19 @@ where
         // The clock is read only to set or check the header deadline: a keep-alive request
         // whose head comes in one read costs no reading here beyond the timeout's own.
         let mut deadline: Option<Instant> = None;
-        let mut idle_wait = !first;
         loop {
             if !self.buf.data().is_empty() {
                 if let Some((head, used)) = parse_head(self.buf.data(), limits)? {
                     self.buf.consume(used);
                     return Ok(Some(head));
                 }
-                idle_wait = false;
             }
+            // Bytes stay in the buffer until a whole head is parsed, so an empty buffer on a
+            // later request means none of the next head has come yet: the keep-alive wait.
             let idle = self.buf.data().is_empty();
             let left = match deadline {
-                _ if idle_wait => limits.keep_alive_timeout,
                 Some(until) => until.saturating_duration_since(Instant::now()),
+                None if idle && !first => limits.keep_alive_timeout,
                 None => {
                     deadline = Some(Instant::now() + limits.header_timeout);
                     limits.header_timeout
