@@ -396,11 +396,18 @@ impl SyscallPool {
         let mut st = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
         st.shutdown = true;
         self.inner.work.notify_all();
-        let (st, _) = self
+        let (mut st, _) = self
             .inner
             .exited
             .wait_timeout_while(st, grace, |st| st.threads > 0)
             .unwrap_or_else(|e| e.into_inner());
+        if st.threads == 0 {
+            // The last thread to leave may still hold `inner` for a moment after it said so,
+            // and frees it then: give the queues' storage back now, with the runtime (a busy
+            // runtime grows them to hundreds of calls).
+            st.queue = VecDeque::new();
+            st.done = Vec::new();
+        }
         drop(st);
     }
 }
