@@ -23,8 +23,7 @@ use super::{Backend, BackendInfo, Completion, Config, OpCode, Orphan, Released, 
 use attempt::Outcome;
 use epoll::{Epoll, Ready};
 use op::Attempt;
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::{Arc, Weak};
@@ -37,17 +36,19 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Threads the syscall pool may start.
 const POOL_THREADS: usize = 64;
 
-/// The ops waiting on one fd, and what is known of its readiness.
+/// The ops waiting on one fd, and what is known of its readiness: 24 bytes, so one cache line
+/// holds the state of two or three fds and a message touches one line here.
 ///
 /// Once the fd is registered (edge-triggered), every arrival of data (every freeing of send
 /// space) after it was drained (filled) brings an event. So a read that follows a short read
 /// or an EAGAIN, with no readable event since, would only meet EAGAIN: it waits for the
 /// event instead of trying (tokio's readiness tracking; it saves a system call per message
 /// on a request-response connection). A stale event only costs one try that finds EAGAIN.
-#[derive(Default)]
 struct Waiters {
-    readers: VecDeque<usize>,
-    writers: VecDeque<usize>,
+    /// The first op waiting to read (`[0]`) and to write (`[1]`), or `NONE`. Ops that wait
+    /// behind it (two reads at once on one fd: rare) queue in `more`, in order.
+    first: [u32; 2],
+    more: Option<Box<[VecDeque<usize>; 2]>>,
     registered: bool,
     /// No readable (writable) event has come since a read (write) found the queue drained
     /// (the buffer full): only meaningful once registered.
@@ -57,6 +58,95 @@ struct Waiters {
     /// edge, so a read after a short read must try (it finds the end, not EAGAIN). Sticky
     /// for the fd's life.
     closed: bool,
+}
+
+/// No op in `Waiters::first`.
+const NONE: u32 = u32::MAX;
+const READ: usize = 0;
+const WRITE: usize = 1;
+
+impl Default for Waiters {
+    fn default() -> Waiters {
+        Waiters {
+            first: [NONE; 2],
+            more: None,
+            registered: false,
+            drained: false,
+            full: false,
+            closed: false,
+        }
+    }
+}
+
+impl Waiters {
+    /// Queues op `key` behind the others waiting in direction `dir`.
+    fn push(&mut self, dir: usize, key: usize) {
+        let behind = self.more.as_ref().is_some_and(|m| !m[dir].is_empty());
+        match u32::try_from(key) {
+            Ok(k) if k != NONE && self.first[dir] == NONE && !behind => self.first[dir] = k,
+            _ => self.more.get_or_insert_with(Box::default)[dir].push_back(key),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first == [NONE; 2]
+            && self
+                .more
+                .as_ref()
+                .is_none_or(|m| m.iter().all(VecDeque::is_empty))
+    }
+
+    /// Moves the ops waiting in direction `dir` to `out`, in order.
+    fn drain(&mut self, dir: usize, out: &mut Vec<usize>) {
+        let first = std::mem::replace(&mut self.first[dir], NONE);
+        if first != NONE {
+            out.push(first as usize);
+        }
+        if let Some(m) = &mut self.more {
+            out.extend(m[dir].drain(..));
+        }
+    }
+
+    /// Takes op `key` out of whichever queue it waits in.
+    fn remove(&mut self, key: usize) {
+        for dir in [READ, WRITE] {
+            if self.first[dir] as usize == key && self.first[dir] != NONE {
+                // The next in line moves up, so the order stays.
+                self.first[dir] = NONE;
+                if let Some(next) = self.more.as_mut().and_then(|m| m[dir].pop_front()) {
+                    self.push(dir, next);
+                }
+            } else if let Some(m) = &mut self.more {
+                m[dir].retain(|&k| k != key);
+            }
+        }
+    }
+}
+
+/// The per-fd state, indexed by the fd: the kernel hands out the lowest free numbers, so the
+/// table is dense and as long as the highest fd polled (24 bytes per number), and a lookup is
+/// one indexed load where a hash map cost a probe of its control bytes and a bucket.
+#[derive(Default)]
+struct FdTable(Vec<Waiters>);
+
+impl FdTable {
+    fn get_mut(&mut self, fd: RawFd) -> Option<&mut Waiters> {
+        usize::try_from(fd).ok().and_then(|i| self.0.get_mut(i))
+    }
+
+    /// The fd's state, made if this is its first wait. `None` for a negative fd.
+    fn entry(&mut self, fd: RawFd) -> Option<&mut Waiters> {
+        let i = usize::try_from(fd).ok()?;
+        if self.0.len() <= i {
+            self.0.resize_with(i + 1, Waiters::default);
+        }
+        Some(&mut self.0[i])
+    }
+
+    /// Forgets the fd (it is closing): its state is reset for the next fd of that number.
+    fn remove(&mut self, fd: RawFd) -> Option<Waiters> {
+        self.get_mut(fd).map(std::mem::take)
+    }
 }
 
 pub(crate) struct Driver {
@@ -69,7 +159,7 @@ pub(crate) struct Driver {
     pending: VecDeque<usize>,
     /// Completions produced outside `park` or not yet handed over.
     ready: Vec<(usize, i32, u32)>,
-    fds: HashMap<RawFd, Waiters, BuildHasherDefault<FdHasher>>,
+    fds: FdTable,
     /// Fds whose interest changed since they were last armed.
     dirty: Vec<RawFd>,
     pool: SyscallPool,
@@ -82,28 +172,6 @@ pub(crate) struct Driver {
     shutdown: Option<Instant>,
     next_bgid: u16,
     info: BackendInfo,
-}
-
-/// Hashes an fd with one multiplication: fds are small integers the kernel hands out, so
-/// there is nobody to defend against, and SipHash cost more than the lookup it served (about
-/// 2 % of an echo server's cycles).
-#[derive(Default)]
-struct FdHasher(u64);
-
-impl Hasher for FdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-    fn write_i32(&mut self, n: i32) {
-        // The high bits of the product, where hashbrown takes its control byte from, depend
-        // on every bit of the fd.
-        self.0 = u64::from(n as u32).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
 }
 
 /// Wakes the poller from any thread. It holds the poller weakly: the driver alone owns it, so
@@ -139,7 +207,7 @@ impl Driver {
             attempts: Vec::new(),
             pending: VecDeque::new(),
             ready: Vec::new(),
-            fds: HashMap::default(),
+            fds: FdTable::default(),
             dirty: Vec::new(),
             pool,
             results: Vec::new(),
@@ -247,9 +315,8 @@ impl Driver {
         if let Some(attempt) = waiting {
             if let Some(pos) = self.pending.iter().position(|&k| k == key) {
                 self.pending.remove(pos);
-            } else if let Some(w) = self.fds.get_mut(&attempt.fd()) {
-                w.readers.retain(|&k| k != key);
-                w.writers.retain(|&k| k != key);
+            } else if let Some(w) = self.fds.get_mut(attempt.fd()) {
+                w.remove(key);
                 self.dirty.push(attempt.fd());
             }
             self.ready.push((key, -libc::ECANCELED, 0));
@@ -279,7 +346,7 @@ impl Driver {
     /// Removes a closing fd from the poller (it must not stay registered under a number the
     /// kernel may hand out again).
     pub fn forget_fd(&mut self, fd: RawFd) {
-        if let Some(w) = self.fds.remove(&fd) {
+        if let Some(w) = self.fds.remove(fd) {
             if w.registered {
                 self.poller.delete(fd);
             }
@@ -303,15 +370,11 @@ impl Driver {
         };
         let transfer = attempt.transfer();
         if let Some((write, _)) = transfer {
-            if let Some(w) = self.fds.get_mut(&attempt.fd()) {
+            if let Some(w) = self.fds.get_mut(attempt.fd()) {
                 let known_blocked = if write { w.full } else { w.drained };
                 if w.registered && known_blocked && !w.closed {
                     // Nothing changed since the last try met an empty queue (a full buffer).
-                    if write {
-                        w.writers.push_back(key);
-                    } else {
-                        w.readers.push_back(key);
-                    }
+                    w.push(if write { WRITE } else { READ }, key);
                     self.attempts[key] = Some(attempt);
                     return;
                 }
@@ -334,12 +397,15 @@ impl Driver {
                 Outcome::More(res, flags) => self.ready.push((key, res, flags)),
                 Outcome::Wait { write } => {
                     let fd = attempt.fd();
-                    let w = self.fds.entry(fd).or_default();
+                    let Some(w) = self.fds.entry(fd) else {
+                        self.ready.push((key, -libc::EBADF, 0));
+                        return;
+                    };
                     if write {
-                        w.writers.push_back(key);
+                        w.push(WRITE, key);
                         w.full = true;
                     } else {
-                        w.readers.push_back(key);
+                        w.push(READ, key);
                         w.drained = true;
                     }
                     self.dirty.push(fd);
@@ -357,7 +423,7 @@ impl Driver {
     /// A short read left the fd's queue empty: later reads wait for the next event. Only for
     /// registered fds, which get one.
     fn note_drained(&mut self, fd: RawFd) {
-        if let Some(w) = self.fds.get_mut(&fd) {
+        if let Some(w) = self.fds.get_mut(fd) {
             w.drained = true;
         }
     }
@@ -365,10 +431,10 @@ impl Driver {
     /// Registers the fds that ops started waiting on (once per fd: interest is persistent).
     fn rearm(&mut self) {
         while let Some(fd) = self.dirty.pop() {
-            let Some(w) = self.fds.get_mut(&fd) else {
+            let Some(w) = self.fds.get_mut(fd) else {
                 continue;
             };
-            if w.registered || (w.readers.is_empty() && w.writers.is_empty()) {
+            if w.registered || w.is_empty() {
                 continue;
             }
             match self.poller.register(fd) {
@@ -376,10 +442,14 @@ impl Driver {
                 Err(e) => {
                     // The fd cannot be polled (a regular file, or closed): fail its waiters.
                     let err = -e.raw_os_error().unwrap_or(libc::EBADF);
-                    for key in w.readers.drain(..).chain(w.writers.drain(..)) {
+                    let mut failed = std::mem::take(&mut self.retry);
+                    w.drain(READ, &mut failed);
+                    w.drain(WRITE, &mut failed);
+                    for key in failed.drain(..) {
                         self.attempts[key] = None;
                         self.ready.push((key, err, 0));
                     }
+                    self.retry = failed;
                 }
             }
         }
@@ -420,19 +490,23 @@ impl Driver {
             writable,
             closed,
         } = ready;
-        let Some(w) = self.fds.get_mut(&fd) else {
+        let Some(w) = self.fds.get_mut(fd) else {
             return;
         };
+        if !w.registered {
+            // A late event for an fd forgotten in this turn (its number may be taken again).
+            return;
+        }
         w.closed |= closed;
         // An error or hang-up shows as both: every waiter retries and sees it.
         let mut retry = std::mem::take(&mut self.retry);
         if readable {
             w.drained = false;
-            retry.extend(w.readers.drain(..));
+            w.drain(READ, &mut retry);
         }
         if writable {
             w.full = false;
-            retry.extend(w.writers.drain(..));
+            w.drain(WRITE, &mut retry);
         }
         for &key in &retry {
             self.attempt(key);
@@ -501,5 +575,54 @@ impl Drop for Driver {
             Duration::from_secs(1)
         };
         self.pool.shutdown(grace);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FdTable, Waiters, NONE, READ, WRITE};
+
+    fn drained(w: &mut Waiters, dir: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        w.drain(dir, &mut out);
+        out
+    }
+
+    #[test]
+    fn waiters_keep_their_order_through_removals() {
+        let mut w = Waiters::default();
+        w.push(READ, 5);
+        w.push(READ, 7);
+        w.push(WRITE, 9);
+        w.remove(5);
+        w.push(READ, 11);
+        w.remove(12);
+        assert!(!w.is_empty());
+        assert_eq!(drained(&mut w, READ), [7, 11]);
+        assert_eq!(drained(&mut w, WRITE), [9]);
+        assert!(w.is_empty());
+        // A key that does not fit the inline slot queues behind, in order.
+        w.push(WRITE, NONE as usize);
+        w.push(WRITE, 3);
+        w.push(READ, 4);
+        w.remove(4);
+        assert_eq!(drained(&mut w, WRITE), [NONE as usize, 3]);
+        assert_eq!(drained(&mut w, READ), Vec::<usize>::new());
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn the_fd_table_is_indexed_by_fd_and_forgets_an_fd_whole() {
+        assert!(std::mem::size_of::<Waiters>() <= 24);
+        let mut t = FdTable::default();
+        assert!(t.entry(-1).is_none());
+        assert!(t.get_mut(40).is_none());
+        let w = t.entry(40).unwrap();
+        w.registered = true;
+        w.push(READ, 1);
+        assert!(t.get_mut(3).is_some_and(|w| w.is_empty() && !w.registered));
+        let old = t.remove(40).unwrap();
+        assert!(old.registered && !old.is_empty());
+        assert!(t.get_mut(40).is_some_and(|w| w.is_empty() && !w.registered));
     }
 }
