@@ -18,6 +18,7 @@ use ringport::time::timeout;
 use std::cell::Cell;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::time::{Instant, SystemTime};
 
@@ -84,6 +85,17 @@ impl Drop for Busy<'_> {
     }
 }
 
+/// `Box::pin(make())`, with the allocation made first so the future can be written straight
+/// into it: `Box::pin` builds the value on the stack and then copies all of its bytes (the
+/// exchange future is a few KiB; that copy was ~1.5 % of a hello server's cycles).
+#[inline(always)]
+fn pin_in_place<F>(make: impl FnOnce() -> F) -> Pin<Box<F>> {
+    let mut slot = Box::<F>::new_uninit();
+    slot.write(make());
+    // SAFETY: `write` just initialised the value.
+    Box::into_pin(unsafe { slot.assume_init() })
+}
+
 /// Serves one connection until it closes, the client is too slow, or the server shuts down.
 pub(crate) async fn serve<T, H, F>(stream: T, peer: SocketAddr, shared: Rc<Shared<H>>)
 where
@@ -112,7 +124,7 @@ where
         // Boxed: the handler's future and the response's writes take a few KiB that an idle
         // keep-alive connection should not hold (its task is then only what waiting for the
         // next head needs: about half a KiB).
-        if !Box::pin(conn.exchange(head)).await {
+        if !pin_in_place(|| conn.exchange(head)).await {
             break;
         }
     }
