@@ -111,11 +111,9 @@ impl Waiters {
     fn remove(&mut self, key: usize) {
         for dir in [READ, WRITE] {
             if self.first[dir] as usize == key && self.first[dir] != NONE {
-                // The next in line moves up, so the order stays.
+                // The ops behind stay where they are: `drain` takes `more` after an empty
+                // `first`, and `push` queues behind them while any wait there.
                 self.first[dir] = NONE;
-                if let Some(next) = self.more.as_mut().and_then(|m| m[dir].pop_front()) {
-                    self.push(dir, next);
-                }
             } else if let Some(m) = &mut self.more {
                 m[dir].retain(|&k| k != key);
             }
@@ -608,6 +606,15 @@ mod tests {
         w.remove(4);
         assert_eq!(drained(&mut w, WRITE), [NONE as usize, 3]);
         assert_eq!(drained(&mut w, READ), Vec::<usize>::new());
+        assert!(w.is_empty());
+        // The first of three leaves (a cancelled read): the other two keep their order, and
+        // one that comes later waits behind them.
+        for key in [20, 21, 22] {
+            w.push(READ, key);
+        }
+        w.remove(20);
+        w.push(READ, 23);
+        assert_eq!(drained(&mut w, READ), [21, 22, 23]);
         assert!(w.is_empty());
     }
 
