@@ -303,6 +303,33 @@ fn short_bodies_and_excess_bytes_are_told() {
 }
 
 #[test]
+fn endless_interim_responses_and_an_unasked_upgrade_are_refused() {
+    let interim = b"HTTP/1.1 102 Processing\r\n\r\n";
+    let origin = Origin::start(move |req, _| match req.line() {
+        // 32 interim responses are skipped; a 33rd is one too many.
+        l if l.contains("/32") => {
+            let mut bytes = interim.repeat(32);
+            bytes.extend_from_slice(&response("200 OK", &[], b"final"));
+            Reply::Send(bytes)
+        }
+        l if l.contains("/33") => Reply::SendClose(interim.repeat(33)),
+        _ => Reply::SendClose(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\nHTTP/1.1 200 OK\r\n\r\n"
+                .to_vec(),
+        ),
+    });
+    ringport::run(async {
+        let client = Client::new();
+        let res = client.get(&origin.url("/32")).send().await.unwrap();
+        assert_eq!(res.text().await.unwrap(), "final");
+        let e = client.get(&origin.url("/33")).send().await.unwrap_err();
+        assert!(e.is_protocol() && e.to_string().contains("interim"), "{e}");
+        let e = client.get(&origin.url("/101")).send().await.unwrap_err();
+        assert!(e.is_protocol() && e.to_string().contains("101"), "{e}");
+    });
+}
+
+#[test]
 fn the_pool_caps_live_connections_per_host() {
     let origin = Origin::start(|_, _| {
         std::thread::sleep(Duration::from_millis(50));

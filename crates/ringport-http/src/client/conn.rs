@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 
 /// The least free space offered to one read of a head.
 const HEAD_READ: usize = 16 * 1024;
+/// The most interim (1xx) responses skipped before a final one: a server that sends them
+/// without end would otherwise hold the request forever, each one resetting the read timeout.
+const MAX_INTERIM: usize = 32;
 
 /// When reads and writes must end: the request's deadline, and the longest wait for one read.
 #[derive(Debug, Clone, Copy, Default)]
@@ -114,6 +117,7 @@ impl<S: AsyncRead + AsyncWrite> Conn<S> {
         max_headers: usize,
     ) -> Result<ResponseHead, HeadError> {
         let mut any = false;
+        let mut interim = 0;
         loop {
             if !self.buffered().is_empty() {
                 any = true;
@@ -122,7 +126,20 @@ impl<S: AsyncRead + AsyncWrite> Conn<S> {
                     Err(e) => return Err(HeadError::Parse(e)),
                     Ok(Some((head, used))) => {
                         self.consume(used);
+                        if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
+                            // The client never asks for an upgrade (RFC 9110 §15.2.2: a server
+                            // must not switch unasked); what follows is not HTTP/1.1.
+                            return Err(HeadError::Parse(ParseError::Malformed(
+                                "the server switched protocols (101) without being asked to",
+                            )));
+                        }
                         if head.status.is_informational() {
+                            interim += 1;
+                            if interim > MAX_INTERIM {
+                                return Err(HeadError::Parse(ParseError::Malformed(
+                                    "more than 32 interim (1xx) responses before a final one",
+                                )));
+                            }
                             continue;
                         }
                         return Ok(head);
