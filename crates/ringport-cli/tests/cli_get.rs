@@ -667,3 +667,44 @@ fn against_nginx() {
     let events = String::from_utf8_lossy(&o.stdout);
     assert!(events.contains("\"event\":\"steal\""), "{events}");
 }
+
+/// A server whose every answer is `reply`, then a close; counts the connections.
+fn raw_origin(reply: &'static [u8]) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/file", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            seen.fetch_add(1, Ordering::SeqCst);
+            let mut head = [0u8; 4096];
+            let _ = conn.read(&mut head);
+            let _ = conn.write_all(reply);
+        }
+    });
+    (url, count)
+}
+
+#[test]
+fn a_broken_answer_is_retried_then_a_protocol_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // An unparsable status line: tried again (a restarting proxy may mend it), exit 8 at last.
+    let (url, connections) = raw_origin(b"HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n");
+    let o = run(dir.path(), &[&url, "-o", "f", "--retries", "1"]);
+    assert_eq!(code(&o), 8, "{}", stderr(&o));
+    assert!(stderr(&o).contains("bad response"), "{}", stderr(&o));
+    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_nothing(dir.path());
+    // Interim responses without end: refused, not waited on forever.
+    let endless: &'static [u8] = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(40).leak();
+    let (url, _) = raw_origin(endless);
+    let start = Instant::now();
+    let o = run(dir.path(), &[&url, "-o", "g", "--retries", "0"]);
+    assert_eq!(code(&o), 8, "{}", stderr(&o));
+    assert!(stderr(&o).contains("interim"), "{}", stderr(&o));
+    assert!(start.elapsed() < Duration::from_secs(20));
+    assert_nothing(dir.path());
+}

@@ -294,7 +294,10 @@ async fn first_response(
             },
             Err(e) => {
                 let err = client_error(&e);
-                if err.kind != Failure::Network || tries > opts.retries {
+                // A broken answer is tried again like a network failure (a proxy or a
+                // restart may mend it), and keeps its own exit code if it lasts.
+                let again = matches!(err.kind, Failure::Network | Failure::Protocol);
+                if !again || tries > opts.retries {
                     return Err(err);
                 }
                 (e.to_string(), backoff(tries, 0))
@@ -350,6 +353,7 @@ pub fn client_error(e: &ringport_http::client::Error) -> GetError {
         Kind::Url | Kind::Unsupported => Failure::Other,
         Kind::Tls => Failure::Tls,
         Kind::Status(_) => Failure::Status,
+        Kind::Protocol => Failure::Protocol,
         _ => Failure::Network,
     };
     GetError::new(kind, e.to_string())

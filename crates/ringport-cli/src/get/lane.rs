@@ -471,6 +471,9 @@ async fn request(
         Ok(r) => r,
         Err(e) => {
             let err = client_error(&e);
+            if err.kind == Failure::Protocol {
+                return Err(Failed::protocol(e.to_string()));
+            }
             if err.kind != Failure::Network {
                 return Err(Failed::fatal(err));
             }
