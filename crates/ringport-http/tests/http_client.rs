@@ -303,7 +303,7 @@ fn short_bodies_and_excess_bytes_are_told() {
 }
 
 #[test]
-fn endless_interim_responses_and_an_unasked_upgrade_are_refused() {
+fn endless_interim_responses_an_unasked_upgrade_and_other_codings_are_refused() {
     let interim = b"HTTP/1.1 102 Processing\r\n\r\n";
     let origin = Origin::start(move |req, _| match req.line() {
         // 32 interim responses are skipped; a 33rd is one too many.
@@ -313,6 +313,10 @@ fn endless_interim_responses_and_an_unasked_upgrade_are_refused() {
             Reply::Send(bytes)
         }
         l if l.contains("/33") => Reply::SendClose(interim.repeat(33)),
+        l if l.contains("/gzip") => Reply::SendClose(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+                .to_vec(),
+        ),
         _ => Reply::SendClose(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\nHTTP/1.1 200 OK\r\n\r\n"
                 .to_vec(),
@@ -324,6 +328,8 @@ fn endless_interim_responses_and_an_unasked_upgrade_are_refused() {
         assert_eq!(res.text().await.unwrap(), "final");
         let e = client.get(&origin.url("/33")).send().await.unwrap_err();
         assert!(e.is_protocol() && e.to_string().contains("interim"), "{e}");
+        let e = client.get(&origin.url("/gzip")).send().await.unwrap_err();
+        assert!(e.is_protocol() && e.to_string().contains("gzip"), "{e}");
         let e = client.get(&origin.url("/101")).send().await.unwrap_err();
         assert!(e.is_protocol() && e.to_string().contains("101"), "{e}");
     });
@@ -379,4 +385,42 @@ fn save_to_writes_at_an_offset_with_progress() {
     let got = std::fs::read(&path).unwrap();
     assert_eq!(&got[..7], &[0u8; 7]);
     assert_eq!(&got[7..], &data[..]);
+}
+
+#[test]
+fn a_trickled_head_is_bounded_by_the_read_timeout() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let _ = conn.read(&mut [0u8; 4096]);
+        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nX-Slow: ");
+        // A byte every 50 ms: each read brings data long before the 300 ms timeout.
+        for _ in 0..60 {
+            if conn.write_all(b"a").is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    ringport::run(async {
+        let client = Client::builder()
+            .read_timeout(Duration::from_millis(300))
+            .build();
+        let start = Instant::now();
+        let e = client
+            .get(&format!("http://{addr}/"))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), Kind::Timeout, "{e}");
+        assert!(e.to_string().contains("did not arrive whole"), "{e}");
+        assert!(
+            start.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            start.elapsed()
+        );
+    });
+    server.join().unwrap();
 }

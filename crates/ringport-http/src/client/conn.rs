@@ -57,6 +57,17 @@ pub(crate) async fn timed<T, B>(
     }
 }
 
+/// A parse error's words for a response: its `Display` speaks of requests (the server's
+/// 400s), and a client reporting "bad request" about a server's answer misleads.
+pub(crate) fn about_response(e: &ParseError) -> String {
+    match e {
+        ParseError::Malformed(why) => why.to_string(),
+        ParseError::HeadTooLarge => "the response head is too large".into(),
+        ParseError::UriTooLong => "the status line is too long".into(),
+        other => other.to_string(),
+    }
+}
+
 /// Why reading a head failed.
 #[derive(Debug)]
 pub(crate) enum HeadError {
@@ -118,6 +129,19 @@ impl<S: AsyncRead + AsyncWrite> Conn<S> {
     ) -> Result<ResponseHead, HeadError> {
         let mut any = false;
         let mut interim = 0;
+        // The whole head, interim ones included, must come within one read timeout: a server
+        // trickling it a byte at a time would otherwise reset the timeout with every byte.
+        let head_limit = limits.read_timeout;
+        let limits = match head_limit {
+            Some(t) => {
+                let end = Instant::now() + t;
+                Limits {
+                    deadline: Some(limits.deadline.map_or(end, |d| d.min(end))),
+                    ..limits
+                }
+            }
+            None => limits,
+        };
         loop {
             if !self.buffered().is_empty() {
                 any = true;
@@ -161,6 +185,14 @@ impl<S: AsyncRead + AsyncWrite> Conn<S> {
                 }
                 Ok(_) => {}
                 Err(e) if !any && is_reset(&e) => return Err(HeadError::Closed(e)),
+                Err(e) if any && e.kind() == io::ErrorKind::TimedOut => {
+                    let secs = head_limit.map_or(0.0, |t| t.as_secs_f64());
+                    let msg = format!(
+                        "the response head did not arrive whole within {secs:.1} s (the read \
+                         timeout)"
+                    );
+                    return Err(HeadError::Io(io::Error::new(io::ErrorKind::TimedOut, msg)));
+                }
                 Err(e) => return Err(HeadError::Io(e)),
             }
         }
@@ -315,7 +347,7 @@ pub(crate) async fn read_body<S: AsyncRead + AsyncWrite, B: IoBufMut>(
                 let (used, data) = match dec.decode_in_place(bytes) {
                     Ok(r) => r,
                     Err(e) => {
-                        let e = io::Error::new(io::ErrorKind::InvalidData, e.to_string());
+                        let e = io::Error::new(io::ErrorKind::InvalidData, about_response(&e));
                         return BufResult(Err(e), buf);
                     }
                 };

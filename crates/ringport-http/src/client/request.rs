@@ -1,7 +1,7 @@
 //! `RequestBuilder`: method, URL, headers, `Range`/`If-Range`, a body and a timeout; `send`
 //! follows redirects by their method rules and retries a stale pooled connection once.
 
-use super::conn::{BodyState, Conn, HeadError, Limits};
+use super::conn::{about_response, BodyState, Conn, HeadError, Limits};
 use super::response::{Body, Response};
 use super::{Client, Connect, Destination, Error, Kind, Url};
 use crate::parse::ResponseFraming;
@@ -235,7 +235,8 @@ impl<C: Connect> Client<C> {
                     return Err(Error::io(kind, e));
                 }
                 Err(HeadError::Parse(e)) => {
-                    return Err(Error::new(Kind::Protocol, format!("bad response: {e}")))
+                    let msg = format!("bad response: {}", about_response(&e));
+                    return Err(Error::new(Kind::Protocol, msg));
                 }
                 Err(HeadError::Tls) => {
                     let msg = "the server answered in TLS, not plain HTTP: this is a TLS port \
@@ -243,9 +244,25 @@ impl<C: Connect> Client<C> {
                     return Err(Error::new(Kind::Tls, msg));
                 }
             };
-            let framing = parsed
-                .framing(method)
-                .map_err(|e| Error::new(Kind::Protocol, format!("bad response: {e}")))?;
+            let framing = parsed.framing(method).map_err(|e| {
+                let msg = format!("bad response: {}", about_response(&e));
+                Error::new(Kind::Protocol, msg)
+            })?;
+            if framing != ResponseFraming::None {
+                // Without a TE header only `chunked` may be applied (RFC 9110 §10.1.4), and
+                // no other coding is decoded here: handing its bytes on as the body would be
+                // a silent corruption.
+                let other = crate::parse::tokens(&parsed.headers, header::TRANSFER_ENCODING)
+                    .find(|t| !t.eq_ignore_ascii_case(b"chunked"));
+                if let Some(coding) = other {
+                    let msg = format!(
+                        "bad response: the body is in the transfer coding {:?}, which was not \
+                         asked for and is not decoded",
+                        String::from_utf8_lossy(coding)
+                    );
+                    return Err(Error::new(Kind::Protocol, msg));
+                }
+            }
             let keep_alive = parsed.keep_alive(framing) && framing != ResponseFraming::UntilClose;
             let mut res = Response {
                 status: parsed.status,
