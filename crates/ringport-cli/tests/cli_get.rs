@@ -279,6 +279,11 @@ fn lies_about_content_length_are_errors() {
     );
     assert_eq!(code(&o), 8, "{}", stderr(&o));
     assert!(!dir.path().join("f").exists());
+    // The blocks already proven stay for a resume: the server broke the protocol, the file
+    // did not change.
+    assert!(stderr(&o).contains("kept"), "{}", stderr(&o));
+    std::fs::remove_file(dir.path().join("f.part")).unwrap();
+    std::fs::remove_file(dir.path().join("f.part.journal")).unwrap();
     // One stream, a Content-Length shorter than the body: the excess is noticed.
     let faults = Faults {
         ignore_range: true,
@@ -707,4 +712,53 @@ fn a_broken_answer_is_retried_then_a_protocol_error() {
     assert!(stderr(&o).contains("interim"), "{}", stderr(&o));
     assert!(start.elapsed() < Duration::from_secs(20));
     assert_nothing(dir.path());
+}
+
+#[test]
+fn special_outputs_and_own_headers_are_refused_and_a_refusing_mirror_is_dropped() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let body = data(1 << 20, 7);
+    let origin = Origin::start(body.clone(), vec![], Faults::default());
+    // A FIFO (as a device would be) is not replaced by the download.
+    let fifo = dir.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let o = run(dir.path(), &[&origin.url("/file"), "-o", "fifo"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    std::fs::remove_file(&fifo).unwrap();
+    // Headers get sets itself cannot be doubled.
+    for h in [
+        "Range: bytes=5-10",
+        "Accept-Encoding: gzip",
+        "Content-Length: 5",
+    ] {
+        let o = run(dir.path(), &[&origin.url("/file"), "-o", "x", "-H", h]);
+        assert_eq!(code(&o), 2, "{h}: {}", stderr(&o));
+    }
+    assert_nothing(dir.path());
+    // A mirror answering 404 is dropped; the primary serves the whole file.
+    let (mirror, asked) = raw_origin(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    let o = run(
+        dir.path(),
+        &[
+            &origin.url("/file"),
+            &mirror,
+            "-o",
+            "f",
+            "-n",
+            "4",
+            "--json",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), body);
+    assert!(asked.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("mirror-dropped"), "{out}");
 }

@@ -379,10 +379,26 @@ where
             })
             .unwrap_or_else(|| "index.html".to_string())
     };
-    match &opts.output {
-        Some(p) if p.is_dir() => Ok(p.join(from_server())),
-        Some(p) => Ok(p.clone()),
-        None => Ok(PathBuf::from(from_server())),
+    let path = match &opts.output {
+        Some(p) if p.is_dir() => p.join(from_server()),
+        Some(p) => p.clone(),
+        None => PathBuf::from(from_server()),
+    };
+    not_special(&path)
+        .map_err(|why| GetError::new(Failure::Disk, format!("{}: {why}", path.display())))?;
+    Ok(path)
+}
+
+/// Refuses an output path that names a device, a FIFO or a socket: the download is saved
+/// into `OUT.part` and renamed over `OUT`, which would put a plain file in the node's place
+/// (`-o /dev/null` would replace the device for every program on the machine).
+pub fn not_special(path: &Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() && !m.is_dir() => Err("not a regular file (a device, FIFO or \
+             socket): get saves the download beside it and renames it into place, which would \
+             replace it; give a file path"
+            .into()),
+        _ => Ok(()),
     }
 }
 
@@ -738,9 +754,11 @@ async fn segmented(
             )));
         }
         Control::Failed(e) => {
-            // Bytes that cannot be trusted go; after a network or disk failure the part and
-            // its journal stay, so the same command resumes.
-            if matches!(e.kind, Failure::Changed | Failure::Protocol) {
+            // Bytes of another file go; after any other failure (network, disk, a server
+            // that broke the protocol: the journal holds only blocks that arrived whole in
+            // answers that passed every check) the part and its journal stay, so the same
+            // command resumes.
+            if e.kind == Failure::Changed {
                 let _ = ringport::fs::remove_file(&part).await;
                 let _ = ringport::fs::remove_file(&journal_path).await;
                 return Err(e);

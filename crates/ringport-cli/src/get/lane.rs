@@ -34,6 +34,7 @@ pub struct Source {
     /// the server gives neither.
     pub if_range: Option<String>,
     pub etag: Option<String>,
+    pub last_modified: Option<String>,
     /// A mirror whose answers contradicted the file is not used again.
     pub disabled: bool,
     /// Its validators are known (the primary's from the first response).
@@ -47,6 +48,7 @@ impl Source {
             url: url.to_string(),
             if_range: validator(etag.as_deref(), res.last_modified()),
             etag,
+            last_modified: res.last_modified().map(str::to_string),
             disabled: false,
             known: true,
         }
@@ -57,6 +59,7 @@ impl Source {
             url: url.to_string(),
             if_range: None,
             etag: None,
+            last_modified: None,
             disabled: false,
             known: false,
         }
@@ -520,7 +523,21 @@ async fn request(
                 ))
             });
         }
-        s => return Err(Failed::fatal(status_error(&source.url, s))),
+        // A mirror that refuses (404, 403, ...) is dropped while others serve the file.
+        s => {
+            let why = format!(
+                "it answered {} {}",
+                s.as_u16(),
+                s.canonical_reason().unwrap_or("")
+            );
+            return Err(drop_or(
+                shared,
+                si,
+                &source.url,
+                why,
+                status_error(&source.url, s),
+            ));
+        }
     }
     // A 206: the range asked for, of a file of the same length and version.
     let total = shared.total;
@@ -564,11 +581,10 @@ async fn request(
     }
     let etag = res.etag().map(str::to_string);
     if source.known {
-        if let (Some(was), Some(now)) = (&source.etag, &etag) {
-            if was != now {
-                let why = format!("its ETag changed from {was} to {now}");
-                return Err(changed(shared, si, &source.url, why));
-            }
+        // Many servers ignore If-Range (date validators above all), so every 206 is checked
+        // against the first answer's validators too.
+        if let Some(why) = validators_differ(&source, etag.as_deref(), res.last_modified()) {
+            return Err(changed(shared, si, &source.url, why));
         }
     } else {
         // A mirror's first answer: from now on its own validators guard its ranges.
@@ -576,14 +592,45 @@ async fn request(
         let s = &mut sources[si];
         s.if_range = validator(etag.as_deref(), res.last_modified());
         s.etag = etag;
+        s.last_modified = res.last_modified().map(str::to_string);
         s.known = true;
     }
     Ok(res)
 }
 
+/// Why a 206's validators say the file is not the one `source` first served: another ETag,
+/// an ETag gone (RFC 9110 §15.3.7: a 206 carries the ETag a 200 would), or another
+/// Last-Modified (a 206 need not repeat it, so only one that is there counts).
+fn validators_differ(
+    source: &Source,
+    etag: Option<&str>,
+    modified: Option<&str>,
+) -> Option<String> {
+    match (&source.etag, etag) {
+        (Some(was), Some(now)) if was != now => {
+            return Some(format!("its ETag changed from {was} to {now}"))
+        }
+        (Some(was), None) => return Some(format!("its answer no longer carries the ETag {was}")),
+        _ => {}
+    }
+    match (&source.last_modified, modified) {
+        (Some(was), Some(now)) if was.trim() != now.trim() => {
+            Some(format!("it was last modified {was}, and now says {now}"))
+        }
+        _ => None,
+    }
+}
+
 /// A source that no longer serves the file: a mirror is dropped (the others go on); the
 /// primary, or the last source, stops the download.
 fn changed(shared: &Shared, si: usize, url: &str, why: String) -> Failed {
+    let fatal = GetError::new(Failure::Changed, format!("{url}: {why}"));
+    drop_or(shared, si, url, why, fatal)
+}
+
+/// A mirror that cannot serve the file is dropped while another source can; the primary, or
+/// the last source, fails the download with `fatal`.
+fn drop_or(shared: &Shared, si: usize, url: &str, why: String, fatal: GetError) -> Failed {
     let mut sources = shared.sources.lock();
     if sources[si].disabled {
         // Another lane found it out first.
@@ -598,5 +645,42 @@ fn changed(shared: &Shared, si: usize, url: &str, why: String) -> Failed {
         );
         return Failed::retry(format!("{url}: {why}"));
     }
-    Failed::fatal(GetError::new(Failure::Changed, format!("{url}: {why}")))
+    Failed::fatal(fatal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known(etag: Option<&str>, modified: Option<&str>) -> Source {
+        Source {
+            etag: etag.map(str::to_string),
+            last_modified: modified.map(str::to_string),
+            known: true,
+            ..Source::mirror("http://example.com/f")
+        }
+    }
+
+    #[test]
+    fn a_range_whose_validators_moved_is_a_changed_file() {
+        let lm = "Mon, 01 Jan 2024 00:00:00 GMT";
+        let later = "Tue, 02 Jan 2024 00:00:00 GMT";
+        let s = known(Some("\"v1\""), Some(lm));
+        assert_eq!(validators_differ(&s, Some("\"v1\""), Some(lm)), None);
+        assert_eq!(validators_differ(&s, Some("\"v1\""), None), None);
+        assert!(validators_differ(&s, Some("\"v2\""), Some(lm)).is_some());
+        assert!(
+            validators_differ(&s, None, Some(lm)).is_some(),
+            "an ETag that went away"
+        );
+        assert!(validators_differ(&s, Some("\"v1\""), Some(later)).is_some());
+        // Only a date: a 206 with another date is another file, even if If-Range was ignored.
+        let s = known(None, Some(lm));
+        assert!(validators_differ(&s, None, Some(later)).is_some());
+        assert_eq!(validators_differ(&s, None, None), None);
+        assert_eq!(
+            validators_differ(&known(None, None), Some("\"x\""), Some(lm)),
+            None
+        );
+    }
 }

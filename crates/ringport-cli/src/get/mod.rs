@@ -53,7 +53,7 @@ use anyhow::{bail, Context as _};
 use ringport::signal::{signal, SignalKind};
 use ringport::Runtime;
 use ringport_http::client::{HttpsConnector, MaybeTlsStream};
-use ringport_http::http::header::{HeaderMap, HeaderName, HeaderValue};
+use ringport_http::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::fmt;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -83,7 +83,7 @@ pub struct Args {
     /// while it helps, up to 16).
     #[arg(short = 'n', long, default_value = "auto", value_parser = parse_connections)]
     connections: Connections,
-    /// A request header, `Name: value` (repeatable).
+    /// A request header, `Name: value` (repeatable; not Range, If-Range, Accept-Encoding or the framing headers, which get sets itself).
     #[arg(short = 'H', long = "header", value_parser = parse_header)]
     headers: Vec<(HeaderName, HeaderValue)>,
     /// The most bytes per second over all connections (K, M, G suffixes: 1024s).
@@ -159,6 +159,24 @@ fn parse_header(s: &str) -> Result<(HeaderName, HeaderValue), String> {
         .ok_or_else(|| format!("{s:?} is not `Name: value`"))?;
     let name =
         HeaderName::try_from(name.trim()).map_err(|_| format!("bad header name in {s:?}"))?;
+    // What `get` itself decides: a second `Range` or `Accept-Encoding` beside its own would
+    // leave the server to pick one, and framing headers on a bodiless GET desynchronise a
+    // kept-alive connection.
+    const OWN: [HeaderName; 8] = [
+        header::RANGE,
+        header::IF_RANGE,
+        header::ACCEPT_ENCODING,
+        header::CONTENT_LENGTH,
+        header::TRANSFER_ENCODING,
+        header::TE,
+        header::CONNECTION,
+        header::UPGRADE,
+    ];
+    if OWN.contains(&name) {
+        return Err(format!(
+            "{name} is set by get itself (ranges, identity encoding, framing) and cannot be given"
+        ));
+    }
     let value =
         HeaderValue::try_from(value.trim()).map_err(|_| format!("bad header value in {s:?}"))?;
     Ok((name, value))
@@ -281,6 +299,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.output.as_deref() == Some(std::path::Path::new("-")) {
         bail!("-o - (standard output) is not supported: segments are written at their offsets");
     }
+    if let Some(out) = &args.output {
+        if let Err(why) = engine::not_special(out) {
+            eprintln!("ringport: get: -o {}: {why}", out.display());
+            return Ok(ExitCode::from(2));
+        }
+    }
     let connector = match (&args.cacert, args.insecure) {
         (Some(ca), _) => match HttpsConnector::with_ca_file(ca) {
             Ok(c) => c,
@@ -377,6 +401,10 @@ mod tests {
         let (n, v) = parse_header("X-Token:  abc ").unwrap();
         assert_eq!((n.as_str(), v.to_str().unwrap()), ("x-token", "abc"));
         assert!(parse_header("nocolon").is_err());
+        assert!(parse_header("Range: bytes=5-10").is_err());
+        assert!(parse_header("accept-encoding: gzip").is_err());
+        assert!(parse_header("Content-Length: 5").is_err());
+        assert!(parse_header("Host: example.com").is_ok());
         let sum = parse_checksum(&format!("sha256:{}", "ab".repeat(32))).unwrap();
         assert_eq!(sum, [0xab; 32]);
         assert!(parse_checksum("md5:00").is_err() && parse_checksum("sha256:zz").is_err());
