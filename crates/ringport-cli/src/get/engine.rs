@@ -597,6 +597,9 @@ pub struct Shared {
     pub allowed: Count,
     pub strikes: Count,
     pub fatal: Locked<Option<GetError>>,
+    /// The last lane that gave up while others ran: why, should they all end without the
+    /// file complete.
+    pub gave_up: Locked<Option<GetError>>,
     pub wake: Notify,
     pub fetched: AtomicU64,
     pub min_steal: u64,
@@ -690,6 +693,7 @@ async fn segmented(
         allowed: Count::new(allowed),
         strikes: Count::new(0),
         fatal: Locked::new(None),
+        gave_up: Locked::new(None),
         wake: Notify::default(),
         fetched: AtomicU64::new(0),
         min_steal: block.max(256 << 10),
@@ -966,7 +970,11 @@ async fn control(shared: &Arc<Shared>, lanes: &mut LaneSet, stop: &Stop) -> Cont
             lanes.spawn(shared, None);
         }
         if shared.live.get() == 0 && !shared.plan.lock().has_work(0) {
-            // Nothing running and nothing to give out, yet not complete: blocks were lost.
+            // Nothing running and nothing to give out, yet not complete: the lanes gave up
+            // one by one (each while another still ran), or, a bug, blocks were lost.
+            if let Some(e) = shared.gave_up.lock().take() {
+                return Control::Failed(e);
+            }
             return Control::Failed(GetError::new(
                 Failure::Other,
                 "no lane is running and no range is waiting, yet blocks are missing",

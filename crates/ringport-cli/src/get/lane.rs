@@ -209,11 +209,16 @@ pub async fn run(
                 }
                 let limit = shared.opts.retries * shared.allowed.get().max(1) as u32;
                 if fails > shared.opts.retries || strikes > limit {
+                    let e = GetError::new(
+                        f.kind,
+                        format!("giving up after {fails} tries: {}", f.reason),
+                    );
                     if shared.live.get() <= 1 || strikes > limit {
-                        shared.fail(GetError::new(
-                            f.kind,
-                            format!("giving up after {fails} tries: {}", f.reason),
-                        ));
+                        shared.fail(e);
+                    } else {
+                        // The others carry on with the range; if they all stop, this is why.
+                        *shared.gave_up.lock() = Some(e);
+                        shared.wake.notify();
                     }
                     break;
                 }

@@ -324,6 +324,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         (None, false) => HttpsConnector::new(),
     };
+    if args.urls.len() > 1 && args.checksum.is_none() && !args.quiet && !args.json {
+        eprintln!(
+            "ringport: note: mirrors are checked against each other by length only (their \
+             ETags differ by server); --checksum sha256:HEX proves the whole file"
+        );
+    }
     let mut headers = HeaderMap::new();
     for (n, v) in &args.headers {
         headers.append(n.clone(), v.clone());
