@@ -62,7 +62,7 @@ pub struct Args {
     /// The `Cache-Control` header of file responses, e.g. `no-cache` or `max-age=3600`.
     #[arg(long, value_name = "VALUE", value_parser = parse_cache_control)]
     cache_control: Option<HeaderValue>,
-    /// Refuse every symbolic link (by default links that stay inside DIR are followed).
+    /// Refuse every symbolic link (by default relative links that stay inside DIR are followed; absolute ones are refused, wherever they point).
     #[arg(long)]
     no_symlinks: bool,
     /// Never send the precompressed siblings `FILE.br`, `FILE.zst`, `FILE.gz` for `FILE`.

@@ -46,6 +46,9 @@ fn site() -> (tempfile::TempDir, PathBuf) {
     let fifo = std::ffi::CString::new(root.join("pipe").to_str().unwrap()).unwrap();
     // SAFETY: a valid C path; the result is checked.
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    // A Unix socket: its open fails (ENXIO), which is a 403 like the FIFO's, not a 500.
+    let socket = std::os::unix::net::UnixListener::bind(root.join("sock")).unwrap();
+    std::mem::forget(socket);
     (tmp, root)
 }
 
@@ -398,6 +401,7 @@ fn preconditions_and_slashes() {
     assert_eq!(curl_text(&[&s.url("/inside-link.txt")]), "hello, ring\n");
     assert_eq!(status(&[&s.url("/out-link.txt")]), 403);
     assert_eq!(status(&[&s.url("/pipe")]), 403);
+    assert_eq!(status(&[&s.url("/sock")]), 403);
     let long = format!("GET /{} HTTP/1.1", "a".repeat(70_000));
     assert!(raw(s.addr, &long).starts_with("HTTP/1.1 414 "));
 }

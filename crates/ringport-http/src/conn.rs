@@ -20,7 +20,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The hook [`Server::on_response`](crate::Server::on_response) installs.
 pub(crate) type ResponseHook = Box<dyn Fn(&Exchange)>;
@@ -264,6 +264,7 @@ where
         let have = n.min(self.buf.data().len());
         let mut body = self.buf.data()[..have].to_vec();
         self.buf.consume(have);
+        let clock = BodyClock::start(self.shared.limits.read_timeout);
         while body.len() < n {
             let len = body.len();
             if body.capacity() == len {
@@ -271,7 +272,8 @@ where
             }
             let end = body.capacity().min(n);
             let read = self.stream.read(body.slice(len..end));
-            match timeout(self.shared.limits.read_timeout, read).await {
+            let wait = clock.next(len).ok_or(Fail::Refuse(ParseError::Timeout))?;
+            match timeout(wait, read).await {
                 Err(_) => return Err(Fail::Refuse(ParseError::Timeout)),
                 Ok(BufResult(Ok(0) | Err(_), _)) => return Err(Fail::Gone),
                 Ok(BufResult(Ok(_), slice)) => body = slice.into_inner(),
@@ -285,6 +287,7 @@ where
         let limits = &shared.limits;
         let mut decoder = ChunkedDecoder::new(limits.max_body_bytes);
         let mut body = Vec::new();
+        let clock = BodyClock::start(limits.read_timeout);
         loop {
             let used = decoder
                 .decode(self.buf.data(), &mut body)
@@ -294,7 +297,10 @@ where
                 return Ok(body.into());
             }
             let fill = self.buf.fill(&mut self.stream, &shared.ring);
-            match timeout(limits.read_timeout, fill).await {
+            let wait = clock
+                .next(body.len())
+                .ok_or(Fail::Refuse(ParseError::Timeout))?;
+            match timeout(wait, fill).await {
                 Err(_) => return Err(Fail::Refuse(ParseError::Timeout)),
                 Ok(Ok(0) | Err(_)) => return Err(Fail::Gone),
                 Ok(Ok(_)) => {}
@@ -345,6 +351,36 @@ where
             referer,
             user_agent,
         });
+    }
+}
+
+/// The slowest a request body may come on average once its first `read_timeout` is spent:
+/// each byte received buys one more millisecond (1,000 bytes/s, Apache's `mod_reqtimeout`
+/// works alike). Without it, a body trickled a byte per `read_timeout` would hold a
+/// connection for `max_body_bytes` timeouts.
+const MIN_BODY_RATE: f64 = 1000.0;
+
+/// The time a request body has left: the read timeout for each read, within a total that
+/// grows with the bytes received ([`MIN_BODY_RATE`]).
+struct BodyClock {
+    start: Instant,
+    read_timeout: Duration,
+}
+
+impl BodyClock {
+    fn start(read_timeout: Duration) -> BodyClock {
+        BodyClock {
+            start: Instant::now(),
+            read_timeout,
+        }
+    }
+
+    /// The longest the next read may wait, `received` bytes into the body; `None` once the
+    /// body is slower than the rate allows.
+    fn next(&self, received: usize) -> Option<Duration> {
+        let allowed = self.read_timeout + Duration::from_secs_f64(received as f64 / MIN_BODY_RATE);
+        let left = allowed.checked_sub(self.start.elapsed())?;
+        (!left.is_zero()).then(|| left.min(self.read_timeout))
     }
 }
 

@@ -118,6 +118,15 @@ fn build(req: &httparse::Request<'_, '_>, limits: &Limits) -> Result<RequestHead
     let uri: Uri = target
         .parse()
         .map_err(|_| ParseError::Malformed("invalid request target"))?;
+    // RFC 9112 §3.2: origin-form starts with `/`; absolute-form has a scheme; `*` is for
+    // OPTIONS and authority-form for CONNECT only. `GET small.txt` is none of them.
+    let form_ok = target.starts_with('/')
+        || uri.scheme().is_some()
+        || (target == "*" && method == Method::OPTIONS)
+        || (method == Method::CONNECT && uri.authority().is_some());
+    if !form_ok {
+        return Err(ParseError::Malformed("the request target is not a path"));
+    }
     let version = if minor == 1 {
         Version::HTTP_11
     } else {
@@ -134,6 +143,13 @@ fn build(req: &httparse::Request<'_, '_>, limits: &Limits) -> Result<RequestHead
         return Err(ParseError::Malformed(
             "HTTP/1.1 needs exactly one Host header",
         ));
+    }
+    // A Host that is not `host[:port]` is a 400 too (RFC 9112 §3.2); empty is allowed.
+    if let Some(host) = headers.get(header::HOST) {
+        let value = host.as_bytes();
+        if !value.is_empty() && http::uri::Authority::try_from(value).is_err() {
+            return Err(ParseError::Malformed("the Host header is not host[:port]"));
+        }
     }
     let expect_continue = expect_continue(version, &headers)?;
     let keep_alive = keep_alive(version, &headers);
@@ -179,7 +195,15 @@ fn framing(version: Version, headers: &HeaderMap) -> Result<Framing, ParseError>
         let codings: Vec<&[u8]> = tokens(headers, header::TRANSFER_ENCODING).collect();
         return match codings.as_slice() {
             [only] if only.eq_ignore_ascii_case(b"chunked") => Ok(Framing::Chunked),
-            _ => Err(ParseError::UnsupportedTransferCoding),
+            // Chunked last, other codings before it: framed, but not decoded here (501).
+            [.., last] if last.eq_ignore_ascii_case(b"chunked") => {
+                Err(ParseError::UnsupportedTransferCoding)
+            }
+            // Without chunked last the body's length cannot be known: 400 and a close
+            // (RFC 9112 §6.3).
+            _ => Err(ParseError::Malformed(
+                "Transfer-Encoding does not end in chunked",
+            )),
         };
     }
     if !has_cl {

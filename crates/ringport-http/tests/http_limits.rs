@@ -153,6 +153,21 @@ fn a_slow_body_is_408() {
         s.write_all(head).unwrap();
     });
     assert_eq!(status_of(&got), 408);
+    // A byte every 100 ms never lets one read time out (600 ms), but comes far slower than
+    // the 1,000 bytes/s a body must average after its first read timeout: 408 then, not
+    // after the 100 s the whole body would take.
+    let (got, took) = slow_client(&server, |s| {
+        s.write_all(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n")
+            .unwrap();
+        for _ in 0..1000 {
+            if s.write_all(b"z").is_err() {
+                break;
+            }
+            sleep(Duration::from_millis(100));
+        }
+    });
+    assert_eq!(status_of(&got), 408, "{}", String::from_utf8_lossy(&got));
+    assert!(took < Duration::from_secs(4), "{took:?}");
 }
 
 #[test]

@@ -95,7 +95,12 @@ fn framing_rules_refuse_smuggling() {
         parse_head(same, &limits()).unwrap().unwrap().0.framing,
         Framing::Length(5)
     );
-    let bad: [&[u8]; 7] = [
+    let bad: [&[u8]; 12] = [
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+        b"GET small.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET x:y HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\n",
@@ -114,6 +119,18 @@ fn framing_rules_refuse_smuggling() {
     }
     let gzip = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n";
     assert_eq!(status(gzip), StatusCode::NOT_IMPLEMENTED);
+    // The other forms of a request target, where they belong.
+    for ok in [
+        &b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        b"GET http://x/a HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n",
+    ] {
+        assert!(
+            parse_head(ok, &limits()).unwrap().is_some(),
+            "{:?}",
+            String::from_utf8_lossy(ok)
+        );
+    }
 }
 
 #[test]

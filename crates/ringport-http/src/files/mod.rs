@@ -174,8 +174,9 @@ impl ServeDir {
         self
     }
 
-    /// Follows symbolic links that stay inside the root (on by default); off, every link is
-    /// refused with 403 (`RESOLVE_NO_SYMLINKS`).
+    /// Follows relative symbolic links that stay inside the root (on by default; an absolute
+    /// link is refused with 403 wherever it points, as `RESOLVE_BENEATH` does); off, every
+    /// link is refused with 403 (`RESOLVE_NO_SYMLINKS`).
     pub fn follow_symlinks(mut self, on: bool) -> ServeDir {
         self.opts.follow_symlinks = on;
         self

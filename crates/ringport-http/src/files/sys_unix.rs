@@ -47,6 +47,9 @@ pub(super) fn os_status(e: &io::Error) -> Option<StatusCode> {
         libc::EXDEV | libc::ELOOP => Some(StatusCode::FORBIDDEN),
         libc::EMFILE | libc::ENFILE | libc::ENOMEM => Some(StatusCode::SERVICE_UNAVAILABLE),
         libc::ENAMETOOLONG => Some(StatusCode::NOT_FOUND),
+        // A Unix socket (`open` of one fails with ENXIO), or a device with no driver: like
+        // a FIFO, not a file to serve.
+        libc::ENXIO | libc::ENODEV => Some(StatusCode::FORBIDDEN),
         _ => None,
     }
 }
