@@ -185,6 +185,16 @@ fn names_headers_redirects_and_status_codes() {
         .seen()
         .iter()
         .all(|s| s.header("x-token").as_deref() == Some("t1")));
+    // Again: the name the server picked is taken, and is not replaced.
+    std::fs::write(dir.path().join("evil name.bin"), "mine").unwrap();
+    let o = run(dir.path(), &[&origin.url("/r1"), "-O", "-q"]);
+    assert_eq!(code(&o), 7, "{}", stderr(&o));
+    assert!(stderr(&o).contains("exists already"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(dir.path().join("evil name.bin")).unwrap(),
+        b"mine"
+    );
+    std::fs::remove_file(dir.path().join("evil name.bin")).unwrap();
     // Without -O: the URL's name.
     let o = run(dir.path(), &[&origin.url("/file"), "-q"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));

@@ -350,7 +350,8 @@ pub fn status_error(url: &str, s: StatusCode) -> GetError {
 pub fn client_error(e: &ringport_http::client::Error) -> GetError {
     let kind = match e.kind() {
         Kind::Redirect => Failure::Redirect,
-        Kind::Url | Kind::Unsupported => Failure::Other,
+        Kind::Url => Failure::Args,
+        Kind::Unsupported => Failure::Other,
         Kind::Tls => Failure::Tls,
         Kind::Status(_) => Failure::Status,
         Kind::Protocol => Failure::Protocol,
@@ -364,14 +365,16 @@ fn output_path<S>(opts: &Opts, res: &Response<S>) -> Result<PathBuf, GetError>
 where
     S: ringport::io::AsyncRead + ringport::io::AsyncWrite,
 {
+    let cd = res
+        .headers()
+        .get(header::CONTENT_DISPOSITION)
+        .and_then(|v| v.to_str().ok())
+        .filter(|_| opts.remote_name)
+        .and_then(name::from_content_disposition);
+    let chosen = cd.is_some();
     let from_server = || {
-        let cd = res
-            .headers()
-            .get(header::CONTENT_DISPOSITION)
-            .and_then(|v| v.to_str().ok())
-            .filter(|_| opts.remote_name)
-            .and_then(name::from_content_disposition);
-        cd.or_else(|| name::from_url_path(res.url().path()))
+        cd.clone()
+            .or_else(|| name::from_url_path(res.url().path()))
             .or_else(|| {
                 ringport_http::client::Url::parse(&opts.urls[0])
                     .ok()
@@ -379,13 +382,23 @@ where
             })
             .unwrap_or_else(|| "index.html".to_string())
     };
-    let path = match &opts.output {
-        Some(p) if p.is_dir() => p.join(from_server()),
-        Some(p) => p.clone(),
-        None => PathBuf::from(from_server()),
+    let (path, named_by_server) = match &opts.output {
+        Some(p) if p.is_dir() => (p.join(from_server()), chosen),
+        Some(p) => (p.clone(), false),
+        None => (PathBuf::from(from_server()), chosen),
     };
     not_special(&path)
         .map_err(|why| GetError::new(Failure::Disk, format!("{}: {why}", path.display())))?;
+    // A name the server picked does not replace a file that is there (curl -J refuses too):
+    // the server could otherwise pick any name in the directory.
+    if named_by_server && std::fs::symlink_metadata(&path).is_ok() {
+        let msg = format!(
+            "{}: the server named the file (Content-Disposition, -O) and it exists already; \
+             remove it or choose a name with -o",
+            path.display()
+        );
+        return Err(GetError::new(Failure::Disk, msg));
+    }
     Ok(path)
 }
 

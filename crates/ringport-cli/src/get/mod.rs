@@ -21,7 +21,7 @@
 //! |---|---|
 //! | 0 | the file is complete and verified |
 //! | 1 | another error (a bug, the runtime could not start) |
-//! | 2 | bad arguments |
+//! | 2 | bad arguments (flags, an unusable URL) |
 //! | 3 | network: connect, reset, timeout, too many retries |
 //! | 4 | HTTP status: the server refused (404, 403, ...) |
 //! | 5 | changed on the server: validators or length differ (also against the journal) |
@@ -216,6 +216,8 @@ fn parse_checksum(s: &str) -> Result<[u8; 32], String> {
 /// Why a download failed, by exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
+    /// A URL that cannot be used: bad arguments.
+    Args = 2,
     Network = 3,
     Status = 4,
     Changed = 5,
@@ -297,7 +299,11 @@ fn secs(v: f64, what: &str) -> anyhow::Result<Duration> {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.output.as_deref() == Some(std::path::Path::new("-")) {
-        bail!("-o - (standard output) is not supported: segments are written at their offsets");
+        eprintln!(
+            "ringport: get: -o - (standard output) is not supported: segments are written at \
+             their offsets"
+        );
+        return Ok(ExitCode::from(2));
     }
     if let Some(out) = &args.output {
         if let Err(why) = engine::not_special(out) {
@@ -334,6 +340,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for (n, v) in &args.headers {
         headers.append(n.clone(), v.clone());
     }
+    let timeouts = secs(args.connect_timeout, "connect-timeout")
+        .and_then(|c| Ok((c, secs(args.read_timeout, "read-timeout")?)));
+    let (connect_timeout, read_timeout) = match timeouts {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("ringport: get: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let opts = Opts {
         urls: args.urls.clone(),
         output: args.output.clone(),
@@ -344,8 +359,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         checksum: args.checksum,
         retries: args.retries.max(1),
         restart_on_change: args.restart_on_change,
-        connect_timeout: secs(args.connect_timeout, "connect-timeout")?,
-        read_timeout: secs(args.read_timeout, "read-timeout")?,
+        connect_timeout,
+        read_timeout,
         max_redirects: args.max_redirects,
         hash: args.json || args.checksum.is_some(),
         connector,

@@ -1,6 +1,6 @@
 //! The output's name: from `-o`, or from `Content-Disposition` (with `-O`) or the URL's last
 //! path segment, sanitised so that a server can never choose a path: no separators, no
-//! `.`/`..`, no leading dot, no control characters, at most 255 bytes.
+//! `.`/`..`, no leading dot, no control characters, at most 242 bytes (255 less `.part.journal`).
 
 /// The file name a URL path suggests (its last segment, percent-decoded).
 pub fn from_url_path(path: &str) -> Option<String> {
@@ -113,12 +113,25 @@ pub fn sanitise(name: &str) -> Option<String> {
     if cleaned.is_empty() {
         return None;
     }
-    let mut end = cleaned.len().min(255);
+    if cleaned.len() <= MAX_NAME {
+        return Some(cleaned);
+    }
+    // Too long: the start of the name, then its extension (if it has a short one).
+    let ext = cleaned
+        .rfind('.')
+        .map(|i| &cleaned[i..])
+        .filter(|e| e.len() <= 16)
+        .unwrap_or("");
+    let mut end = MAX_NAME - ext.len();
     while !cleaned.is_char_boundary(end) {
         end -= 1;
     }
-    Some(cleaned[..end].to_string())
+    Some(format!("{}{ext}", &cleaned[..end]))
 }
+
+/// The longest name kept: 255 bytes (a file name's limit on Linux, macOS and Windows) less
+/// the `.part.journal` that sits beside it while it downloads.
+const MAX_NAME: usize = 255 - ".part.journal".len();
 
 #[cfg(test)]
 mod tests {
@@ -131,8 +144,14 @@ mod tests {
         assert_eq!(sanitise(".bashrc").as_deref(), Some("bashrc"));
         assert_eq!(sanitise("a\u{0}b\nc").as_deref(), Some("abc"));
         assert_eq!(sanitise(".."), None);
+        let long = sanitise(&format!("{}.tar.gz", "L".repeat(5000))).unwrap();
+        assert_eq!(long.len(), 242);
+        assert!(long.starts_with("LLL") && long.ends_with("L.gz"), "{long}");
+        let snowmen = sanitise(&"\u{2603}".repeat(200)).unwrap();
+        assert!(snowmen.len() <= 242 && snowmen.chars().all(|c| c == '\u{2603}'));
         assert_eq!(sanitise("/"), None);
-        assert_eq!(sanitise(&"é".repeat(200)).map(|s| s.len()), Some(254));
+        // Cut on a character boundary: 121 two-byte characters.
+        assert_eq!(sanitise(&"é".repeat(200)).map(|s| s.len()), Some(242));
     }
 
     #[test]
