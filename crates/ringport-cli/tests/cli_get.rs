@@ -751,6 +751,17 @@ fn special_outputs_and_own_headers_are_refused_and_a_refusing_mirror_is_dropped(
         let o = run(dir.path(), &[&origin.url("/file"), "-o", "x", "-H", h]);
         assert_eq!(code(&o), 2, "{h}: {}", stderr(&o));
     }
+    // So are URLs that cannot be used, and timeouts out of range: exit 2, bad arguments.
+    for args in [
+        &["127.0.0.1:1/x", "-o", "x"][..],
+        &["http://[::1", "-o", "x"],
+        &["http://127.0.0.1:99999/", "-o", "x"],
+        &["http://127.0.0.1:1/", "-o", "x", "--read-timeout", "0"],
+    ] {
+        let o = run(dir.path(), args);
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    }
     assert_nothing(dir.path());
     // A mirror answering 404 is dropped; the primary serves the whole file.
     let (mirror, asked) = raw_origin(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
