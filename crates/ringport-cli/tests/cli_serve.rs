@@ -82,6 +82,9 @@ fn ranges_206_and_416() {
     let out = curl_text(&["-i", "-r", "100-200", &url]);
     assert!(out.starts_with("HTTP/1.1 416 "), "{out}");
     assert!(out.contains("content-range: bytes */12\r\n"), "{out}");
+    // A first byte past 64 bits is still past the end.
+    let huge = ["-H", "Range: bytes=99999999999999999999-", &url];
+    assert_eq!(status(&huge), 416);
     // Several ranges: the whole file instead.
     assert_eq!(status(&["-r", "0-1,3-4", &url]), 200);
 }

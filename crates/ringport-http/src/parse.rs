@@ -272,6 +272,11 @@ fn names_other_version(buf: &[u8]) -> bool {
     let line = &buf[start.unwrap_or(buf.len())..];
     let line = line.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // Method, target, version: a space inside the target (`GET /a b HTTP/1.1`) is a
+    // malformed line (400), not another version.
+    if line.split(|&b| b == b' ').count() != 3 {
+        return false;
+    }
     let Some(version) = line.rsplit(|&b| b == b' ').next() else {
         return false;
     };

@@ -95,12 +95,13 @@ fn framing_rules_refuse_smuggling() {
         parse_head(same, &limits()).unwrap().unwrap().0.framing,
         Framing::Length(5)
     );
-    let bad: [&[u8]; 12] = [
+    let bad: [&[u8]; 13] = [
         b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
         b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
         b"GET small.txt HTTP/1.1\r\nHost: x\r\n\r\n",
         b"GET x:y HTTP/1.1\r\nHost: x\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+        b"GET /a b.txt HTTP/1.1\r\nHost: x\r\n\r\n",
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\n",

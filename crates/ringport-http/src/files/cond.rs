@@ -104,7 +104,8 @@ fn parse_range(spec: &str, len: u64) -> Option<Part> {
         if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        s.parse().ok()
+        // Digits past u64 are still a position (past any file's end): saturate.
+        Some(s.parse().unwrap_or(u64::MAX))
     };
     if first.is_empty() {
         let suffix = number(last)?;
