@@ -32,6 +32,9 @@ pub struct Limits {
     /// without a response. Default 60 s.
     pub keep_alive_timeout: Duration,
     /// The longest wait for the next piece of a request body (408 when exceeded). Default 30 s.
+    /// The whole body must also come within this much plus one millisecond per byte received
+    /// (1,000 bytes/s on average), so a body trickled a byte at a time cannot hold a
+    /// connection for long.
     pub read_timeout: Duration,
     /// The longest wait for one write to go out, or for one 4 MiB piece of a file body; the
     /// connection is closed when a client stops reading. Default 60 s.
