@@ -525,3 +525,25 @@ fn https_from_nginx_segmented_with_resumed_sessions() {
     assert_eq!(code(&o), 10, "{}", stderr(&o));
     assert!(one_error_line(&o).contains("plain HTTP"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_redirect_from_https_to_http_is_followed_with_a_warning() {
+    let pki = Pki::new();
+    let body = data(100_000, 23);
+    let plain = Origin::start(body.clone(), vec![], Faults::default());
+    let tls = Origin::start_tls(body.clone(), vec![], Faults::default(), pki.server());
+    let dir = tempfile::tempdir().unwrap();
+    let to = plain.url("/file");
+    let hop = tls.url(&format!("/away/{}", to.trim_start_matches("http://")));
+    let o = run(
+        dir.path(),
+        &[&hop, "-o", "f", "-q", "--cacert", path(&pki.ca)],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), body);
+    let err = stderr(&o);
+    assert!(
+        err.contains("WARNING") && err.contains("NOT encrypted"),
+        "{err}"
+    );
+}

@@ -185,6 +185,19 @@ async fn attempt(
             ))
         }
     };
+    let asked_https = opts.urls[0]
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+    if asked_https && first.res.url().scheme() == Scheme::Http {
+        // Loud, even with --quiet, like --insecure: the download is no longer protected.
+        eprintln!(
+            "ringport: WARNING: {} redirected from https:// to {}: this download is NOT \
+             encrypted or authenticated",
+            opts.urls[0],
+            first.res.url()
+        );
+        events.emit("downgrade", &[("url", first.res.url().to_string().into())]);
+    }
     let output = output_path(opts, &first.res)?;
     let part = with_suffix(&output, ".part");
     let journal_path = with_suffix(&output, ".part.journal");

@@ -337,6 +337,10 @@ fn answer(st: &State, req: &Seen, path: &str, index: usize) -> Answer {
             Vec::new(),
         )
     };
+    // `/away/HOST:PORT/PATH`: a redirect to plain `http://HOST:PORT/PATH`.
+    if let Some(to) = path.strip_prefix("/away/") {
+        return redirect(&format!("http://{to}"));
+    }
     match path {
         "/r1" => return redirect("/r2"),
         "/r2" => return redirect("/file"),
