@@ -604,18 +604,23 @@ async fn request(
 }
 
 /// Why a 206's validators say the file is not the one `source` first served: another ETag,
-/// an ETag gone (RFC 9110 §15.3.7: a 206 carries the ETag a 200 would), or another
-/// Last-Modified (a 206 need not repeat it, so only one that is there counts).
+/// an ETag gone (RFC 9110 §15.3.7: a 206 carries the ETag a 200 would) unless the same
+/// Last-Modified vouches for it, or another Last-Modified (a 206 need not repeat it, so only
+/// one that is there counts).
 fn validators_differ(
     source: &Source,
     etag: Option<&str>,
     modified: Option<&str>,
 ) -> Option<String> {
+    let same_date =
+        matches!((&source.last_modified, modified), (Some(a), Some(b)) if a.trim() == b.trim());
     match (&source.etag, etag) {
         (Some(was), Some(now)) if was != now => {
             return Some(format!("its ETag changed from {was} to {now}"))
         }
-        (Some(was), None) => return Some(format!("its answer no longer carries the ETag {was}")),
+        (Some(was), None) if !same_date => {
+            return Some(format!("its answer no longer carries the ETag {was}"))
+        }
         _ => {}
     }
     match (&source.last_modified, modified) {
@@ -674,11 +679,17 @@ mod tests {
         assert_eq!(validators_differ(&s, Some("\"v1\""), Some(lm)), None);
         assert_eq!(validators_differ(&s, Some("\"v1\""), None), None);
         assert!(validators_differ(&s, Some("\"v2\""), Some(lm)).is_some());
-        assert!(
-            validators_differ(&s, None, Some(lm)).is_some(),
-            "an ETag that went away"
+        assert_eq!(
+            validators_differ(&s, None, Some(lm)),
+            None,
+            "an ETag left out, the same date: the same file"
         );
+        assert!(validators_differ(&s, None, Some(later)).is_some());
         assert!(validators_differ(&s, Some("\"v1\""), Some(later)).is_some());
+        assert!(
+            validators_differ(&known(Some("\"v1\""), None), None, None).is_some(),
+            "an ETag gone with nothing to vouch for the file"
+        );
         // Only a date: a 206 with another date is another file, even if If-Range was ignored.
         let s = known(None, Some(lm));
         assert!(validators_differ(&s, None, Some(later)).is_some());
