@@ -722,6 +722,16 @@ fn a_broken_answer_is_retried_then_a_protocol_error() {
     assert!(stderr(&o).contains("interim"), "{}", stderr(&o));
     assert!(start.elapsed() < Duration::from_secs(20));
     assert_nothing(dir.path());
+    // A length no file can have is the server's error, not the disk's.
+    let (url, _) = raw_origin(b"HTTP/1.1 200 OK\r\nContent-Length: 9223372036854775808\r\n\r\nabc");
+    let o = run(dir.path(), &[&url, "-o", "h", "--retries", "0"]);
+    assert_eq!(code(&o), 8, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("more than any file can hold"),
+        "{}",
+        stderr(&o)
+    );
+    assert_nothing(dir.path());
 }
 
 #[test]

@@ -566,6 +566,16 @@ async fn single(
 
 /// A new part file of `len` bytes, allocated up front so that a full disk shows at once.
 async fn create_part(part: &Path, len: Option<u64>) -> Result<File, GetError> {
+    if let Some(len) = len.filter(|&l| l > i64::MAX as u64) {
+        // No file system holds it (file offsets are signed 64-bit): the server's length is
+        // wrong, not the disk.
+        return Err(GetError::new(
+            Failure::Protocol,
+            format!(
+                "the server gives the file a length of {len} bytes, more than any file can hold"
+            ),
+        ));
+    }
     let file = OpenOptions::new()
         .read(true)
         .write(true)

@@ -209,9 +209,15 @@ pub async fn run(
                 }
                 let limit = shared.opts.retries * shared.allowed.get().max(1) as u32;
                 if fails > shared.opts.retries || strikes > limit {
+                    // `fails` counts this lane's tries at its range; `strikes` every failed
+                    // request of the download.
                     let e = GetError::new(
                         f.kind,
-                        format!("giving up after {fails} tries: {}", f.reason),
+                        format!(
+                            "giving up after {fails} tries at one range ({strikes} failed \
+                             requests in all): {}",
+                            f.reason
+                        ),
                     );
                     if shared.live.get() <= 1 || strikes > limit {
                         shared.fail(e);
