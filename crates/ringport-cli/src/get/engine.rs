@@ -185,9 +185,8 @@ async fn attempt(
             ))
         }
     };
-    let asked_https = opts.urls[0]
-        .get(..8)
-        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+    let asked_https =
+        ringport_http::client::Url::parse(&opts.urls[0]).is_ok_and(|u| u.scheme() == Scheme::Https);
     if asked_https && first.res.url().scheme() == Scheme::Http {
         // Loud, even with --quiet, like --insecure: the download is no longer protected.
         eprintln!(
@@ -395,16 +394,17 @@ where
             })
             .unwrap_or_else(|| "index.html".to_string())
     };
-    let (path, named_by_server) = match &opts.output {
-        Some(p) if p.is_dir() => (p.join(from_server()), chosen),
-        Some(p) => (p.clone(), false),
-        None => (PathBuf::from(from_server()), chosen),
+    let path = match &opts.output {
+        // `-o FILE` was checked with the arguments.
+        Some(p) if !p.is_dir() => return Ok(p.clone()),
+        Some(p) => p.join(from_server()),
+        None => PathBuf::from(from_server()),
     };
     not_special(&path)
         .map_err(|why| GetError::new(Failure::Disk, format!("{}: {why}", path.display())))?;
     // A name the server picked does not replace a file that is there (curl -J refuses too):
     // the server could otherwise pick any name in the directory.
-    if named_by_server && std::fs::symlink_metadata(&path).is_ok() {
+    if chosen && std::fs::symlink_metadata(&path).is_ok() {
         let msg = format!(
             "{}: the server named the file (Content-Disposition, -O) and it exists already; \
              remove it or choose a name with -o",

@@ -297,27 +297,27 @@ fn secs(v: f64, what: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(v))
 }
 
+/// One line on stderr and exit 2: the arguments cannot be used.
+fn bad_args(why: impl fmt::Display) -> anyhow::Result<ExitCode> {
+    eprintln!("ringport: get: {why}");
+    Ok(ExitCode::from(2))
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.output.as_deref() == Some(std::path::Path::new("-")) {
-        eprintln!(
-            "ringport: get: -o - (standard output) is not supported: segments are written at \
-             their offsets"
+        return bad_args(
+            "-o - (standard output) is not supported: segments are written at their offsets",
         );
-        return Ok(ExitCode::from(2));
     }
     if let Some(out) = &args.output {
         if let Err(why) = engine::not_special(out) {
-            eprintln!("ringport: get: -o {}: {why}", out.display());
-            return Ok(ExitCode::from(2));
+            return bad_args(format!("-o {}: {why}", out.display()));
         }
     }
     let connector = match (&args.cacert, args.insecure) {
         (Some(ca), _) => match HttpsConnector::with_ca_file(ca) {
             Ok(c) => c,
-            Err(e) => {
-                eprintln!("ringport: get: --cacert: {e}");
-                return Ok(ExitCode::from(2));
-            }
+            Err(e) => return bad_args(format!("--cacert: {e}")),
         },
         (None, true) => {
             // Loud on purpose, and even with --quiet: nothing about this download is checked.
@@ -340,14 +340,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for (n, v) in &args.headers {
         headers.append(n.clone(), v.clone());
     }
-    let timeouts = secs(args.connect_timeout, "connect-timeout")
-        .and_then(|c| Ok((c, secs(args.read_timeout, "read-timeout")?)));
+    let timeouts = (
+        secs(args.connect_timeout, "connect-timeout"),
+        secs(args.read_timeout, "read-timeout"),
+    );
     let (connect_timeout, read_timeout) = match timeouts {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("ringport: get: {e}");
-            return Ok(ExitCode::from(2));
-        }
+        (Ok(c), Ok(r)) => (c, r),
+        (Err(e), _) | (_, Err(e)) => return bad_args(e),
     };
     let opts = Opts {
         urls: args.urls.clone(),

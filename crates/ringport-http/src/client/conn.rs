@@ -131,16 +131,13 @@ impl<S: AsyncRead + AsyncWrite> Conn<S> {
         let mut interim = 0;
         // The whole head, interim ones included, must come within one read timeout: a server
         // trickling it a byte at a time would otherwise reset the timeout with every byte.
-        let head_limit = limits.read_timeout;
-        let limits = match head_limit {
-            Some(t) => {
-                let end = Instant::now() + t;
-                Limits {
-                    deadline: Some(limits.deadline.map_or(end, |d| d.min(end))),
-                    ..limits
-                }
-            }
-            None => limits,
+        let head_end = limits.read_timeout.map(|t| Instant::now() + t);
+        let limits = Limits {
+            deadline: match (limits.deadline, head_end) {
+                (Some(d), Some(h)) => Some(d.min(h)),
+                (d, h) => d.or(h),
+            },
+            ..limits
         };
         loop {
             if !self.buffered().is_empty() {
@@ -185,8 +182,13 @@ impl<S: AsyncRead + AsyncWrite> Conn<S> {
                 }
                 Ok(_) => {}
                 Err(e) if !any && is_reset(&e) => return Err(HeadError::Closed(e)),
-                Err(e) if any && e.kind() == io::ErrorKind::TimedOut => {
-                    let secs = head_limit.map_or(0.0, |t| t.as_secs_f64());
+                // The head's own deadline passed (not the request's, nor a silent read).
+                Err(e)
+                    if any
+                        && e.kind() == io::ErrorKind::TimedOut
+                        && head_end.is_some_and(|end| Instant::now() >= end) =>
+                {
+                    let secs = limits.read_timeout.map_or(0.0, |t| t.as_secs_f64());
                     let msg = format!(
                         "the response head did not arrive whole within {secs:.1} s (the read \
                          timeout)"
