@@ -16,7 +16,8 @@ pub enum ParseError {
     TooManyHeaders,
     /// The body exceeds `Limits::max_body_bytes` (413).
     BodyTooLarge,
-    /// A well-formed version other than HTTP/1.0 and HTTP/1.1 (505).
+    /// A well-formed version whose major is not 1 (505); `HTTP/1.2` and later minors are read
+    /// as HTTP/1.1.
     UnsupportedVersion,
     /// A transfer coding other than `chunked` alone (501).
     UnsupportedTransferCoding,

@@ -80,8 +80,14 @@ fn parse_with<'b>(
         }
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),
-        Err(httparse::Error::Version) if names_other_version(buf) => {
-            return Err(ParseError::UnsupportedVersion)
+        Err(httparse::Error::Version) => {
+            return match other_version(buf) {
+                Some(OtherVersion::LaterMinor(at)) => parse_later_minor(buf, at, limits),
+                Some(OtherVersion::Unsupported) => Err(ParseError::UnsupportedVersion),
+                None => Err(ParseError::Malformed(httparse_reason(
+                    httparse::Error::Version,
+                ))),
+            }
         }
         Err(e) => return Err(ParseError::Malformed(httparse_reason(e))),
     };
@@ -265,26 +271,54 @@ fn expect_continue(version: Version, headers: &HeaderMap) -> Result<bool, ParseE
     Ok(expect && version == Version::HTTP_11)
 }
 
-/// Whether the request line ends in a well-formed `HTTP/x.y` other than 1.0 and 1.1 (505),
-/// as opposed to garbage (400).
-fn names_other_version(buf: &[u8]) -> bool {
-    let start = buf.iter().position(|b| !matches!(b, b'\r' | b'\n'));
-    let line = &buf[start.unwrap_or(buf.len())..];
+/// A well-formed version in the request line that httparse does not take.
+enum OtherVersion {
+    /// `HTTP/1.2` to `HTTP/1.9`: read as HTTP/1.1 (RFC 9110 §2.5: a later minor version of a
+    /// major version the server implements is processed as the highest minor it conforms to).
+    /// The byte offset of the minor digit in the buffer.
+    LaterMinor(usize),
+    /// Another major version (`HTTP/2.0`, `HTTP/3`): 505.
+    Unsupported,
+}
+
+/// Whether the request line ends in a well-formed `HTTP/x.y` other than 1.0 and 1.1, as
+/// opposed to garbage (400).
+fn other_version(buf: &[u8]) -> Option<OtherVersion> {
+    let start = buf
+        .iter()
+        .position(|b| !matches!(b, b'\r' | b'\n'))
+        .unwrap_or(buf.len());
+    let line = &buf[start..];
     let line = line.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     // Method, target, version: a space inside the target (`GET /a b HTTP/1.1`) is a
     // malformed line (400), not another version.
     if line.split(|&b| b == b' ').count() != 3 {
-        return false;
+        return None;
     }
-    let Some(version) = line.rsplit(|&b| b == b' ').next() else {
-        return false;
-    };
-    match version.strip_prefix(b"HTTP/") {
-        Some([major]) => major.is_ascii_digit(),
-        Some([major, b'.', minor]) => major.is_ascii_digit() && minor.is_ascii_digit(),
-        _ => false,
+    let version = line.rsplit(|&b| b == b' ').next()?;
+    match version.strip_prefix(b"HTTP/")? {
+        [b'1', b'.', b'2'..=b'9'] => Some(OtherVersion::LaterMinor(start + line.len() - 1)),
+        [major] if major.is_ascii_digit() => Some(OtherVersion::Unsupported),
+        [major, b'.', minor] if major.is_ascii_digit() && minor.is_ascii_digit() => {
+            Some(OtherVersion::Unsupported)
+        }
+        _ => None,
     }
+}
+
+/// Parses a head whose request line says `HTTP/1.x` with x above 1 as HTTP/1.1: the same bytes
+/// with the minor digit read as 1 (a copy, on this rare path only).
+fn parse_later_minor(
+    buf: &[u8],
+    at: usize,
+    limits: &Limits,
+) -> Result<Option<(RequestHead, usize)>, ParseError> {
+    let mut copy = buf.to_vec();
+    copy[at] = b'1';
+    let mut slots = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    // The copy says HTTP/1.1, which `other_version` never patches: no second round.
+    parse_with(&copy, limits, &mut slots)
 }
 
 fn httparse_reason(e: httparse::Error) -> &'static str {

@@ -81,7 +81,7 @@ fn broken_framing_is_400_and_other_versions_505() {
         400,
     ); // TLS hello
     refused(&server, b"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505);
-    refused(&server, b"GET / HTTP/1.2\r\nHost: t\r\n\r\n", 505);
+    refused(&server, b"GET / HTTP/3\r\nHost: t\r\n\r\n", 505);
     refused(
         &server,
         b"GET / HTTP/1.1\r\nHost: t\r\nExpect: tea\r\n\r\n",

@@ -168,7 +168,7 @@ fn limits_are_answered_with_their_status() {
 
 #[test]
 fn other_versions_get_505_and_garbage_400() {
-    for v in ["HTTP/2.0", "HTTP/1.2", "HTTP/3", "HTTP/0.9"] {
+    for v in ["HTTP/2.0", "HTTP/3", "HTTP/0.9", "HTTP/4.1"] {
         let b = format!("GET / {v}\r\nHost: x\r\n\r\n");
         assert_eq!(
             status(b.as_bytes()),
@@ -176,11 +176,12 @@ fn other_versions_get_505_and_garbage_400() {
             "{v}"
         );
     }
-    let bad: [&[u8]; 8] = [
+    let bad: [&[u8]; 9] = [
         b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n folded\r\n\r\n", // obs-fold
         b"GET / HTTP/1.1\r\nHost : x\r\n\r\n",                   // space before the colon
         b"GET / HTTP/1.1\r\nHost: x\r\nX: a\rb\r\n\r\n",         // bare CR
         b"GET / FOO/1.1\r\n\r\n",
+        b"GET / HTTP/1.12\r\nHost: x\r\n\r\n",
         b"GET\r\n\r\n",
         b"G(T / HTTP/1.1\r\n\r\n",
         b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
@@ -255,4 +256,22 @@ fn bad_chunked_framing_is_400_and_too_much_is_413() {
         "refused before the data comes"
     );
     assert_eq!(out.len(), 64);
+}
+
+#[test]
+fn a_later_minor_version_is_read_as_http_1_1() {
+    // RFC 9110 §2.5: HTTP/1.2 is processed as the highest 1.x the server conforms to.
+    let bytes = b"\r\nPOST /a HTTP/1.2\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /next";
+    let (head, used) = parse_head(bytes, &limits()).unwrap().unwrap();
+    assert_eq!(head.request.version(), Version::HTTP_11);
+    assert_eq!(head.request.uri().path(), "/a");
+    assert_eq!(head.framing, Framing::Length(3));
+    assert!(head.keep_alive);
+    assert_eq!(&bytes[used..], b"abcGET /next");
+    // Its framing rules are 1.1's: no Host is still a 400.
+    assert_eq!(status(b"GET / HTTP/1.9\r\n\r\n"), StatusCode::BAD_REQUEST);
+    // A partial head asks for more, as any other.
+    assert!(parse_head(b"GET / HTTP/1.2\r\nHost: x\r\n", &limits())
+        .unwrap()
+        .is_none());
 }
