@@ -59,6 +59,18 @@ fn the_log_counts_the_bytes_that_went_out() {
         bytes > 0 && bytes < 20_000_000,
         "cut short after {bytes} bytes: {line}"
     );
+    // A request refused by the server itself (no Host: 400) counts its error body too.
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    c.write_all(b"GET /x HTTP/1.1\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 400 "), "{answer}");
+    assert!(!body.is_empty(), "{answer}");
+    let log = s.wait_for_log(" 400 ");
+    let line = log.lines().find(|l| l.contains(" 400 ")).unwrap();
+    let logged = line.split(" 400 ").nth(1).and_then(|r| r.split(' ').next());
+    assert_eq!(logged, Some(body.len().to_string().as_str()), "{line}");
 }
 
 #[test]

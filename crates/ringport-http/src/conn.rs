@@ -310,9 +310,9 @@ where
 
     /// Answers `e` with its status and closes.
     async fn refuse(&mut self, e: ParseError, line: Option<Line>, start: Option<Instant>) {
-        let response = error_head(e.status(), &e.to_string());
+        let (response, body_bytes) = error_head(e.status(), &e.to_string());
         let ok = self.writer().all(response).await.is_ok();
-        self.log(line, e.status(), 0, start);
+        self.log(line, e.status(), if ok { body_bytes } else { 0 }, start);
         if ok {
             linger_close(&mut self.stream, &self.shared.ring, &mut self.buf).await;
         }

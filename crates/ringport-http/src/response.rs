@@ -160,7 +160,7 @@ fn push_decimal(out: &mut Vec<u8>, n: u64) {
 }
 
 /// A short response the server writes itself (errors, `100 Continue` excluded).
-pub(crate) fn error_head(status: StatusCode, reason: &str) -> Vec<u8> {
+pub(crate) fn error_head(status: StatusCode, reason: &str) -> (Vec<u8>, u64) {
     let body = format!("{status}: {reason}\n");
     let mut h = HeaderMap::new();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
@@ -169,7 +169,7 @@ pub(crate) fn error_head(status: StatusCode, reason: &str) -> Vec<u8> {
     h.insert(header::DATE, date_now());
     let mut out = head_bytes(status, &h, None);
     out.extend_from_slice(body.as_bytes());
-    out
+    (out, body.len() as u64)
 }
 
 thread_local! {
