@@ -65,10 +65,15 @@ impl Validators<'_> {
         matches!((since, self.modified), (Some(since), Some(m)) if m <= since)
     }
 
-    /// The part a `Range` header asks for. Only one `bytes` range is honoured; several, other
-    /// units, bad syntax, or an `If-Range` that no longer matches get the whole file.
+    /// The part a `Range` header asks for. Only one `bytes` range is honoured; several (in one
+    /// field or in two `Range` fields), other units, bad syntax, or an `If-Range` that no
+    /// longer matches get the whole file.
     pub fn part(&self, headers: &HeaderMap) -> Part {
-        let Some(range) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+        let mut fields = headers.get_all(header::RANGE).iter();
+        let (Some(range), None) = (fields.next(), fields.next()) else {
+            return Part::Whole;
+        };
+        let Ok(range) = range.to_str() else {
             return Part::Whole;
         };
         if !self.if_range_holds(headers) {
