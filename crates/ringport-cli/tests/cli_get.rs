@@ -752,6 +752,34 @@ fn special_outputs_and_own_headers_are_refused_and_a_refusing_mirror_is_dropped(
         .file_type()
         .is_fifo());
     std::fs::remove_file(&fifo).unwrap();
+    // A read-only file is not replaced (renaming over it would be allowed): exit 7, untouched.
+    let ro = dir.path().join("ro");
+    std::fs::write(&ro, b"keep me").unwrap();
+    let mut perm = std::fs::metadata(&ro).unwrap().permissions();
+    perm.set_readonly(true);
+    std::fs::set_permissions(&ro, perm.clone()).unwrap();
+    let o = run(dir.path(), &[&origin.url("/file"), "-o", "ro"]);
+    assert_eq!(code(&o), 7, "{}", stderr(&o));
+    assert!(stderr(&o).contains("read-only"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&ro).unwrap(), b"keep me");
+    #[allow(clippy::permissions_set_readonly_false)]
+    perm.set_readonly(false);
+    std::fs::set_permissions(&ro, perm).unwrap();
+    std::fs::remove_file(&ro).unwrap();
+    // A symbolic link is written through: the file it names gets the download, the link stays.
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/real"), b"old").unwrap();
+    std::os::unix::fs::symlink("data/real", dir.path().join("link")).unwrap();
+    let o = run(dir.path(), &[&origin.url("/file"), "-o", "link"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(std::fs::symlink_metadata(dir.path().join("link"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read(dir.path().join("data/real")).unwrap(), body);
+    assert_clean(&dir.path().join("data"), "real"); // no part or journal beside it
+    std::fs::remove_file(dir.path().join("link")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("data")).unwrap();
     // Headers get sets itself cannot be doubled.
     for h in [
         "Range: bytes=5-10",

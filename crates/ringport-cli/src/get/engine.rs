@@ -428,6 +428,35 @@ pub fn not_special(path: &Path) -> Result<(), String> {
     }
 }
 
+/// `-o FILE` as the download writes it. A symbolic link is followed (the file it names gets
+/// the download and the link stays, as `curl -o` writes through one), and a read-only file
+/// is refused: the download is renamed over its path, which the file's mode does not stop,
+/// so without this check a file the user protected would be replaced.
+pub fn resolve_output(out: &Path) -> Result<PathBuf, String> {
+    let mut path = out.to_path_buf();
+    // As the kernel's own limit on links followed in one lookup.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&path)
+                    .map_err(|e| format!("cannot read the symbolic link: {e}"))?;
+                path = match path.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            Ok(m) if m.is_file() && m.permissions().readonly() => {
+                return Err(format!(
+                    "{} is read-only: get saves beside it and renames the download over it,                      which would replace it; make it writable or remove it",
+                    path.display()
+                ));
+            }
+            _ => return Ok(path),
+        }
+    }
+    Err("too many levels of symbolic links".into())
+}
+
 fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
     let mut s = p.as_os_str().to_os_string();
     s.push(suffix);

@@ -73,7 +73,8 @@ pub struct Args {
     /// The file's URL; more URLs are mirrors of the same file, used together.
     #[arg(required = true)]
     urls: Vec<String>,
-    /// Where to save it (default: the URL's last path segment, in the current directory).
+    /// Where to save it (default: the URL's last path segment, in the current directory). An
+    /// existing file is replaced (a symbolic link is followed; a read-only file is refused).
     #[arg(short, long)]
     output: Option<PathBuf>,
     /// Name the file from the server's Content-Disposition when it sends one (sanitised).
@@ -309,9 +310,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "-o - (standard output) is not supported: segments are written at their offsets",
         );
     }
-    if let Some(out) = &args.output {
-        if let Err(why) = engine::not_special(out) {
+    let mut args = args;
+    if let Some(out) = args.output.take() {
+        if let Err(why) = engine::not_special(&out) {
             return bad_args(format!("-o {}: {why}", out.display()));
+        }
+        match engine::resolve_output(&out) {
+            Ok(path) => args.output = Some(path),
+            Err(why) => {
+                eprintln!("ringport: get: -o {}: {why}", out.display());
+                return Ok(ExitCode::from(Failure::Disk as u8));
+            }
         }
     }
     let connector = match (&args.cacert, args.insecure) {
