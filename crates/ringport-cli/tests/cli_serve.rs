@@ -87,6 +87,12 @@ fn ranges_206_and_416() {
     assert_eq!(status(&huge), 416);
     // Several ranges: the whole file instead.
     assert_eq!(status(&["-r", "0-1,3-4", &url]), 200);
+    // An empty file: a suffix range is satisfiable (RFC 9110 §14.1.1) and gets it whole, 200;
+    // any first position is past its end, 416.
+    std::fs::write(root.join("empty.txt"), b"").unwrap();
+    let empty = s.url("/empty.txt");
+    assert_eq!(status(&["-r", "-5", &empty]), 200);
+    assert_eq!(status(&["-r", "0-", &empty]), 416);
     // As are two Range fields: which one to honour is not the server's guess.
     let two = ["-H", "Range: bytes=0-1", "-H", "Range: bytes=3-4", &url];
     assert_eq!(status(&two), 200);

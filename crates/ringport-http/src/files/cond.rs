@@ -114,8 +114,13 @@ fn parse_range(spec: &str, len: u64) -> Option<Part> {
     };
     if first.is_empty() {
         let suffix = number(last)?;
-        if suffix == 0 || len == 0 {
+        if suffix == 0 {
             return Some(Part::Unsatisfiable);
+        }
+        if len == 0 {
+            // RFC 9110 §14.1.1: on an empty file a non-zero suffix is the one satisfiable
+            // range, and no Content-Range can name its nothing: the whole (empty) file, 200.
+            return Some(Part::Whole);
         }
         return Some(Part::Range {
             start: len.saturating_sub(suffix),
