@@ -202,6 +202,13 @@ fn names_headers_redirects_and_status_codes() {
     let o = run(dir.path(), &[&origin.url("/loop1"), "-o", "x"]);
     assert_eq!(code(&o), 9, "{}", stderr(&o));
     assert!(stderr(&o).contains("redirect loop"), "{}", stderr(&o));
+    // No redirect allowed: the first one is over the limit too (exit 9, not the 302's 4).
+    let o = run(
+        dir.path(),
+        &[&origin.url("/loop1"), "-o", "x", "--max-redirects", "0"],
+    );
+    assert_eq!(code(&o), 9, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--max-redirects 0"), "{}", stderr(&o));
     let o = run(dir.path(), &[&origin.url("/missing"), "-o", "x"]);
     assert_eq!(code(&o), 4, "{}", stderr(&o));
     assert!(stderr(&o).contains("404"), "{}", stderr(&o));

@@ -302,6 +302,20 @@ async fn first_response(
                 StatusCode::BAD_REQUEST if res.url().scheme() == Scheme::Http => {
                     return Err(bad_request(url, res).await)
                 }
+                s if s.is_redirection() && res.headers().contains_key(header::LOCATION) => {
+                    // Only `--max-redirects 0` hands a redirect back (the client follows the
+                    // rest): a limit gone over, like one more redirect than any other limit.
+                    let to = res.headers()[header::LOCATION].to_str().unwrap_or("?");
+                    return Err(GetError::new(
+                        Failure::Redirect,
+                        format!(
+                            "{url}: the server redirects ({} {}) to {to}, and --max-redirects 0 \
+                             follows none",
+                            s.as_u16(),
+                            s.canonical_reason().unwrap_or("")
+                        ),
+                    ));
+                }
                 s => return Err(status_error(url, s)),
             },
             Err(e) => {
