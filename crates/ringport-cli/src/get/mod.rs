@@ -111,7 +111,7 @@ pub struct Args {
     /// Seconds without data before a connection is dropped and its range retried.
     #[arg(long, default_value_t = 30.0)]
     read_timeout: f64,
-    /// Redirects followed at most.
+    /// Redirects followed at most (0: none; a redirect is then an error, exit 9).
     #[arg(long, default_value_t = 10)]
     max_redirects: usize,
     /// HTTPS: trust only the CA certificates in this PEM file (instead of the system's).
