@@ -4,8 +4,9 @@
 //!
 //! - a range part lies inside the file (`start <= end < len`), and a file of 0 bytes never
 //!   gets one;
-//! - a well-formed single `bytes=first-last` range (no `If-Range`) is what a reference
-//!   computation says: inside the file, clipped to its end, unsatisfiable past it;
+//! - a well-formed single `bytes=first-last` or `bytes=-suffix` range (no `If-Range`) is what
+//!   a reference computation says: inside the file, clipped to its end, unsatisfiable past it
+//!   (a suffix on an empty file: the whole, empty file);
 //! - `If-Match: *` never fails the precondition, `If-None-Match: *` always answers 304.
 //!
 //! The input: 8 bytes of file length, 4 of modification time, then `\n`-separated fields in a
@@ -109,8 +110,11 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(part, want, "bytes={spec} on {len} bytes");
     } else if a.is_empty() && digits(b) {
         let suffix: u64 = b.parse().unwrap();
-        let want = if suffix == 0 || len == 0 {
+        let want = if suffix == 0 {
             Part::Unsatisfiable
+        } else if len == 0 {
+            // The one satisfiable range on an empty file (RFC 9110 §14.1.1): served whole.
+            Part::Whole
         } else {
             Part::Range {
                 start: len.saturating_sub(suffix),
