@@ -366,6 +366,30 @@ fn connections_closed_after_k_bytes_and_503s_are_retried() {
         start.elapsed() >= Duration::from_secs(2),
         "Retry-After: 1 was honoured twice"
     );
+    assert!(o.stderr.is_empty(), "--json: {}", stderr(&o));
+    // Without --json or a terminal, a wait the server asked for is said on stderr (one line for
+    // a burst), so a long one does not look like a hang; --quiet says nothing.
+    let faults = Faults {
+        busy: Some((2, 1)),
+        ..Faults::default()
+    };
+    let origin = Origin::start(body.clone(), vec![], faults);
+    let o = run(dir.path(), &[&origin.url("/file"), "-o", "h"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let notes = stderr(&o);
+    assert_eq!(
+        notes.matches("asked to retry in 1 s (Retry-After)").count(),
+        1,
+        "{notes}"
+    );
+    let faults = Faults {
+        busy: Some((1, 1)),
+        ..Faults::default()
+    };
+    let origin = Origin::start(body.clone(), vec![], faults);
+    let o = run(dir.path(), &[&origin.url("/file"), "-o", "i", "-q"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(o.stderr.is_empty(), "--quiet: {}", stderr(&o));
 }
 
 #[test]

@@ -5,7 +5,9 @@ use super::journal::{Header, Journal};
 use super::lane::{self, Source};
 use super::plan::Plan;
 use super::ui::{Display, Events, Mode, Value};
-use super::util::{backoff, race, retry_after, Count, Either, Limiter, Locked, Notify};
+use super::util::{
+    backoff, race, retry_after, Count, Either, Limiter, Locked, Notify, RETRY_AFTER_CAP,
+};
 use super::{name, Connections, Failure, GetError, HttpClient, Opts, Outcome, Stream};
 use ringport::buf::{BufResult, IoBuf};
 use ringport::fs::{File, OpenOptions};
@@ -147,7 +149,7 @@ pub async fn download(opts: &Opts, mode: Mode, stop: &mut Stop) -> Result<Outcom
         match res {
             Err(e) if e.kind == Failure::Changed && opts.restart_on_change && restarts < 3 => {
                 restarts += 1;
-                if mode != Mode::Json {
+                if matches!(mode, Mode::Plain | Mode::Bar) {
                     eprintln!("ringport: {e}; starting over");
                 }
             }
@@ -294,6 +296,9 @@ async fn first_response(
                         return Err(status_error(url, s));
                     }
                     let reason = format!("{} {}", s.as_u16(), s.canonical_reason().unwrap_or(""));
+                    if let Some(after) = after {
+                        events.note(&retry_after_note(&reason, after));
+                    }
                     let wait = after
                         .unwrap_or_else(|| backoff(tries, 0))
                         .max(backoff(tries, 1) / 4);
@@ -369,6 +374,20 @@ pub fn status_error(url: &str, s: StatusCode) -> GetError {
             s.as_u16(),
             s.canonical_reason().unwrap_or("")
         ),
+    )
+}
+
+/// The note for a wait a server asked for (`Retry-After`), so a long one is not taken for a
+/// hang.
+pub fn retry_after_note(reason: &str, after: Duration) -> String {
+    let capped = if after >= RETRY_AFTER_CAP {
+        " (the most get waits per try)"
+    } else {
+        ""
+    };
+    format!(
+        "the server answered {reason} and asked to retry in {} s (Retry-After); waiting{capped}",
+        after.as_secs()
     )
 }
 

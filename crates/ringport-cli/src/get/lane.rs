@@ -3,7 +3,7 @@
 //! the bytes at their offsets, checksumming each block on the way; on failure it retries
 //! with backoff (`Retry-After` honoured), from the start of the block it was in.
 
-use super::engine::{client_error, retryable_status, status_error, Shared};
+use super::engine::{client_error, retry_after_note, retryable_status, status_error, Shared};
 use super::plan::LaneId;
 use super::ui::Value;
 use super::util::{backoff, retry_after};
@@ -227,6 +227,9 @@ pub async fn run(
                         shared.wake.notify();
                     }
                     break;
+                }
+                if let Some(after) = f.retry_after {
+                    shared.events.note(&retry_after_note(&f.reason, after));
                 }
                 let wait = f
                     .retry_after

@@ -375,8 +375,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let mode = if args.json {
         ui::Mode::Json
-    } else if args.quiet || !std::io::stderr().is_terminal() {
+    } else if args.quiet {
         ui::Mode::None
+    } else if !std::io::stderr().is_terminal() {
+        ui::Mode::Plain
     } else {
         ui::Mode::Bar
     };

@@ -1,7 +1,8 @@
 //! What `ringport get` shows: a progress bar (bytes, rate, ETA, live connections) on a
 //! terminal, NDJSON events on stdout with `--json`, nothing with `--quiet`. A thread of its
 //! own draws and prints, so the loop never writes to a terminal or a pipe: the loop sends
-//! event lines through a channel and the figures are lock-free atomics.
+//! event lines and notes through channels and the figures are lock-free atomics. Without a
+//! terminal (and without `--json` or `--quiet`) there is no bar, and notes go to stderr.
 
 use indicatif::{BinaryBytes, HumanDuration, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ringport::io::Progress;
@@ -16,17 +17,36 @@ use std::time::{Duration, Instant};
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
+    /// `--quiet`: nothing but errors.
     None,
+    /// No terminal: no bar, but notes for a person still go to stderr.
+    Plain,
     Bar,
     Json,
 }
 
-/// The loop's side: events and the live-connection count.
+/// The loop's side: events, notes for a person, and the live-connection count.
 #[derive(Debug, Clone)]
 pub struct Events {
     tx: Option<Sender<String>>,
+    notes: Notes,
+    /// When the last note was shown: a burst (every connection told to wait) shows one.
+    last_note: Arc<std::sync::Mutex<Option<Instant>>>,
     pub live: Arc<AtomicUsize>,
 }
+
+/// Where notes go.
+#[derive(Debug, Clone)]
+enum Notes {
+    Off,
+    /// Straight to stderr (no bar is drawn).
+    Stderr,
+    /// To the drawing thread, which prints them above the bar.
+    Bar(Sender<String>),
+}
+
+/// Notes closer together than this show only the first.
+const NOTE_GAP: Duration = Duration::from_secs(5);
 
 impl Events {
     /// Sends one event (a JSON object's fields, without braces) when `--json` is on.
@@ -35,6 +55,30 @@ impl Events {
             return;
         };
         let _ = tx.send(object(event, fields));
+    }
+
+    /// Tells a person something worth knowing while the download runs (a long wait the server
+    /// asked for): one line on stderr, above the bar when there is one; nothing with `--json`
+    /// or `--quiet`, and one line for a burst.
+    pub fn note(&self, text: &str) {
+        if matches!(self.notes, Notes::Off) {
+            return;
+        }
+        {
+            let mut last = self.last_note.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            if last.is_some_and(|t| now.duration_since(t) < NOTE_GAP) {
+                return;
+            }
+            *last = Some(now);
+        }
+        match &self.notes {
+            Notes::Off => {}
+            Notes::Stderr => eprintln!("ringport: {text}"),
+            Notes::Bar(tx) => {
+                let _ = tx.send(format!("ringport: {text}"));
+            }
+        }
     }
 }
 
@@ -130,13 +174,21 @@ impl Display {
         let live = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = channel::<String>();
+        let (note_tx, note_rx) = channel::<String>();
+        let notes = match mode {
+            Mode::None | Mode::Json => Notes::Off,
+            Mode::Plain => Notes::Stderr,
+            Mode::Bar => Notes::Bar(note_tx),
+        };
         let events = Events {
             tx: (mode == Mode::Json).then_some(tx),
+            notes,
+            last_note: Arc::default(),
             live: live.clone(),
         };
-        let thread = (mode != Mode::None).then(|| {
+        let thread = matches!(mode, Mode::Bar | Mode::Json).then(|| {
             let stop = stop.clone();
-            std::thread::spawn(move || draw(mode, &progress, live, &rx, &stop))
+            std::thread::spawn(move || draw(mode, &progress, live, (&rx, &note_rx), &stop))
         });
         (Display { thread, stop }, events)
     }
@@ -165,7 +217,7 @@ fn draw(
     mode: Mode,
     p: &Progress,
     live: Arc<AtomicUsize>,
-    rx: &Receiver<String>,
+    (rx, note_rx): (&Receiver<String>, &Receiver<String>),
     stop: &AtomicBool,
 ) {
     let bar = (mode == Mode::Bar).then(|| new_bar(p, live.clone()));
@@ -201,6 +253,9 @@ fn draw(
         let _ = out.flush();
         drop(out);
         if let Some(bar) = &bar {
+            while let Ok(note) = note_rx.try_recv() {
+                bar.println(note);
+            }
             if let Some(t) = p.total() {
                 bar.set_length(t);
             }

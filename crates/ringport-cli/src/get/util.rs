@@ -176,7 +176,10 @@ fn unit_random(seed: u64) -> f64 {
     (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// A `Retry-After` value: seconds, or an HTTP date; capped at five minutes.
+/// The longest wait a `Retry-After` gets per try.
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(300);
+
+/// A `Retry-After` value: seconds, or an HTTP date; capped at [`RETRY_AFTER_CAP`].
 pub fn retry_after(value: &str) -> Option<Duration> {
     let v = value.trim();
     let d = match v.parse::<u64>() {
@@ -186,7 +189,7 @@ pub fn retry_after(value: &str) -> Option<Duration> {
             when.duration_since(SystemTime::now()).unwrap_or_default()
         }
     };
-    Some(d.min(Duration::from_secs(300)))
+    Some(d.min(RETRY_AFTER_CAP))
 }
 
 #[cfg(test)]
