@@ -31,12 +31,16 @@ use std::task::{ready, Context, Poll};
 /// that fills its buffer doubles the next one up to [`MAX_RECEIVE_BUFFER`], and one that brings
 /// less than a quarter halves it back towards this size.
 pub const DEFAULT_RECEIVE_BUFFER: usize = 17 * 1024;
-/// The most a receive grows to by itself: 64 KiB, a little under four records. Measured with
-/// `bench -- tls` on 2026-12-02 (one connection echoing 2 GiB through a 64 KiB application
-/// buffer, 3 rounds each): one-record receives cost 1.12-1.18 server CPU-s per GiB, 64 KiB
-/// ones 0.79-0.87, 68 KiB (four whole records) 0.74-1.11 with the application's reads split
-/// unevenly (55 KB on average against 64.6 KB), 128 KiB 0.82-0.93.
-pub const MAX_RECEIVE_BUFFER: usize = 64 * 1024;
+/// The most a receive grows to by itself: 32 KiB, two records. A receive is fed to rustls
+/// right after the kernel fills it, so it pays to fit beside rustls's own buffers in the L1
+/// data cache. Measured with `bench -- tls` on 2026-12-04 (one connection echoing 2 GiB through
+/// a 64 KiB application buffer; a 48 KiB-L1d Xeon; fixed sizes, 2 rounds of 3 runs each),
+/// server CPU-s per GiB: 17 KiB 0.78-0.79, 24 KiB 0.76-0.77, 32 KiB 0.72-0.75, 40 KiB
+/// 0.69-0.72, 48 KiB 0.68-0.71, 56 KiB 0.79-0.86, 60 KiB 0.95-0.99, 64 KiB 0.98-1.02, 96 KiB
+/// 1.07-1.08; tokio-rustls 0.84-0.95 in the same runs. 32 KiB keeps most of the gain on a
+/// 32 KiB L1d too. (On 2026-12-02 one-record receives had cost more than 64 KiB ones; that was
+/// before sends gathered every queued record.)
+pub const MAX_RECEIVE_BUFFER: usize = 32 * 1024;
 /// The first bytes kept from the peer, to tell plain HTTP (or other non-TLS) apart.
 const PEEK: usize = 8;
 
