@@ -25,8 +25,9 @@
 //! `Content-Length` and chunked request bodies, chunked responses for streams, HEAD,
 //! `Expect: 100-continue`, `Date`, `Connection: close`. Limits on the head's size, the number
 //! of fields and the body's size are answered with 431, 431 and 413, a slow head with 408, a
-//! major version other than 1 with 505 (HTTP/1.2 and later minors are read as 1.1), broken framing with 400. The shutdown future of
-//! [`Server::serve_with_shutdown`] (Ctrl-C for [`Server::serve`]) stops the server gracefully.
+//! major version other than 1 with 505 (HTTP/1.2 and later minors are read as 1.1), broken
+//! framing with 400. The shutdown future of [`Server::serve_with_shutdown`] (Ctrl-C for
+//! [`Server::serve`]) stops the server gracefully.
 //!
 //! The parser is a pure function over bytes: [`parse::parse_head`] and
 //! [`parse::ChunkedDecoder`].

@@ -281,8 +281,8 @@ enum OtherVersion {
     Unsupported,
 }
 
-/// Whether the request line ends in a well-formed `HTTP/x.y` other than 1.0 and 1.1, as
-/// opposed to garbage (400).
+/// The well-formed `HTTP/x.y` other than 1.0 and 1.1 that the request line ends in; `None`
+/// for garbage (400).
 fn other_version(buf: &[u8]) -> Option<OtherVersion> {
     let start = buf
         .iter()

@@ -38,8 +38,8 @@ pub const DEFAULT_RECEIVE_BUFFER: usize = 17 * 1024;
 /// server CPU-s per GiB: 17 KiB 0.78-0.79, 24 KiB 0.76-0.77, 32 KiB 0.72-0.75, 40 KiB
 /// 0.69-0.72, 48 KiB 0.68-0.71, 56 KiB 0.79-0.86, 60 KiB 0.95-0.99, 64 KiB 0.98-1.02, 96 KiB
 /// 1.07-1.08; tokio-rustls 0.84-0.95 in the same runs. 32 KiB keeps most of the gain on a
-/// 32 KiB L1d too. (On 2026-12-02 one-record receives had cost more than 64 KiB ones; that was
-/// before sends gathered every queued record.)
+/// 32 KiB L1d too. (On 2026-12-02 one-record receives had measured costlier than 64 KiB
+/// ones; what changed since is not established.)
 pub const MAX_RECEIVE_BUFFER: usize = 32 * 1024;
 /// The first bytes kept from the peer, to tell plain HTTP (or other non-TLS) apart.
 const PEEK: usize = 8;

@@ -480,7 +480,8 @@ pub fn resolve_output(out: &Path) -> Result<PathBuf, String> {
             }
             Ok(m) if m.is_file() && m.permissions().readonly() => {
                 return Err(format!(
-                    "{} is read-only: get saves beside it and renames the download over it,                      which would replace it; make it writable or remove it",
+                    "{} is read-only: get saves beside it and renames the download over it, \
+                     which would replace it; make it writable or remove it",
                     path.display()
                 ));
             }

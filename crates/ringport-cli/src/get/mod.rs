@@ -304,13 +304,12 @@ fn bad_args(why: impl fmt::Display) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(2))
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     if args.output.as_deref() == Some(std::path::Path::new("-")) {
         return bad_args(
             "-o - (standard output) is not supported: segments are written at their offsets",
         );
     }
-    let mut args = args;
     if let Some(out) = args.output.take() {
         if let Err(why) = engine::not_special(&out) {
             return bad_args(format!("-o {}: {why}", out.display()));
