@@ -517,3 +517,42 @@ fn a_listener_dropped_with_an_accept_in_flight_is_closed_when_block_on_returns()
     }
     drop(rt);
 }
+
+/// A connected pair on loopback that has carried one short message each way, so that each
+/// side's backend state for its fd is in use (registered, its queue seen drained).
+async fn exchanged_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (b, _) = listener.accept().await.unwrap();
+    for (from, to) in [(&a, &b), (&b, &a)] {
+        from.write_all(b"hi".as_slice()).await.0.unwrap();
+        let BufResult(n, _) = to.read(vec![0u8; 64]).await;
+        assert_eq!(n.unwrap(), 2);
+    }
+    (a, b)
+}
+
+/// Sockets dropped after `block_on` returned, or inside another runtime's `block_on` on the
+/// same thread, are closed there and then, and the kernel gives their numbers to the next
+/// sockets. Those must work in the runtime that used the old ones: the poll backend kept its
+/// state per fd number (registered, queue drained) and IOCP the handles it had attached, and
+/// both outlived such a close, so the next socket's reads waited for an event that never came.
+#[test]
+fn sockets_dropped_outside_their_runtime_leave_nothing_behind_for_the_next_ones() {
+    let rt = util::runtime();
+    let other = util::runtime();
+    for round in 0..6 {
+        let (a, b) = rt.block_on(exchanged_pair());
+        if round % 2 == 0 {
+            drop((a, b));
+        } else {
+            other.block_on(async move { drop((a, b)) });
+        }
+        rt.block_on(async {
+            let next = ringport::time::timeout(Duration::from_secs(5), exchanged_pair()).await;
+            assert!(next.is_ok(), "round {round}: the next sockets were never woken");
+        });
+    }
+}

@@ -166,8 +166,10 @@ impl Drop for Inner {
         }
         self.release_fixed();
         // Close through the driver when a runtime is running here; outside one, directly:
-        // nothing else can use the fd any more.
-        match Handle::try_current() {
+        // nothing else can use the fd any more. The thread's other drivers forget it first.
+        let current = Handle::try_current();
+        Handle::forget_closed(self.fd, current.as_ref());
+        match current {
             Some(handle) => handle.close_detached(self.fd),
             // SAFETY: we own the fd and nothing else refers to it.
             None => unsafe {

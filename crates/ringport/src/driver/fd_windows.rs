@@ -164,8 +164,11 @@ impl Drop for Inner {
             return;
         }
         // Close through the driver when a runtime is running here (it forgets the handle's
-        // port association and closes on its pool); outside one, directly.
-        match Handle::try_current() {
+        // port association and closes on its pool); outside one, directly. The thread's
+        // other drivers forget it first.
+        let current = Handle::try_current();
+        Handle::forget_closed(self.fd, current.as_ref());
+        match current {
             Some(handle) => handle.close_detached(self.fd),
             None => {
                 self.fd.close_now();

@@ -363,6 +363,8 @@ impl fmt::Debug for Handle {
 }
 
 thread_local! {
+    /// Every driver made on this thread, weakly (see `Handle::forget_closed`).
+    static DRIVERS: RefCell<Vec<std::rc::Weak<HandleInner>>> = const { RefCell::new(Vec::new()) };
     /// The current driver: a strong reference owned by the innermost `EnterGuard` (null when
     /// none), read without a borrow flag because every operation starts by reading it.
     static CURRENT: Cell<*const HandleInner> = const { Cell::new(std::ptr::null()) };
@@ -382,8 +384,33 @@ impl Handle {
         // The ring's fixed files are recorded in their fds together with the driver they
         // belong to; only io_uring has them (the other backends ignore the owner).
         let owner = Rc::downgrade(&handle.inner);
+        DRIVERS.with(|all| {
+            let mut all = all.borrow_mut();
+            all.retain(|d| d.strong_count() > 0);
+            all.push(owner.clone());
+        });
         backend!(&mut *handle.inner.driver.borrow_mut(), d => d.set_owner(owner));
         handle
+    }
+
+    /// An fd of this thread is being closed by `closer` (`None`: directly, outside any
+    /// runtime): every other driver made on this thread forgets it. The poll backend keeps
+    /// state per fd number (its registration, whether the queue was drained) and IOCP the
+    /// handles it attached; left behind, that state would belong to the next fd given the
+    /// same number, whose waits would then never be woken. An fd is never used by a driver
+    /// of another thread (it is not `Send`), so this thread's drivers are all there are.
+    pub(crate) fn forget_closed(fd: fd::RawFd, closer: Option<&Handle>) {
+        DRIVERS.with(|all| {
+            for d in all.borrow().iter() {
+                if closer.is_some_and(|c| std::ptr::eq(d.as_ptr(), Rc::as_ptr(&c.inner))) {
+                    continue;
+                }
+                // `forget_fd` closes nothing, so nothing re-enters this list.
+                if let Some(inner) = d.upgrade() {
+                    Handle { inner }.forget_fd(fd);
+                }
+            }
+        });
     }
 
     /// The driver of the runtime running on this thread.
