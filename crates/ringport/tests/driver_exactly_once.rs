@@ -176,3 +176,50 @@ fn completions_beyond_a_tiny_ring_are_never_lost() {
 fn data_at(pos: usize, n: usize) -> Vec<u8> {
     (pos..pos + n).map(|i| (i % 251) as u8).collect()
 }
+
+/// Polls `fut` once, in the caller's context.
+async fn poll_once<F: Future + Unpin>(fut: &mut F) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(Pin::new(&mut *fut).poll(cx))).await
+}
+
+/// The ops of the future `block_on` runs keep a marker in their slots instead of a clone of
+/// its waker. An op that future started must still complete once, and wake whoever polls it
+/// next: a task it was handed to, or the future of a later `block_on`. A lost wake-up would
+/// leave the loop asleep until the 5 s timer: the elapsed time tells.
+#[test]
+fn an_op_the_main_future_started_wakes_whoever_awaits_it_later() {
+    use std::time::{Duration, Instant};
+    let rt = util::runtime();
+    let start = Instant::now();
+    rt.block_on(async {
+        for _ in 0..100 {
+            let mut op = Box::pin(ringport::driver::nop());
+            assert!(poll_once(&mut op).await.is_pending());
+            let task = ringport::spawn(async move {
+                ringport::time::timeout(Duration::from_secs(5), op).await
+            });
+            task.await.unwrap().unwrap().unwrap();
+        }
+    });
+    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    for _ in 0..20 {
+        // A socket read left pending in one `block_on`, its data sent and read in the next.
+        let (a, b) = rt.block_on(async {
+            let l = ringport::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let a = ringport::net::TcpStream::connect(l.local_addr().unwrap())
+                .await
+                .unwrap();
+            (a, l.accept().await.unwrap().0)
+        });
+        let mut read = Box::pin(b.read(vec![0u8; 8]));
+        rt.block_on(async { assert!(poll_once(&mut read).await.is_pending()) });
+        let start = Instant::now();
+        let n = rt.block_on(async {
+            a.write_all(b"hi".as_slice()).await.0.unwrap();
+            let timed = ringport::time::timeout(Duration::from_secs(5), &mut read);
+            timed.await.unwrap().0.unwrap()
+        });
+        assert_eq!(n, 2);
+        assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    }
+}

@@ -436,6 +436,9 @@ impl Runtime {
             shared: self.ctx.shared.clone(),
         });
         let waker = Waker::from(main.clone());
+        // The driver's slots keep a marker for this waker, not clones of it (the guard drops
+        // before `main`, which owns the flag).
+        let _main = self.driver.enter_main(&waker, &main.local);
         let mut cx = std::task::Context::from_waker(&waker);
         let mut future = pin!(future);
         // Read through once: the sleep announcement below is on every blocking park's path.
