@@ -535,20 +535,21 @@ async fn exchanged_pair() -> (TcpStream, TcpStream) {
 }
 
 /// Sockets dropped after `block_on` returned, or inside another runtime's `block_on` on the
-/// same thread, are closed there and then, and the kernel gives their numbers to the next
-/// sockets. Those must work in the runtime that used the old ones: the poll backend kept its
+/// same thread, or turned into std sockets there and closed, are closed there and then, and
+/// the kernel gives their numbers to the next sockets. Those must work in the runtime that used the old ones: the poll backend kept its
 /// state per fd number (registered, queue drained) and IOCP the handles it had attached, and
 /// both outlived such a close, so the next socket's reads waited for an event that never came.
 #[test]
 fn sockets_dropped_outside_their_runtime_leave_nothing_behind_for_the_next_ones() {
     let rt = util::runtime();
     let other = util::runtime();
-    for round in 0..6 {
+    for round in 0..9 {
         let (a, b) = rt.block_on(exchanged_pair());
-        if round % 2 == 0 {
-            drop((a, b));
-        } else {
-            other.block_on(async move { drop((a, b)) });
+        match round % 3 {
+            0 => drop((a, b)),
+            1 => other.block_on(async move { drop((a, b)) }),
+            // Handed out raw outside the runtime, then closed by std.
+            _ => drop((a.into_std().unwrap(), b.into_std().unwrap())),
         }
         rt.block_on(async {
             let next = ringport::time::timeout(Duration::from_secs(5), exchanged_pair()).await;

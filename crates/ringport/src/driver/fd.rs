@@ -89,13 +89,15 @@ impl SharedFd {
 
     /// Gives up ownership when no operation holds the fd any more: `Err(self)` otherwise. A
     /// fixed-file slot is released first (its release is queued ahead of anything the caller
-    /// submits next), so the raw fd is then the only reference this process holds.
+    /// submits next), so the raw fd is then the only reference this process holds, and no
+    /// driver of this thread keeps state for it (a poll backend stops watching it).
     pub fn try_unwrap(self) -> Result<RawFd, SharedFd> {
         match Rc::try_unwrap(self.inner) {
             Ok(inner) => {
                 inner.release_fixed();
                 let fd = inner.fd;
                 std::mem::forget(inner);
+                Handle::forget_closed(fd, None);
                 Ok(fd)
             }
             Err(inner) => Err(SharedFd { inner }),

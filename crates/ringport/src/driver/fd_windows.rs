@@ -134,6 +134,7 @@ impl SharedFd {
             Ok(inner) => {
                 let fd = inner.fd;
                 std::mem::forget(inner);
+                Handle::forget_closed(fd, None);
                 Ok(fd)
             }
             Err(inner) => Err(SharedFd { inner }),

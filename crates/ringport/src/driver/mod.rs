@@ -398,8 +398,9 @@ impl Handle {
         handle
     }
 
-    /// An fd of this thread is being closed by `closer` (`None`: directly, outside any
-    /// runtime): every other driver made on this thread forgets it. The poll backend keeps
+    /// An fd of this thread leaves ringport: it is being closed by `closer` (`None`: directly,
+    /// outside any runtime), or handed out raw (`None`). Every driver made on this thread but
+    /// `closer` forgets it. The poll backend keeps
     /// state per fd number (its registration, whether the queue was drained) and IOCP the
     /// handles it attached; left behind, that state would belong to the next fd given the
     /// same number, whose waits would then never be woken. An fd is never used by a driver

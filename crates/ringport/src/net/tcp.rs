@@ -326,9 +326,6 @@ impl TcpStream {
             .into_fd()
             .try_unwrap()
             .map_err(|_| crate::io::fd_in_flight())?;
-        if let Some(driver) = crate::driver::Handle::try_current() {
-            driver.forget_fd(fd);
-        }
         // SAFETY: `try_unwrap` handed over the only reference to this open fd.
         Ok(unsafe { <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) })
     }

@@ -238,9 +238,6 @@ impl TcpStream {
             .into_fd()
             .try_unwrap()
             .map_err(|_| crate::io::fd_in_flight())?;
-        if let Some(driver) = crate::driver::Handle::try_current() {
-            driver.forget_fd(fd);
-        }
         // SAFETY: `try_unwrap` handed over the only reference to this open socket.
         Ok(unsafe { std::net::TcpStream::from_raw_socket(fd.raw as _) })
     }
