@@ -201,7 +201,11 @@ fn an_op_the_main_future_started_wakes_whoever_awaits_it_later() {
             task.await.unwrap().unwrap().unwrap();
         }
     });
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
     for _ in 0..20 {
         // A socket read left pending in one `block_on`, its data sent and read in the next.
         let (a, b) = rt.block_on(async {
@@ -220,6 +224,10 @@ fn an_op_the_main_future_started_wakes_whoever_awaits_it_later() {
             timed.await.unwrap().0.unwrap()
         });
         assert_eq!(n, 2);
-        assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }

@@ -553,7 +553,10 @@ fn sockets_dropped_outside_their_runtime_leave_nothing_behind_for_the_next_ones(
         }
         rt.block_on(async {
             let next = ringport::time::timeout(Duration::from_secs(5), exchanged_pair()).await;
-            assert!(next.is_ok(), "round {round}: the next sockets were never woken");
+            assert!(
+                next.is_ok(),
+                "round {round}: the next sockets were never woken"
+            );
         });
     }
 }

@@ -45,8 +45,8 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use std::time::Duration;
 
@@ -723,8 +723,12 @@ thread_local! {
 /// leaves the driver: slots hand their wakers only to [`Released`], which wakes them on the
 /// loop thread, so it is never woken on another thread.
 static MAIN_MARKER: Waker = {
-    static VTABLE: RawWakerVTable =
-        RawWakerVTable::new(main_marker_clone, main_marker_wake, main_marker_wake, |_| {});
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(
+        main_marker_clone,
+        main_marker_wake,
+        main_marker_wake,
+        |_| {},
+    );
     fn main_marker_clone(_: *const ()) -> RawWaker {
         RawWaker::new(std::ptr::null(), &VTABLE)
     }
